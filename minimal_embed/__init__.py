@@ -1,0 +1,11 @@
+"""minimal_embed: how a language model turns text into its input vectors, in NumPy.
+
+text -> pieces (split pattern) -> token ids (byte-level BPE) -> token vectors (E[ids])
+     -> + position vectors (sinusoidal / learned) -> input embeddings (seq_len, batch, d_model)
+
+The public names are re-exported here; see README.md for a tour in pipeline order.
+"""
+
+from minimal_embed import data
+
+__all__ = ["data"]

@@ -2,4 +2,5 @@
 
 from minimal_embed.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # the guard keeps pytest's doctest collection from running the CLI
+    raise SystemExit(main())

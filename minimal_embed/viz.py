@@ -1,0 +1,418 @@
+"""Pictures of the vectors: colour maps, PNG files and terminal heatmaps, in NumPy alone.
+
+The pipeline hands us arrays — a position table ``(num_positions, dim)``, a similarity matrix, 2-D
+coordinates of tokens — and this module turns them into pixels:
+
+1. **Colour.** A value is normalised to [0, 1] and looked up in a 256-entry colour table. The
+   tables are interpolated between a few anchor colours in OKLab (Ottosson, "A perceptual color
+   space for image processing", 2020), where equal steps look like equal changes of colour, so
+   the interpolated ramp stays perceptually even. ``viridis`` uses the five anchor colours of
+   matplotlib's viridis at 0, ¼, ½, ¾, 1 (van der Walt & Smith, 2015: monotone lightness, readable
+   in greyscale and by colour-blind readers). ``coolwarm`` is a diverging map for signed values
+   (a sinusoid lives in [-1, 1]): Moreland's cool and warm end colours ("Diverging Color Maps for
+   Scientific Visualization", 2009) meeting at a light grey for zero.
+2. **Images.** ``(H, W, 3)`` uint8 RGB arrays: heatmaps upscaled by repeating pixels (nearest
+   neighbour, so each value stays a crisp square), panels placed side by side, labels stamped
+   with the 5×7 font of :mod:`minimal_embed.font5x7`.
+3. **PNG.** The file format written by hand (PNG specification, W3C 2003): the 8-byte signature,
+   then chunks ``length | type | data | CRC-32``: IHDR (size, 8-bit RGB), IDAT (the zlib-
+   compressed rows, each prefixed with its filter byte), IEND.
+4. **Terminal.** Two pixels per character cell with the upper half block ``▀``: its foreground
+   colour paints the upper pixel, its background colour the lower one, with 24-bit ANSI escapes.
+   Without colour (``--no-color``, ``$NO_COLOR``, or output that is not a terminal) each value
+   becomes one character of the ramp ``" .:-=+*#%@"``.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+import zlib
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from minimal_embed.font5x7 import CHARS, GLYPH_HEIGHT, GLYPH_WIDTH, glyph_bitmaps
+
+WHITE = (255, 255, 255)
+BLACK = (0, 0, 0)
+
+# --- 1. colour ---------------------------------------------------------------------------------
+
+# Linear sRGB -> LMS cone response, then cube-rooted LMS -> (L, a, b): Ottosson's OKLab matrices.
+_RGB_TO_LMS = np.array([[0.4122214708, 0.5363325363, 0.0514459929],
+                        [0.2119034982, 0.6806995451, 0.1073969566],
+                        [0.0883024619, 0.2817188376, 0.6299787005]])
+_LMS_TO_LAB = np.array([[0.2104542553, 0.7936177850, -0.0040720468],
+                        [1.9779984951, -2.4285922050, 0.4505937099],
+                        [0.0259040371, 0.7827717662, -0.8086757660]])
+
+
+def _srgb_to_linear(srgb: np.ndarray) -> np.ndarray:
+    """Undo the sRGB transfer curve (IEC 61966-2-1): values in [0, 1] -> linear light."""
+    return np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+
+
+def _linear_to_srgb(linear: np.ndarray) -> np.ndarray:
+    """Apply the sRGB transfer curve: linear light in [0, 1] -> encoded values in [0, 1]."""
+    linear = np.clip(linear, 0.0, 1.0)
+    return np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
+
+
+def srgb_to_oklab(rgb: np.ndarray) -> np.ndarray:
+    """Convert sRGB colours ``(..., 3)`` in [0, 1] to OKLab ``(..., 3)`` (L in [0, 1]).
+
+    Examples
+    --------
+    >>> np.round(srgb_to_oklab(np.array([1.0, 1.0, 1.0])), 4) + 0.0
+    array([1., 0., 0.])
+    """
+    lms = _srgb_to_linear(np.asarray(rgb, dtype=np.float64)) @ _RGB_TO_LMS.T
+    return np.cbrt(lms) @ _LMS_TO_LAB.T
+
+
+def oklab_to_srgb(lab: np.ndarray) -> np.ndarray:
+    """Convert OKLab colours ``(..., 3)`` back to sRGB ``(..., 3)`` in [0, 1] (clipped to gamut)."""
+    lms = (np.asarray(lab, dtype=np.float64) @ np.linalg.inv(_LMS_TO_LAB).T) ** 3
+    return _linear_to_srgb(lms @ np.linalg.inv(_RGB_TO_LMS).T)
+
+
+def _hex_to_rgb(code: str) -> tuple[int, int, int]:
+    return int(code[1:3], 16), int(code[3:5], 16), int(code[5:7], 16)
+
+
+def colormap_table(anchors: list[str], size: int = 256) -> np.ndarray:
+    """Interpolate anchor colours (``"#rrggbb"``, evenly spaced) in OKLab into a colour table.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 ``(size, 3)``: row 0 is the first anchor, row ``size - 1`` the last.
+
+    Examples
+    --------
+    >>> table = colormap_table(["#000000", "#ffffff"], size=3)
+    >>> table[[0, 2]].tolist()
+    [[0, 0, 0], [255, 255, 255]]
+    """
+    anchor_lab = srgb_to_oklab(np.array([_hex_to_rgb(c) for c in anchors]) / 255.0)  # (k, 3)
+    anchor_at = np.linspace(0.0, 1.0, len(anchors))
+    sample_at = np.linspace(0.0, 1.0, size)
+    lab = np.stack([np.interp(sample_at, anchor_at, anchor_lab[:, c]) for c in range(3)], axis=1)
+    return np.round(oklab_to_srgb(lab) * 255).astype(np.uint8)  # (size, 3)
+
+
+COLORMAPS = {
+    "viridis": colormap_table(["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"]),
+    "coolwarm": colormap_table(["#3b4cc0", "#dddddd", "#b40426"]),
+}
+
+
+def colorize(values: np.ndarray, cmap: str = "viridis", *, vmin: float | None = None,
+             vmax: float | None = None) -> np.ndarray:
+    """Map values to colours: ``table[round((v - vmin) / (vmax - vmin) * 255)]``.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Any shape ``(...)``, finite real numbers.
+    cmap : str
+        ``"viridis"`` (sequential) or ``"coolwarm"`` (diverging: give ``vmin = -vmax`` so that 0
+        is the neutral middle colour).
+    vmin, vmax : float, optional
+        The values shown as the two ends of the map; default the smallest and largest value.
+        Values outside are clipped.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 ``(..., 3)`` RGB.
+
+    Raises
+    ------
+    ValueError
+        For an unknown colour map or values that are not finite.
+    """
+    if cmap not in COLORMAPS:
+        raise ValueError(f"unknown colour map {cmap!r}; choose one of {sorted(COLORMAPS)}")
+    values = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ValueError("cannot colour NaN or infinite values; check the array being drawn")
+    low = float(values.min()) if vmin is None else vmin
+    high = float(values.max()) if vmax is None else vmax
+    span = high - low if high > low else 1.0  # a constant array maps to the low end
+    table = COLORMAPS[cmap]
+    index = np.round(np.clip((values - low) / span, 0.0, 1.0) * (len(table) - 1))
+    return table[index.astype(np.intp)]
+
+
+# --- 2. images ---------------------------------------------------------------------------------
+
+def upscale(image: np.ndarray, factor: int) -> np.ndarray:
+    """Enlarge ``(H, W, ...)`` to ``(H*factor, W*factor, ...)`` by repeating each pixel."""
+    if factor < 1:
+        raise ValueError(f"upscale factor must be at least 1, got {factor}")
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
+def heatmap(values: np.ndarray, cmap: str = "viridis", *, scale: int = 1,
+            vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
+    """Draw a matrix ``(rows, cols)`` as an RGB image ``(rows*scale, cols*scale, 3)`` uint8.
+
+    Row 0 is at the top, so a position table reads with positions going down.
+
+    Examples
+    --------
+    >>> heatmap(np.array([[0.0, 1.0]]), scale=2).shape
+    (2, 4, 3)
+    """
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise ValueError(f"a heatmap needs a 2-D array (rows, cols), got shape {values.shape}")
+    return upscale(colorize(values, cmap, vmin=vmin, vmax=vmax), scale)
+
+
+def pad(image: np.ndarray, *, top: int = 0, bottom: int = 0, left: int = 0, right: int = 0,
+        color: tuple[int, int, int] = WHITE) -> np.ndarray:
+    """Surround an RGB image with margins of one colour."""
+    height, width, _ = image.shape
+    out = np.empty((height + top + bottom, width + left + right, 3), dtype=np.uint8)
+    out[...] = color
+    out[top:top + height, left:left + width] = image
+    return out
+
+
+def side_by_side(panels: list[np.ndarray], *, gap: int = 16,
+                 color: tuple[int, int, int] = WHITE) -> np.ndarray:
+    """Place RGB images left to right, top-aligned, ``gap`` pixels apart."""
+    height = max(panel.shape[0] for panel in panels)
+    padded = []
+    for i, panel in enumerate(panels):
+        right = gap if i < len(panels) - 1 else 0
+        padded.append(pad(panel, bottom=height - panel.shape[0], right=right, color=color))
+    return np.concatenate(padded, axis=1)
+
+
+_GLYPHS = glyph_bitmaps()  # (n_chars, 7, 5)
+_GLYPH_INDEX = {char: i for i, char in enumerate(CHARS)}
+
+
+def text_bitmap(text: str, scale: int = 1) -> np.ndarray:
+    """Render one line of text as a boolean ink mask ``(7*scale, 6*len(text)*scale)``.
+
+    Each character is a 5×7 glyph followed by one blank column; unknown characters draw as ``?``.
+
+    Examples
+    --------
+    >>> text_bitmap("Hi").shape
+    (7, 12)
+    """
+    index = [_GLYPH_INDEX.get(char, _GLYPH_INDEX["?"]) for char in text]
+    glyphs = np.pad(_GLYPHS[index], ((0, 0), (0, 0), (0, 1)))  # (n, 7, 6): one blank column
+    line = glyphs.transpose(1, 0, 2).reshape(GLYPH_HEIGHT, len(text) * (GLYPH_WIDTH + 1))
+    return upscale(line, scale)
+
+
+def draw_text(image: np.ndarray, text: str, x: int, y: int, *,
+              color: tuple[int, int, int] = BLACK, scale: int = 1) -> np.ndarray:
+    """Stamp ``text`` into ``image`` (in place) with its top-left corner at column x, row y.
+
+    Ink that falls outside the image is clipped. Returns the image for chaining.
+    """
+    ink = text_bitmap(text, scale)
+    height, width, _ = image.shape
+    top, left = max(y, 0), max(x, 0)
+    bottom, right = min(y + ink.shape[0], height), min(x + ink.shape[1], width)
+    if bottom > top and right > left:
+        region = image[top:bottom, left:right]
+        region[ink[top - y:bottom - y, left - x:right - x]] = color
+    return image
+
+
+def text_width(text: str, scale: int = 1) -> int:
+    """Width in pixels of ``text`` drawn by :func:`draw_text` (the last blank column dropped)."""
+    return max(len(text) * (GLYPH_WIDTH + 1) - 1, 0) * scale
+
+
+def titled(image: np.ndarray, title: str, *, margin: int = 6) -> np.ndarray:
+    """Add a white strip with ``title`` above ``image``."""
+    strip = GLYPH_HEIGHT + 2 * margin
+    out = pad(image, top=strip)
+    return draw_text(out, title, 0, margin)
+
+
+def _number(value: float) -> str:
+    """A short label for a colour-bar value: ``+1``, ``0``, ``-0.5``, ``+64``."""
+    return "0" if value == 0 else f"{value:+.3g}"
+
+
+def colorbar(cmap: str, height: int, *, vmin: float, vmax: float, width: int = 12) -> np.ndarray:
+    """A vertical colour bar ``(height, width + labels, 3)``: vmax at the top, vmin at the bottom,
+    with both values (and the middle one) written beside it."""
+    ramp = np.linspace(vmax, vmin, height)[:, None] * np.ones((1, width))  # (height, width)
+    bar = colorize(ramp, cmap, vmin=vmin, vmax=vmax)
+    labels = [_number(vmax), _number((vmin + vmax) / 2), _number(vmin)]
+    label_width = max(text_width(label) for label in labels) + 4
+    out = pad(bar, left=2, right=label_width)
+    for label, row in zip(labels, [0, height // 2 - GLYPH_HEIGHT // 2, height - GLYPH_HEIGHT]):
+        draw_text(out, label, width + 6, row)
+    return out
+
+
+def scatter(points: np.ndarray, labels: list[str], *, size: int = 640,
+            margin: int = 24) -> np.ndarray:
+    """Draw labelled 2-D points ``(n, 2)`` in a square white image ``(size, size, 3)``.
+
+    x grows to the right and y upwards; both axes are scaled together so distances keep their
+    meaning. Each point is a small dark square with its label to the right.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(labels):
+        raise ValueError(f"scatter needs points (n, 2) and n labels, got {points.shape} "
+                         f"and {len(labels)} labels")
+    image = np.full((size, size, 3), 255, dtype=np.uint8)
+    image[[0, -1], :] = image[:, [0, -1]] = (160, 160, 160)  # a thin frame
+    low, high = points.min(axis=0), points.max(axis=0)
+    span = float(np.max(high - low)) or 1.0
+    inner = size - 2 * margin - 60  # room on the right for the labels
+    pixels = np.round((points - low) / span * inner).astype(int)  # (n, 2)
+    columns, rows = margin + pixels[:, 0], size - margin - pixels[:, 1]
+    for column, row, label in zip(columns, rows, labels):
+        image[row - 2:row + 3, column - 2:column + 3] = (68, 1, 84)
+        draw_text(image, label, column + 5, row - GLYPH_HEIGHT // 2)
+    return image
+
+
+# --- 3. PNG ------------------------------------------------------------------------------------
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    """One PNG chunk: big-endian length, 4-byte type, data, CRC-32 of type + data."""
+    crc = zlib.crc32(kind + payload)
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """Encode an RGB image ``(H, W, 3)`` uint8 as the bytes of a PNG file (8-bit truecolour).
+
+    Every row is written with filter type 2 ("Up": each byte minus the byte above it, modulo
+    256; the row above the first is zeros). An upscaled heatmap repeats each row ``scale``
+    times, and Up turns every repeat into zeros, which zlib then stores almost for free.
+
+    Raises
+    ------
+    ValueError
+        If the array is not ``(H, W, 3)`` uint8 with H, W ≥ 1.
+
+    Examples
+    --------
+    >>> png_bytes(np.zeros((1, 1, 3), dtype=np.uint8))[:8] == PNG_SIGNATURE
+    True
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or 0 in image.shape:
+        raise ValueError(f"a PNG image must be uint8 (height, width, 3), got {image.dtype} "
+                         f"{image.shape}; use viz.heatmap or viz.colorize to make one")
+    height, width, _ = image.shape
+    rows = image.reshape(height, width * 3)  # (H, 3W) bytes per row
+    above = np.vstack([np.zeros((1, width * 3), dtype=np.uint8), rows[:-1]])
+    filtered = rows - above  # uint8 arithmetic wraps modulo 256, as the filter wants
+    scanlines = np.hstack([np.full((height, 1), 2, dtype=np.uint8), filtered])  # filter byte 2
+    # IHDR: width, height, bit depth 8, colour type 2 (RGB), compression 0, filter 0, interlace 0
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (PNG_SIGNATURE + _chunk(b"IHDR", header)
+            + _chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 9)) + _chunk(b"IEND", b""))
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write an RGB image ``(H, W, 3)`` uint8 to ``path`` as a PNG file; return the path.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder of ``path`` does not exist.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"folder {str(path.parent)!r} does not exist; create it first "
+                                f"or choose another --out path")
+    path.write_bytes(png_bytes(image))
+    return path
+
+
+# --- 4. terminal -------------------------------------------------------------------------------
+
+ASCII_RAMP = " .:-=+*#%@"
+
+
+def use_color(no_color: bool = False, stream: TextIO | None = None) -> bool:
+    """Whether to print 24-bit colour: not with ``--no-color``, not when ``$NO_COLOR`` is set to
+    anything non-empty (no-color.org), not when the output is not a terminal."""
+    stream = sys.stdout if stream is None else stream
+    if no_color or os.environ.get("NO_COLOR"):
+        return False
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def terminal_heatmap(values: np.ndarray, cmap: str = "viridis", *, color: bool = True,
+                     vmin: float | None = None, vmax: float | None = None) -> str:
+    """Draw a matrix ``(rows, cols)`` as text, one column per character.
+
+    With ``color``, each line shows two rows: ``▀`` in the upper row's colour on the lower
+    row's colour (an odd last row gets the terminal's own background), ``ceil(rows / 2)`` lines.
+    Without, one line per row, each value a character of ``" .:-=+*#%@"`` (darkest to densest).
+
+    Examples
+    --------
+    >>> print(terminal_heatmap(np.array([[0.0, 0.5, 1.0]]), color=False))
+     =@
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"a heatmap needs a 2-D array (rows, cols), got shape {values.shape}")
+    if not color:
+        low = values.min() if vmin is None else vmin
+        high = values.max() if vmax is None else vmax
+        level = np.clip((values - low) / (high - low if high > low else 1.0), 0.0, 1.0)
+        ramp = np.array(list(ASCII_RAMP))
+        return "\n".join("".join(row) for row in ramp[np.round(level * 9).astype(int)])
+    rgb = colorize(values, cmap, vmin=vmin, vmax=vmax)  # (rows, cols, 3)
+    lines = []
+    for top in range(0, len(rgb), 2):
+        upper = rgb[top]
+        lower = rgb[top + 1] if top + 1 < len(rgb) else None
+        cells = [f"\x1b[38;2;{r};{g};{b}m" for r, g, b in upper.tolist()]
+        if lower is None:
+            cells = [cell + "\x1b[49m▀" for cell in cells]
+        else:
+            cells = [cell + f"\x1b[48;2;{r};{g};{b}m▀"
+                     for cell, (r, g, b) in zip(cells, lower.tolist())]
+        lines.append("".join(cells) + "\x1b[0m")
+    return "\n".join(lines)
+
+
+def terminal_scatter(points: np.ndarray, labels: list[str], *, width: int = 78,
+                     height: int = 24) -> str:
+    """Place labels at 2-D points ``(n, 2)`` on a ``height × width`` grid of characters.
+
+    Each point is a ``*`` followed by its label; a label that would overwrite an earlier one is
+    shifted down to the next free line, so every label stays readable.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    canvas = np.full((height, width), " ")
+    low, high = points.min(axis=0), points.max(axis=0)
+    span = np.where(high > low, high - low, 1.0)
+    longest = max(len(label) for label in labels) + 1
+    columns = np.round((points[:, 0] - low[0]) / span[0] * (width - 1 - longest)).astype(int)
+    rows = np.round((high[1] - points[:, 1]) / span[1] * (height - 1)).astype(int)
+    for column, row, label in zip(columns, rows, labels):
+        text = np.array(list("*" + label))
+        for line in list(range(row, height)) + list(range(row - 1, -1, -1)):
+            if np.all(canvas[line, column:column + len(text) + 1] == " "):
+                canvas[line, column:column + len(text)] = text
+                break
+    return "\n".join("".join(line).rstrip() for line in canvas)

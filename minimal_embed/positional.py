@@ -1,0 +1,461 @@
+"""Step 4: position vectors, and the ways they are combined with the token vectors.
+
+The embedding step hands on token vectors ``E[ids]`` of shape ``(seq_len, batch, d_model)``. They
+say *what* each token is but not *where* it is: attention is blind to order. This module adds
+the *where*:
+
+- :func:`sinusoidal_table` -- the fixed table of the original Transformer (Vaswani et al. 2017,
+  section 3.5): for position p and frequency pair j, ``sin(p * w_j)`` and ``cos(p * w_j)`` with
+  ``w_j = base ** (-2j / dim)``. Two layouts are in use, with the same values:
+
+  ======================  ==========================================  ==========================
+  layout                  columns                                     used by
+  ======================  ==========================================  ==========================
+  ``interleaved=True``    ``sin w_0, cos w_0, sin w_1, cos w_1, ...``  the paper, fairseq,
+                                                                       annotated transformer
+  ``interleaved=False``   ``sin w_0, sin w_1, ... | cos w_0, ...``     tensor2tensor,
+                                                                       Transformer-XL
+  ======================  ==========================================  ==========================
+
+- :class:`LearnedPositions` -- a trained table with one row per position (GPT-2, BERT); it has a
+  hard ``max_len``.
+- Combining: :func:`add_positions` (every model above), :func:`concat_positions` (the position
+  vector gets its own columns), and :func:`scale_token_embeddings` (token vectors times
+  ``sqrt(d_model)`` before the add, as in the original Transformer). Each has its backward
+  written right below it.
+
+Layouts: arrays are ``(seq_len, batch, d_model)`` unless ``batch_first=True`` says
+``(batch, seq_len, d_model)``; a position table is ``(seq_len, d_model)`` and is broadcast over
+the batch axis, never copied once per batch item.
+
+What this hands on: ``(seq_len, batch, d_model)`` input embeddings, to the pipeline
+(:mod:`minimal_embed.pipeline`) and from there to the first attention layer.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral
+
+import numpy as np
+
+__all__ = [
+    "sinusoidal_table", "sinusoidal_table_reference", "LearnedPositions",
+    "add_positions", "add_positions_backward", "concat_positions", "concat_positions_backward",
+    "scale_token_embeddings", "scale_token_embeddings_backward",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# The sinusoidal table
+# ---------------------------------------------------------------------------------------------
+
+def _check_table_args(num_positions, dim, base, offset, dtype) -> np.dtype:
+    for name, value, least in (("num_positions", num_positions, 0), ("dim", dim, 1)):
+        if not isinstance(value, Integral) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    if not isinstance(offset, Integral) or isinstance(offset, bool):
+        raise TypeError(f"offset must be an integer position, got {offset!r}")
+    if abs(offset) + num_positions > 2**53:
+        raise ValueError(f"positions up to offset + num_positions = {offset + num_positions} are "
+                         "not exact in float64; keep |offset| + num_positions <= 2**53")
+    if not (isinstance(base, (int, float)) and math.isfinite(base) and base > 0):
+        raise ValueError(f"base must be a finite number > 0, got {base!r}")
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
+    return dtype
+
+
+def _frequencies(dim: int, base: float) -> np.ndarray:
+    """w_j = base ** (-2j / dim) for j = 0 .. ceil(dim/2) - 1, in float64.  # (ceil(dim/2),)"""
+    j = np.arange((dim + 1) // 2)
+    return 1.0 / np.power(float(base), 2.0 * j / dim)
+
+
+def _arrange(sines: np.ndarray, cosines: np.ndarray, dim: int, interleaved: bool) -> np.ndarray:
+    """Lay (n, ceil(dim/2)) sines and cosines out as the (n, dim) table in either layout."""
+    n, pairs = sines.shape
+    table = np.empty((n, dim), dtype=np.result_type(sines, cosines))
+    if interleaved:
+        table[:, 0::2] = sines                    # columns 0, 2, 4, ...
+        table[:, 1::2] = cosines[:, : dim // 2]   # columns 1, 3, ...; an odd dim has no last cos
+    else:
+        table[:, :pairs] = sines
+        table[:, pairs:] = cosines[:, : dim - pairs]
+    return table
+
+
+def sinusoidal_table_reference(num_positions: int, dim: int, *, base: float = 10000.0,
+                               offset: int = 0, interleaved: bool = True,
+                               dtype=np.float32) -> np.ndarray:
+    """The sinusoidal table written straight from the formula (the readable reference).
+
+    Every angle ``p * w_j`` is formed in float64 and passed to ``np.sin``/``np.cos``; the result
+    is rounded to ``dtype`` at the end. :func:`sinusoidal_table` returns the same values (to
+    float rounding) about 15x faster; the tests hold the two together.
+
+    Examples
+    --------
+    >>> sinusoidal_table_reference(2, 4).tolist()
+    [[0.0, 1.0, 0.0, 1.0], [0.84147..., 0.54030..., 0.00999..., 0.99995...]]
+    """
+    dtype = _check_table_args(num_positions, dim, base, offset, dtype)
+    p = np.arange(offset, offset + num_positions, dtype=np.float64)
+    angles = p[:, None] * _frequencies(dim, base)              # (num_positions, ceil(dim/2))
+    return _arrange(np.sin(angles), np.cos(angles), dim, interleaved).astype(dtype, copy=False)
+
+
+def sinusoidal_table(num_positions: int, dim: int, *, base: float = 10000.0, offset: int = 0,
+                     interleaved: bool = True, dtype=np.float32) -> np.ndarray:
+    """The fixed sinusoidal position table of the original Transformer.
+
+    With ``p = offset + i`` and ``w_j = base ** (-2j / dim)``::
+
+        PE[i, 2j]   = sin(p * w_j)
+        PE[i, 2j+1] = cos(p * w_j)        (an odd dim ends with a sin column)
+
+    ``interleaved=False`` puts the same values as ``[all sin | all cos]``: the first
+    ``ceil(dim/2)`` columns are the sines, the rest the cosines.
+
+    How it is computed (and why it is exact and fast). Each frequency pair is a point on the unit
+    circle, ``u = sin(a) + i cos(a)``, and moving k positions further turns it by the angle
+    ``k * w_j`` (the angle-addition formulas)::
+
+        sin(a + b) + i cos(a + b) = (sin a + i cos a) * (cos b - i sin b)
+
+    So the table is built from two small exact pieces, both formed in float64: the *anchor* rows
+    at positions ``offset + q*B`` and the *step* rows at ``0 .. B-1``, with ``B ~ sqrt(n)``; each
+    row is one complex product of an anchor and a step. That needs only ``2 sqrt(n)`` rows of
+    ``sin``/``cos``; the rest is multiplication. Reducing the big angles in float64 keeps float32
+    tables within 1e-6 of the float64 formula for positions below 10**6 (a float32 angle is
+    already 6e-4 off at p = 8191), and no error accumulates because every row is one product away
+    from exact values. :func:`sinusoidal_table_reference` is the plain formula.
+
+    Parameters
+    ----------
+    num_positions : int
+        Rows of the table (>= 0).
+    dim : int
+        Columns, d_model (>= 1).
+    base : float, default 10000.0
+        Wavelengths run from ``2 pi`` to ``2 pi * base`` (10000 in the paper).
+    offset : int, default 0
+        Position of the first row (e.g. the length of a cached prefix).
+    interleaved : bool, default True
+        ``True``: sin/cos alternate (the paper); ``False``: all sines, then all cosines.
+    dtype : floating dtype, default np.float32
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(num_positions, dim)`` of ``dtype``.
+
+    Raises
+    ------
+    ValueError
+        If ``num_positions < 0``, ``dim < 1``, ``base <= 0`` or positions past 2**53.
+    TypeError
+        If ``offset`` is not an integer or ``dtype`` is not floating point.
+
+    Examples
+    --------
+    >>> pe = sinusoidal_table(3, 4)
+    >>> pe.shape, pe.dtype
+    ((3, 4), dtype('float32'))
+    >>> pe[1].round(4).tolist()        # sin(1), cos(1), sin(0.01), cos(0.01)
+    [0.8415, 0.5403, 0.01, 1.0]
+    >>> sinusoidal_table(3, 4, interleaved=False)[1].round(4).tolist()
+    [0.8415, 0.01, 0.5403, 1.0]
+    """
+    dtype = _check_table_args(num_positions, dim, base, offset, dtype)
+    complex_dtype = np.complex128 if dtype.itemsize >= 8 else np.complex64
+    w = _frequencies(dim, base)                                 # (pairs,)
+    step = max(1, math.isqrt(num_positions))                    # B, rows per anchor
+    n_anchors = -(-num_positions // step)                       # ceil(n / B)
+    anchor_angles = (offset + step * np.arange(n_anchors))[:, None] * w   # (n_anchors, pairs)
+    step_angles = np.arange(step)[:, None] * w                            # (step, pairs)
+    anchors = (np.sin(anchor_angles) + 1j * np.cos(anchor_angles)).astype(complex_dtype)
+    turns = (np.cos(step_angles) - 1j * np.sin(step_angles)).astype(complex_dtype)
+    # row q*B + r is anchor q turned by r steps; broadcasting forms all rows in one product
+    rotated = np.multiply(anchors[:, None, :], turns[None, :, :])  # (n_anchors, step, pairs)
+    rotated = rotated.reshape(n_anchors * step, w.size)[:num_positions]  # (num_positions, pairs)
+    real_dtype = rotated.real.dtype
+    if interleaved and dim % 2 == 0:
+        # a complex array's memory is [re, im, re, im, ...] = [sin, cos, sin, cos, ...]: the
+        # interleaved table already, with no copy
+        table = rotated.view(real_dtype)                        # (num_positions, dim)
+    else:
+        table = _arrange(rotated.real, rotated.imag, dim, interleaved)
+    return table.astype(dtype, copy=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The learned table
+# ---------------------------------------------------------------------------------------------
+
+def _check_position_range(seq_len, offset, max_len: int) -> None:
+    for name, value in (("seq_len", seq_len), ("offset", offset)):
+        if not isinstance(value, Integral) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    if offset + seq_len > max_len:
+        raise ValueError(
+            f"positions {offset}..{offset + seq_len - 1} (seq_len={seq_len}, offset={offset}) "
+            f"go past the learned table's max_len={max_len} rows; shorten the input, pass a "
+            "larger max_len, or use sinusoidal positions (no length limit)"
+        )
+
+
+class LearnedPositions:
+    """A trained position table: row p is the vector added at position p (GPT-2, BERT).
+
+    ``forward(seq_len, offset)`` is ``weight[offset : offset + seq_len]``. Unlike the sinusoid it
+    knows nothing about positions it was not trained on, so asking past ``max_len`` is an error.
+
+    Parameters
+    ----------
+    max_len : int
+        Rows, the longest sequence the table covers (GPT-2: 1024, BERT: 512).
+    dim : int
+        Columns, d_model.
+    std : float, default 0.01
+        Initial rows are N(0, std**2); GPT-2 used 0.01 for its position table.
+    seed : int or None
+        Seed of the initialisation.
+    dtype : floating dtype, default np.float32
+
+    Attributes
+    ----------
+    weight : numpy.ndarray
+        ``(max_len, dim)``, updated in place by an optimizer.
+
+    Examples
+    --------
+    >>> pos = LearnedPositions(8, 4, seed=0)
+    >>> pos.forward(3, offset=2).shape
+    (3, 4)
+    >>> grad = pos.backward(np.ones((3, 5, 4)), offset=2)    # (seq_len, batch, dim)
+    >>> grad.shape, grad[2].tolist(), grad[0].tolist()
+    ((8, 4), [5.0, 5.0, 5.0, 5.0], [0.0, 0.0, 0.0, 0.0])
+    """
+
+    def __init__(self, max_len: int, dim: int, *, std: float = 0.01, seed: int | None = None,
+                 dtype=np.float32) -> None:
+        for name, value in (("max_len", max_len), ("dim", dim)):
+            if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not std >= 0:
+            raise ValueError(f"std must be >= 0, got {std!r}")
+        rng = np.random.default_rng(seed)
+        self.max_len, self.dim = int(max_len), int(dim)
+        self.weight = (rng.standard_normal((max_len, dim)) * std).astype(dtype)  # (max_len, dim)
+
+    def forward(self, seq_len: int, offset: int = 0) -> np.ndarray:
+        """Rows ``offset .. offset + seq_len - 1``: a ``(seq_len, dim)`` view of ``weight``.
+
+        Raises
+        ------
+        ValueError
+            If ``offset + seq_len > max_len`` (the message names all three).
+        """
+        _check_position_range(seq_len, offset, self.max_len)
+        return self.weight[offset: offset + seq_len]             # (seq_len, dim)
+
+    def backward(self, grad_out: np.ndarray, *, offset: int = 0,
+                 batch_first: bool = False) -> np.ndarray:
+        """Gradient of the whole table from the gradient of the positions' output.
+
+        Row ``offset + i`` was added to every batch item at sequence index i, so its gradient is
+        the sum over the batch: ``dW[offset + i] = sum_b grad_out[i, b]``; other rows get 0.
+
+        Parameters
+        ----------
+        grad_out : numpy.ndarray
+            ``(seq_len, batch, dim)``, ``(batch, seq_len, dim)`` with ``batch_first=True``, or
+            ``(seq_len, dim)`` with no batch axis.
+        offset : int, default 0
+            The offset given to :meth:`forward` (the table keeps no state).
+        batch_first : bool, default False
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(max_len, dim)``, zero outside the rows used.
+        """
+        grad_out = np.asarray(grad_out)
+        if grad_out.ndim not in (2, 3) or grad_out.shape[-1] != self.dim:
+            raise ValueError(f"grad_out must be (seq_len, batch, {self.dim}), "
+                             f"(batch, seq_len, {self.dim}) or (seq_len, {self.dim}); "
+                             f"got shape {grad_out.shape}")
+        if grad_out.ndim == 3:
+            grad_out = grad_out.sum(axis=0 if batch_first else 1)  # (seq_len, dim)
+        seq_len = grad_out.shape[0]
+        _check_position_range(seq_len, offset, self.max_len)
+        grad = np.zeros_like(self.weight)                         # (max_len, dim)
+        grad[offset: offset + seq_len] = grad_out
+        return grad
+
+
+# ---------------------------------------------------------------------------------------------
+# Combining token vectors and position vectors
+# ---------------------------------------------------------------------------------------------
+
+def _check_combinable(token_emb: np.ndarray, pos_table: np.ndarray, batch_first: bool,
+                      same_width: bool) -> None:
+    if token_emb.ndim not in (2, 3):
+        raise ValueError(f"token_emb must be (seq_len, batch, d_model), (batch, seq_len, d_model) "
+                         f"with batch_first=True, or (seq_len, d_model); got shape "
+                         f"{token_emb.shape}")
+    if pos_table.ndim != 2:
+        raise ValueError(f"pos_table must be (seq_len, d_model), got shape {pos_table.shape}")
+    seq_axis = 1 if (batch_first and token_emb.ndim == 3) else 0
+    seq_len = token_emb.shape[seq_axis]
+    if pos_table.shape[0] != seq_len:
+        other = 0 if seq_axis == 1 else 1
+        hint = ""
+        if token_emb.ndim == 3 and token_emb.shape[other] == pos_table.shape[0]:
+            hint = (f"; axis {other} has {pos_table.shape[0]}, so the array looks "
+                    f"{'seq-first' if seq_axis == 1 else 'batch-first'}: pass "
+                    f"batch_first={seq_axis == 0}")
+        raise ValueError(
+            f"token_emb has seq_len={seq_len} on axis {seq_axis} (taken as the sequence axis "
+            f"because batch_first={batch_first}) but pos_table has {pos_table.shape[0]} rows; "
+            f"slice the table to the sequence (pos_table[:{seq_len}]){hint}"
+        )
+    if same_width and pos_table.shape[1] != token_emb.shape[-1]:
+        raise ValueError(f"d_model mismatch: token_emb has {token_emb.shape[-1]} columns, "
+                         f"pos_table has {pos_table.shape[1]}; build the table with "
+                         f"dim={token_emb.shape[-1]}")
+
+
+def _broadcast_rows(pos_table: np.ndarray, token_emb: np.ndarray, batch_first: bool) -> np.ndarray:
+    """The table as a view that broadcasts against token_emb: (seq_len, 1, d) or (seq_len, d)."""
+    if token_emb.ndim == 3 and not batch_first:
+        return pos_table[:, None, :]                              # (seq_len, 1, d_pos)
+    return pos_table                                              # (seq_len, d_pos)
+
+
+def add_positions(token_emb: np.ndarray, pos_table: np.ndarray, *,
+                  batch_first: bool = False) -> np.ndarray:
+    """Input embeddings: ``x[i, b] = token_emb[i, b] + pos_table[i]``.
+
+    The table is broadcast over the batch axis (a view with a length-1 axis), never tiled.
+
+    Parameters
+    ----------
+    token_emb : numpy.ndarray
+        ``(seq_len, batch, d_model)``; ``(batch, seq_len, d_model)`` with ``batch_first=True``;
+        or ``(seq_len, d_model)``.
+    pos_table : numpy.ndarray
+        ``(seq_len, d_model)``, e.g. ``sinusoidal_table(seq_len, d_model)``.
+    batch_first : bool, default False
+        Which axis of a 3-D ``token_emb`` is the sequence: 0 (default) or 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape as ``token_emb``.
+
+    Raises
+    ------
+    ValueError
+        If the sequence lengths differ (the message says which axis was taken as the sequence
+        and whether ``batch_first`` looks wrong) or the widths differ.
+
+    Examples
+    --------
+    >>> tok = np.zeros((3, 2, 4), dtype=np.float32)        # (seq_len, batch, d_model)
+    >>> x = add_positions(tok, sinusoidal_table(3, 4))
+    >>> x.shape, bool((x[:, 0] == x[:, 1]).all())
+    ((3, 2, 4), True)
+    """
+    token_emb, pos_table = np.asarray(token_emb), np.asarray(pos_table)
+    _check_combinable(token_emb, pos_table, batch_first, same_width=True)
+    return token_emb + _broadcast_rows(pos_table, token_emb, batch_first)
+
+
+def add_positions_backward(grad_out: np.ndarray, *,
+                           batch_first: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of :func:`add_positions`: ``(d token_emb, d pos_table)``.
+
+    ``d token_emb = grad_out`` (the same array, not a copy), and the table row i, added to every
+    batch item, collects ``sum_b grad_out[i, b]``: shape ``(seq_len, d_model)``.
+    """
+    grad_out = np.asarray(grad_out)
+    if grad_out.ndim == 2:
+        return grad_out, grad_out
+    return grad_out, grad_out.sum(axis=0 if batch_first else 1)  # (seq_len, d_model)
+
+
+def concat_positions(token_emb: np.ndarray, pos_table: np.ndarray, *,
+                     batch_first: bool = False) -> np.ndarray:
+    """Concatenation: ``x[i, b] = [token_emb[i, b] | pos_table[i]]``, width ``d_tok + d_pos``.
+
+    The alternative to adding (Gehring et al. 2017 discuss both): the position gets columns of its
+    own, so token and position never share a coordinate, at the price of a wider model.
+
+    Parameters
+    ----------
+    token_emb : numpy.ndarray
+        ``(seq_len, batch, d_tok)`` (or batch-first, or ``(seq_len, d_tok)``).
+    pos_table : numpy.ndarray
+        ``(seq_len, d_pos)``.
+    batch_first : bool, default False
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(seq_len, batch, d_tok + d_pos)`` (the same layout as ``token_emb``).
+
+    Examples
+    --------
+    >>> x = concat_positions(np.zeros((3, 2, 4)), sinusoidal_table(3, 2))
+    >>> x.shape, x[1, 0].round(4).tolist()
+    ((3, 2, 6), [0.0, 0.0, 0.0, 0.0, 0.8415, 0.5403])
+    """
+    token_emb, pos_table = np.asarray(token_emb), np.asarray(pos_table)
+    _check_combinable(token_emb, pos_table, batch_first, same_width=False)
+    d_tok = token_emb.shape[-1]
+    out = np.empty(token_emb.shape[:-1] + (d_tok + pos_table.shape[1],),
+                   dtype=np.result_type(token_emb, pos_table))    # (seq_len, batch, d_tok + d_pos)
+    out[..., :d_tok] = token_emb
+    out[..., d_tok:] = _broadcast_rows(pos_table, token_emb, batch_first)  # assignment broadcasts
+    return out
+
+
+def concat_positions_backward(grad_out: np.ndarray, d_tok: int, *,
+                              batch_first: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of :func:`concat_positions`: ``(d token_emb, d pos_table)``.
+
+    The first ``d_tok`` columns flow back to the token vectors unchanged; the rest, summed over
+    the batch, to the table: ``(seq_len, batch, d_tok)`` and ``(seq_len, d_pos)``.
+    """
+    grad_out = np.asarray(grad_out)
+    if not 0 <= d_tok <= grad_out.shape[-1]:
+        raise ValueError(f"d_tok={d_tok} must lie in 0..{grad_out.shape[-1]} (grad_out's width)")
+    grad_tok = grad_out[..., :d_tok]
+    _, grad_pos = add_positions_backward(grad_out[..., d_tok:], batch_first=batch_first)
+    return grad_tok, grad_pos
+
+
+def scale_token_embeddings(token_emb: np.ndarray, d_model: int | None = None) -> np.ndarray:
+    """Token vectors times ``sqrt(d_model)``, done before adding positions.
+
+    The original Transformer (Vaswani et al. 2017, section 3.4) shares E with the output layer
+    and initialises it with std ``d_model ** -0.5``; the factor brings token vectors back to
+    unit-size entries, comparable with the sinusoid's entries in [-1, 1].
+    ``d_model`` defaults to the width of ``token_emb`` (its last axis).
+
+    Examples
+    --------
+    >>> scale_token_embeddings(np.ones((2, 1, 4))).ravel().tolist()
+    [2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]
+    """
+    token_emb = np.asarray(token_emb)
+    d_model = token_emb.shape[-1] if d_model is None else d_model
+    return token_emb * np.asarray(math.sqrt(d_model), dtype=token_emb.dtype)
+
+
+def scale_token_embeddings_backward(grad_out: np.ndarray, d_model: int | None = None) -> np.ndarray:
+    """Gradient of :func:`scale_token_embeddings`: ``grad_out * sqrt(d_model)``."""
+    return scale_token_embeddings(grad_out, d_model)

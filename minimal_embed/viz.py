@@ -256,7 +256,8 @@ def colorbar(cmap: str, height: int, *, vmin: float, vmax: float, width: int = 1
     labels = [_number(vmax), _number((vmin + vmax) / 2), _number(vmin)]
     label_width = max(text_width(label) for label in labels) + 4
     out = pad(bar, left=2, right=label_width)
-    for label, row in zip(labels, [0, height // 2 - GLYPH_HEIGHT // 2, height - GLYPH_HEIGHT]):
+    rows = [0, height // 2 - GLYPH_HEIGHT // 2, height - GLYPH_HEIGHT]
+    for label, row in zip(labels, rows, strict=True):
         draw_text(out, label, width + 6, row)
     return out
 
@@ -279,7 +280,7 @@ def scatter(points: np.ndarray, labels: list[str], *, size: int = 640,
     inner = size - 2 * margin - 60  # room on the right for the labels
     pixels = np.round((points - low) / span * inner).astype(int)  # (n, 2)
     columns, rows = margin + pixels[:, 0], size - margin - pixels[:, 1]
-    for column, row, label in zip(columns, rows, labels):
+    for column, row, label in zip(columns, rows, labels, strict=True):
         image[row - 2:row + 3, column - 2:column + 3] = (68, 1, 84)
         draw_text(image, label, column + 5, row - GLYPH_HEIGHT // 2)
     return image
@@ -390,7 +391,7 @@ def terminal_heatmap(values: np.ndarray, cmap: str = "viridis", *, color: bool =
             cells = [cell + "\x1b[49m▀" for cell in cells]
         else:
             cells = [cell + f"\x1b[48;2;{r};{g};{b}m▀"
-                     for cell, (r, g, b) in zip(cells, lower.tolist())]
+                     for cell, (r, g, b) in zip(cells, lower.tolist(), strict=True)]
         lines.append("".join(cells) + "\x1b[0m")
     return "\n".join(lines)
 
@@ -409,7 +410,7 @@ def terminal_scatter(points: np.ndarray, labels: list[str], *, width: int = 78,
     longest = max(len(label) for label in labels) + 1
     columns = np.round((points[:, 0] - low[0]) / span[0] * (width - 1 - longest)).astype(int)
     rows = np.round((high[1] - points[:, 1]) / span[1] * (height - 1)).astype(int)
-    for column, row, label in zip(columns, rows, labels):
+    for column, row, label in zip(columns, rows, labels, strict=True):
         text = np.array(list("*" + label))
         for line in list(range(row, height)) + list(range(row - 1, -1, -1)):
             if np.all(canvas[line, column:column + len(text) + 1] == " "):

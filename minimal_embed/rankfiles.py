@@ -1,0 +1,485 @@
+"""Other tools' vocabulary files: tiktoken's rank files and OpenAI's original GPT-2 files.
+
+``bpe.py`` merges bytes by rank; ``tokenizer.py`` wraps a ranked vocabulary (``dict[bytes, int]``,
+rank == token id) in a ``Tokenizer``. This module sits between them: it reads the files other
+tools write into that one dictionary, and writes it back out, so GPT-2's own vocabulary loads into
+our code and the vocabularies we train load into theirs. Plain functions, no Tokenizer in sight.
+
+Two formats describe the same ranked vocabulary:
+
+1. **tiktoken's rank file** (``gpt2.tiktoken``, ``cl100k_base.tiktoken``): one line per token,
+   ``base64(token_bytes) rank``. Base64 makes any byte string, even a lone ``0x80`` or a newline,
+   safe to store as text. Special tokens are not in the file; the caller supplies them.
+
+2. **OpenAI's GPT-2 release** (2019): ``encoder.json`` maps each token, written as text, to its
+   id, and ``vocab.bpe`` lists the merges in the order they were learned, one ``left right`` pair
+   per line. Merge number ``i`` (from 0) creates the token with id ``256 + i``; ids 0..255 are the
+   single bytes and ``<|endoftext|>`` comes last, as 50256.
+
+**Why GPT-2 needed printable stand-ins for bytes.** GPT-2's BPE code worked on Python strings
+and stored its merges in a text file split on spaces and newlines. Raw bytes do not fit there:
+a byte such as ``0xE4`` alone is not valid UTF-8, a space would split a merge line in the wrong
+place, a newline would end it, and control bytes are invisible. So every byte is first written as
+one printable Unicode character (:func:`byte_alphabet`):
+
+- the 188 bytes that already *are* printable, non-space Latin-1 characters (``!``..``~``,
+  ``¡``..``¬``, ``®``..``ÿ``) stand for themselves;
+- the other 68 (controls, space, DEL, ``0x80``..``0xA0``, the soft hyphen ``0xAD``) take the
+  characters U+0100, U+0101, ... in byte order. Space, the 33rd of them, becomes ``Ġ`` (U+0120)
+  and newline ``Ċ`` (U+010A): that is why GPT-2 vocabularies are full of tokens like ``Ġthe``.
+
+The 256 single-byte tokens got ids in that alphabet's order (the 188 printable bytes first), which
+is why ``!`` is token 0 in GPT-2 and the single bytes are not ids 0..255 by byte value.
+
+The merges list and the ranks carry the same information: merge ``i`` is the pair that the
+encoding rule itself would join last when it builds the token of rank ``256 + i`` using only lower
+ranks (:func:`merges_from_ranks`), so either file can be written from the other.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from pathlib import Path
+
+# One tiktoken line: standard base64 (non-empty) and a decimal rank without leading zeros.
+_TIKTOKEN_LINE = re.compile(rb"([A-Za-z0-9+/]+={0,2}) (0|[1-9][0-9]*)\r?")
+_GPT2_VERSION_LINE = "#version: 0.2"
+
+
+# --- checks shared by every format --------------------------------------------------------------
+
+
+def check_ranks(ranks: dict[bytes, int]) -> None:
+    """Check that ``ranks`` is a ranked vocabulary: every single byte in it, ranks 0..n-1 dense.
+
+    Parameters
+    ----------
+    ranks : dict[bytes, int]
+        Token bytes -> rank (== token id). Byte strings are distinct by being dict keys.
+
+    Raises
+    ------
+    ValueError
+        Naming the first missing single byte, repeated rank or missing rank.
+
+    Examples
+    --------
+    >>> check_ranks({bytes([b]): b for b in range(256)})
+    >>> check_ranks({b"a": 0})
+    Traceback (most recent call last):
+    ...
+    ValueError: byte 0x00 (b'\\x00') is not a token; all 256 single bytes must be tokens ...
+    """
+    for byte in range(256):
+        if bytes([byte]) not in ranks:
+            raise ValueError(
+                f"byte 0x{byte:02x} ({bytes([byte])!r}) is not a token; all 256 single bytes "
+                "must be tokens so that any text can be encoded"
+            )
+    seen: dict[int, bytes] = {}
+    for token, rank in ranks.items():
+        if rank in seen:
+            raise ValueError(f"rank {rank} is given to both {seen[rank]!r} and {token!r}")
+        seen[rank] = token
+    missing = _first_missing_rank(seen)
+    if missing is not None:
+        raise ValueError(
+            f"rank {missing} is missing: the {len(ranks)} ranks must be 0..{len(ranks) - 1}"
+        )
+
+
+def _first_missing_rank(ranks_seen) -> int | None:
+    """The smallest rank in 0..n-1 that is absent, or None when the n ranks are exactly 0..n-1."""
+    if len(ranks_seen) == 0 or (min(ranks_seen) == 0 and max(ranks_seen) == len(ranks_seen) - 1):
+        return None  # n distinct integers in [0, n-1] are exactly 0..n-1
+    return next(rank for rank in range(len(ranks_seen) + 1) if rank not in ranks_seen)
+
+
+# --- tiktoken: base64(token) rank ---------------------------------------------------------------
+
+
+def parse_tiktoken(data: bytes) -> dict[bytes, int]:
+    """Parse the contents of a tiktoken rank file into ``{token_bytes: rank}``.
+
+    Each non-empty line is ``base64(token_bytes) rank``, separated by one space. The base64 must
+    be canonical (what :func:`format_tiktoken` writes), so reading and writing round-trip byte for
+    byte. Lines may come in any order; empty lines are skipped, as tiktoken does.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's contents.
+
+    Returns
+    -------
+    dict[bytes, int]
+        Token bytes -> rank, checked by :func:`check_ranks`.
+
+    Raises
+    ------
+    ValueError
+        With the line number: a malformed line, bad base64, an empty or repeated token, a repeated
+        rank; or a missing single byte or rank.
+
+    Examples
+    --------
+    >>> lines = [f"{base64.b64encode(bytes([b])).decode()} {b}" for b in range(256)]
+    >>> ranks = parse_tiktoken(("\\n".join(lines) + "\\nYWI= 256\\n").encode())
+    >>> ranks[b"ab"], len(ranks)
+    (256, 257)
+    >>> parse_tiktoken(b"YWI= 256\\nYWI=  257\\n")
+    Traceback (most recent call last):
+    ...
+    ValueError: line 2: expected 'BASE64 RANK' ...
+    """
+    ranks: dict[bytes, int] = {}
+    line_of_rank: dict[int, int] = {}
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if line in (b"", b"\r"):
+            continue
+        token, rank = _parse_tiktoken_line(line, number)
+        if token in ranks:
+            raise ValueError(f"line {number}: token {token!r} already has rank {ranks[token]}")
+        if rank in line_of_rank:
+            raise ValueError(f"line {number}: rank {rank} was already given on line "
+                             f"{line_of_rank[rank]}; ranks must be unique")
+        ranks[token] = rank
+        line_of_rank[rank] = number
+    if not ranks:
+        raise ValueError("the rank file holds no tokens; expected lines 'BASE64 RANK'")
+    missing = _first_missing_rank(line_of_rank)
+    if missing is not None:
+        top = max(line_of_rank)
+        raise ValueError(f"rank {missing} is missing: {len(ranks)} tokens need ranks "
+                         f"0..{len(ranks) - 1}, but line {line_of_rank[top]} has rank {top}")
+    check_ranks(ranks)
+    return ranks
+
+
+def _parse_tiktoken_line(line: bytes, number: int) -> tuple[bytes, int]:
+    """One ``base64 rank`` line -> (token bytes, rank); ValueError naming line ``number``."""
+    match = _TIKTOKEN_LINE.fullmatch(line)
+    if match is None:
+        shown = line[:60].decode("ascii", "backslashreplace")
+        raise ValueError(f"line {number}: expected 'BASE64 RANK' (one space, a decimal rank), "
+                         f"got {shown!r}")
+    field, rank = match.group(1), int(match.group(2))
+    try:
+        token = base64.b64decode(field, validate=True)
+    except ValueError as error:  # binascii.Error: wrong length or padding
+        raise ValueError(f"line {number}: {field.decode()!r} is not valid base64 ({error})") \
+            from None
+    if not token:
+        raise ValueError(f"line {number}: a token must hold at least one byte")
+    if base64.b64encode(token) != field:
+        raise ValueError(f"line {number}: {field.decode()!r} is not canonical base64 (its "
+                         f"unused bits are set); write {base64.b64encode(token).decode()!r}")
+    return token, rank
+
+
+def format_tiktoken(ranks: dict[bytes, int]) -> bytes:
+    """Write ``{token_bytes: rank}`` as a tiktoken rank file: one ``base64 rank`` line per token.
+
+    Lines are in rank order and each ends with ``\\n``, as in tiktoken's own files.
+
+    Parameters
+    ----------
+    ranks : dict[bytes, int]
+        A ranked vocabulary (checked with :func:`check_ranks`).
+
+    Returns
+    -------
+    bytes
+        The file's contents (ASCII).
+
+    Examples
+    --------
+    >>> format_tiktoken({bytes([b]): b for b in range(256)})[:21]
+    b'AA== 0\\nAQ== 1\\nAg== 2\\n'
+    """
+    check_ranks(ranks)
+    by_rank = sorted(ranks.items(), key=lambda item: item[1])
+    return b"".join(base64.b64encode(token) + b" %d\n" % rank for token, rank in by_rank)
+
+
+def read_tiktoken(path: str | os.PathLike) -> dict[bytes, int]:
+    """Read a tiktoken rank file (e.g. ``gpt2.tiktoken``); see :func:`parse_tiktoken`."""
+    return parse_tiktoken(Path(path).read_bytes())
+
+
+def write_tiktoken(ranks: dict[bytes, int], path: str | os.PathLike) -> None:
+    """Write ``ranks`` to ``path`` in tiktoken's format; see :func:`format_tiktoken`."""
+    Path(path).write_bytes(format_tiktoken(ranks))
+
+
+# --- GPT-2: encoder.json + vocab.bpe in the byte alphabet -----------------------------------------
+
+
+def byte_alphabet() -> list[str]:
+    """The printable character GPT-2 writes for each byte: ``byte_alphabet()[b]`` stands for ``b``.
+
+    Printable, non-space Latin-1 bytes stand for themselves; the other 68 bytes take U+0100,
+    U+0101, ... in byte order (see the module docstring for why).
+
+    Returns
+    -------
+    list[str]
+        256 distinct one-character strings, indexed by byte value.
+
+    Examples
+    --------
+    >>> alphabet = byte_alphabet()
+    >>> alphabet[ord("A")], alphabet[ord(" ")], alphabet[ord("\\n")], alphabet[0xE4]
+    ('A', 'Ġ', 'Ċ', 'ä')
+    """
+    alphabet = []
+    stand_ins = 0
+    for byte in range(256):
+        if _prints_as_itself(byte):
+            alphabet.append(chr(byte))
+        else:
+            alphabet.append(chr(256 + stand_ins))
+            stand_ins += 1
+    return alphabet
+
+
+def _prints_as_itself(byte: int) -> bool:
+    """True for the 188 bytes GPT-2 keeps: '!'..'~', '¡'..'¬', '®'..'ÿ' (Latin-1 code points)."""
+    return 0x21 <= byte <= 0x7E or 0xA1 <= byte <= 0xAC or 0xAE <= byte <= 0xFF
+
+
+def alphabet_order() -> list[int]:
+    """The bytes in the order GPT-2 gave them ids 0..255: the 188 printable ones, then the rest.
+
+    Examples
+    --------
+    >>> order = alphabet_order()
+    >>> order[0] == ord("!"), order.index(ord(" "))
+    (True, 220)
+    """
+    kept = [byte for byte in range(256) if _prints_as_itself(byte)]
+    return kept + [byte for byte in range(256) if not _prints_as_itself(byte)]
+
+
+def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
+    """Recover the merges list from ranks: for each longer token, the pair it is built from.
+
+    For the token of rank ``r``, apply the encoding rule (repeatedly join the adjacent pair whose
+    concatenation has the lowest rank) to its bytes, using only ranks below ``r``. If the rule
+    ends with two parts, they are the merge that creates the token; the list is in rank order.
+
+    Parameters
+    ----------
+    ranks : dict[bytes, int]
+        A ranked vocabulary.
+
+    Returns
+    -------
+    list[tuple[bytes, bytes]]
+        ``(left, right)`` per token longer than one byte, ordered by the token's rank.
+
+    Raises
+    ------
+    ValueError
+        If some token cannot be built from two tokens of lower rank (the encoder would never
+        produce it, so no merges list can hold it).
+
+    Examples
+    --------
+    >>> ranks = {bytes([b]): b for b in range(256)} | {b"ab": 256, b"abc": 257, b"abab": 258}
+    >>> merges_from_ranks(ranks)
+    [(b'a', b'b'), (b'ab', b'c'), (b'ab', b'ab')]
+    """
+    merges = []
+    for token, rank in sorted(ranks.items(), key=lambda item: item[1]):
+        if len(token) == 1:
+            continue
+        parts = _merge_below(token, ranks, rank)
+        if len(parts) != 2:
+            raise ValueError(
+                f"token {token!r} (rank {rank}) is not made by merging two tokens of lower rank "
+                f"(the encoding rule stops at {parts!r}), so it cannot be written as a merge"
+            )
+        merges.append((parts[0], parts[1]))
+    return merges
+
+
+def _merge_below(token: bytes, ranks: dict[bytes, int], max_rank: int) -> list[bytes]:
+    """The encoding rule on ``token``'s bytes, joining only pairs whose rank is below ``max_rank``.
+
+    The plain quadratic loop is enough here: tokens are short, and it runs once per token.
+    """
+    parts = [token[i:i + 1] for i in range(len(token))]
+    while len(parts) > 1:
+        pair_ranks = [ranks.get(parts[i] + parts[i + 1], max_rank) for i in range(len(parts) - 1)]
+        best = min(range(len(pair_ranks)), key=pair_ranks.__getitem__)  # leftmost lowest rank
+        if pair_ranks[best] >= max_rank:
+            break
+        parts[best:best + 2] = [parts[best] + parts[best + 1]]
+    return parts
+
+
+def read_gpt2(encoder_json: str | os.PathLike,
+              vocab_bpe: str | os.PathLike) -> tuple[dict[bytes, int], dict[str, int]]:
+    """Read OpenAI's GPT-2 vocabulary files into ranks and special tokens.
+
+    ``vocab.bpe`` holds ``M`` merges, so ids ``0 .. 255 + M`` are ordinary tokens and any id
+    above them in ``encoder.json`` (GPT-2: ``<|endoftext|>`` = 50256) is a special token. The two
+    files must agree: merge ``i``, ``left right``, creates the token ``left + right`` of id
+    ``256 + i`` out of two tokens of lower id (the check tiktoken also makes).
+
+    Parameters
+    ----------
+    encoder_json : path
+        JSON object ``{token text in the byte alphabet: id}``.
+    vocab_bpe : path
+        ``#version: 0.2`` (optional), then one merge ``left right`` per line.
+
+    Returns
+    -------
+    ranks : dict[bytes, int]
+        Ordinary tokens -> ids.
+    special_tokens : dict[str, int]
+        Special token text -> id.
+
+    Raises
+    ------
+    ValueError
+        On malformed JSON, a character outside the byte alphabet, a bad merge line (with its line
+        number), or files that disagree.
+    """
+    merges = _parse_vocab_bpe(Path(vocab_bpe).read_text(encoding="utf-8"))
+    encoder = _parse_encoder_json(Path(encoder_json).read_text(encoding="utf-8"))
+    n_ordinary = 256 + len(merges)
+    from_char = {char: byte for byte, char in enumerate(byte_alphabet())}
+    ranks: dict[bytes, int] = {}
+    special_tokens: dict[str, int] = {}
+    for text, token_id in encoder.items():
+        if token_id >= n_ordinary:
+            special_tokens[text] = token_id
+        else:
+            ranks[_from_alphabet(text, from_char, f"encoder.json key {text!r}")] = token_id
+    check_ranks(ranks)
+    for index, (line_number, left, right) in enumerate(merges):
+        _check_merge(256 + index, f"vocab.bpe line {line_number}", left, right, ranks, from_char)
+    return ranks, special_tokens
+
+
+def _parse_vocab_bpe(text: str) -> list[tuple[int, str, str]]:
+    """vocab.bpe -> [(line number, left, right), ...], still in the byte alphabet."""
+    lines = text.split("\n")
+    while lines and lines[-1] in ("", "\r"):
+        lines.pop()  # the file ends with a newline
+    first = 1 if lines and lines[0].startswith("#version") else 0
+    merges = []
+    for index in range(first, len(lines)):
+        fields = lines[index].removesuffix("\r").split(" ")
+        if len(fields) != 2 or not fields[0] or not fields[1]:
+            raise ValueError(f"vocab.bpe line {index + 1}: expected 'LEFT RIGHT' (two tokens, "
+                             f"one space), got {lines[index][:60]!r}")
+        merges.append((index + 1, fields[0], fields[1]))
+    return merges
+
+
+def _parse_encoder_json(text: str) -> dict[str, int]:
+    """encoder.json -> {token text: id}; ValueError on bad JSON, repeated keys or non-int ids."""
+
+    def reject_repeats(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        result: dict[str, object] = {}
+        for key, value in pairs:
+            if key in result:
+                raise ValueError(f"encoder.json: the key {key!r} appears twice")
+            result[key] = value
+        return result
+
+    try:
+        encoder = json.loads(text, object_pairs_hook=reject_repeats)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"encoder.json is not valid JSON: {error}") from None
+    if not isinstance(encoder, dict):
+        raise ValueError("encoder.json must hold one JSON object {token: id}")
+    seen: dict[int, str] = {}
+    for key, token_id in encoder.items():
+        if type(token_id) is not int or token_id < 0:
+            raise ValueError(f"encoder.json: the id of {key!r} must be an integer >= 0, "
+                             f"got {token_id!r}")
+        if token_id in seen:
+            raise ValueError(f"encoder.json: id {token_id} is given to both {seen[token_id]!r} "
+                             f"and {key!r}")
+        seen[token_id] = key
+    return encoder
+
+
+def _from_alphabet(text: str, from_char: dict[str, int], where: str) -> bytes:
+    """Token text in GPT-2's byte alphabet -> its bytes; ValueError saying ``where`` if not."""
+    try:
+        token = bytes(from_char[char] for char in text)
+    except KeyError as error:
+        raise ValueError(f"{where}: {error.args[0]!r} is not in GPT-2's byte alphabet") from None
+    if not token:
+        raise ValueError(f"{where}: a token must hold at least one byte")
+    return token
+
+
+def _check_merge(rank: int, where: str, left: str, right: str, ranks: dict[bytes, int],
+                 from_char: dict[str, int]) -> None:
+    """The merge ``left right`` must join two tokens of lower rank into the token of ``rank``."""
+    left_bytes = _from_alphabet(left, from_char, where)
+    right_bytes = _from_alphabet(right, from_char, where)
+    if ranks.get(left_bytes + right_bytes) != rank:
+        raise ValueError(f"{where}: merge {left!r} + {right!r} should create the token of id "
+                         f"{rank} in encoder.json, but that id belongs to another token")
+    for part, part_bytes in ((left, left_bytes), (right, right_bytes)):
+        if part_bytes not in ranks or ranks[part_bytes] >= rank:
+            raise ValueError(f"{where}: {part!r} must be a token of id below {rank} "
+                             "(merges can only join tokens that already exist)")
+
+
+def write_gpt2(ranks: dict[bytes, int], special_tokens: dict[str, int],
+               encoder_json: str | os.PathLike, vocab_bpe: str | os.PathLike) -> None:
+    """Write a ranked vocabulary as GPT-2's ``encoder.json`` and ``vocab.bpe``.
+
+    Parameters
+    ----------
+    ranks : dict[bytes, int]
+        A ranked vocabulary whose single bytes have ranks 0..255 (the format numbers merge ``i``
+        as ``256 + i``) and whose longer tokens are each a merge (see :func:`merges_from_ranks`).
+    special_tokens : dict[str, int]
+        Special token text -> id, all ids at or above ``len(ranks)``.
+    encoder_json, vocab_bpe : path
+        Where to write the two files.
+
+    Raises
+    ------
+    ValueError
+        If a single byte has rank 256 or more, a token is not a merge, or a special id collides.
+    """
+    check_ranks(ranks)
+    for byte in range(256):
+        if ranks[bytes([byte])] >= 256:
+            raise ValueError(f"byte 0x{byte:02x} has rank {ranks[bytes([byte])]}; GPT-2's format "
+                             "needs the 256 single bytes at ranks 0..255")
+    for text, token_id in special_tokens.items():
+        if token_id < len(ranks):
+            raise ValueError(f"special token {text!r} has id {token_id}, which belongs to an "
+                             f"ordinary token; special ids must be >= {len(ranks)}")
+    merges = merges_from_ranks(ranks)
+    alphabet = byte_alphabet()
+
+    def as_text(token: bytes) -> str:
+        return "".join(alphabet[byte] for byte in token)
+
+    encoder = {as_text(token): rank for token, rank in sorted(ranks.items(), key=lambda i: i[1])}
+    encoder.update(sorted(special_tokens.items(), key=lambda item: item[1]))
+    Path(encoder_json).write_text(json.dumps(encoder), encoding="utf-8")
+    merge_lines = "".join(f"{as_text(left)} {as_text(right)}\n" for left, right in merges)
+    Path(vocab_bpe).write_text(f"{_GPT2_VERSION_LINE}\n{merge_lines}", encoding="utf-8")
+
+
+__all__ = [
+    "alphabet_order", "byte_alphabet", "check_ranks", "format_tiktoken", "merges_from_ranks",
+    "parse_tiktoken", "read_gpt2", "read_tiktoken", "write_gpt2", "write_tiktoken",
+]

@@ -174,7 +174,8 @@ class Adam:
         """Apply one update; ``grads[i]`` is the gradient of ``params[i]``."""
         grads = _check_grads(self.params, grads)
         self.step_count += 1
-        for param, m, v, grad in zip(self.params, self.exp_avg, self.exp_avg_sq, grads, strict=True):
+        states = zip(self.params, self.exp_avg, self.exp_avg_sq, grads, strict=True)
+        for param, m, v, grad in states:
             if isinstance(grad, SparseRows):
                 rows = grad.indices
                 # gather the touched rows, update the copies, scatter them back

@@ -7,5 +7,7 @@ The public names are re-exported here; see README.md for a tour in pipeline orde
 """
 
 from minimal_embed import data
+from minimal_embed.embedding import Embedding, SparseRows
+from minimal_embed.optim import SGD, Adam
 
-__all__ = ["data"]
+__all__ = ["data", "Embedding", "SparseRows", "SGD", "Adam"]

@@ -9,5 +9,7 @@ The public names are re-exported here; see README.md for a tour in pipeline orde
 from minimal_embed import data
 from minimal_embed.embedding import Embedding, SparseRows
 from minimal_embed.optim import SGD, Adam
+from minimal_embed.tokenizer import GPT2_PATTERN, GPT4_PATTERN, Tokenizer, load_tokenizer
 
-__all__ = ["data", "Embedding", "SparseRows", "SGD", "Adam"]
+__all__ = ["data", "Embedding", "SparseRows", "SGD", "Adam",
+           "Tokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "load_tokenizer"]

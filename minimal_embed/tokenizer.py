@@ -1,0 +1,725 @@
+"""The Tokenizer: text -> pieces -> token ids, and back.
+
+``bpe.py`` works on bytes; this module adds what turns it into a tokenizer for text:
+
+- the split pattern: text is first cut into pieces (words with their leading space, numbers,
+  punctuation runs, whitespace) by a regular expression, and BPE never merges across pieces;
+- special tokens (``<|endoftext|>``): control tokens above the ordinary ids that only appear in
+  the ids when the caller explicitly allows their text;
+- encoding many texts into a padded ``(seq_len, batch)`` id array with a mask, the shape the
+  embedding step takes next;
+- a human-readable file format.
+
+A tokenizer is a ranked vocabulary of distinct byte strings (rank == id, all 256 single bytes
+present), a pattern and special tokens, so trained vocabularies and GPT-2's load into the same
+class. Text with lone surrogates (which UTF-8 cannot encode) is repaired first: every surrogate
+code point becomes U+FFFD.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Mapping
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+import regex
+
+from minimal_embed import bpe, data
+
+# GPT-2's split (Radford et al. 2019; openai/gpt-2 encoder.py), written with possessive
+# quantifiers so no alternative can backtrack over a long run. Same pieces as the original
+# "'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+":
+# `\s+(?!\S)` still backtracks exactly one character, so a run of spaces before a word gives its
+# last space to the word; the original's final `\s+` can only ever match one character (a longer
+# run would have matched `\s+(?!\S)`), hence `\s`; `\s++$` takes a trailing run in one step.
+GPT2_PATTERN = (
+    r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
+)
+
+# GPT-4's split (OpenAI's cl100k_base): case-insensitive contractions, a letter run may take one
+# leading non-letter, numbers in groups of at most three digits, newlines kept with what precedes.
+GPT4_PATTERN = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+)
+
+FILE_HEADER = "minimal_embed tokenizer v1"
+_CACHE_SIZE = 100_000  # distinct pieces kept between calls; the cache is emptied beyond this
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# A token's bytes in the file: printable ASCII except backslash as itself, "\\" and "\xNN".
+_ESCAPED_BYTES = re.compile(r"(?:[!-\[\]-~]|\\\\|\\x[0-9a-f]{2})+")
+
+
+class Tokenizer:
+    """A byte-level BPE tokenizer: ranked byte strings, a split pattern and special tokens.
+
+    Parameters
+    ----------
+    ranks : mapping of bytes -> int
+        The ordinary vocabulary: distinct non-empty byte strings with ranks ``0..n-1`` (rank ==
+        token id). All 256 single bytes must be present; they need not have ranks 0..255.
+    pattern : str
+        The split pattern (``regex`` syntax, no capturing groups).
+    special_tokens : dict of str -> int, or list of str, optional
+        Special-token texts with their ids (at least ``n``, distinct); a list gets ids ``n, n+1,
+        ...``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If the ranks, pattern or special tokens break the rules above.
+
+    Examples
+    --------
+    >>> tok = Tokenizer.train("low lower lowest", 260, special_tokens=["<|endoftext|>"])
+    >>> tok.encode("lowest<|endoftext|>", allowed_special="all")
+    [257, 101, 115, 116, 259]
+    >>> tok.decode([258, 101, 114])
+    ' lower'
+    """
+
+    def __init__(
+        self,
+        ranks: Mapping[bytes, int],
+        *,
+        pattern: str = GPT2_PATTERN,
+        special_tokens: Mapping[str, int] | Iterable[str] | None = None,
+    ) -> None:
+        self._ranks = _checked_ranks(ranks)
+        self._special_tokens = _checked_special_tokens(special_tokens, len(self._ranks))
+        self._pattern = pattern
+        self._split_regex = _compiled_pattern(pattern)
+        self._decoder = {rank: token for token, rank in self._ranks.items()}
+        for text, token_id in self._special_tokens.items():
+            self._decoder[token_id] = text.encode("utf-8")
+        self._special_regexes: dict[frozenset[str], regex.Pattern] = {}
+        self._piece_cache: dict[str, list[int]] = {}
+
+    # --- training ------------------------------------------------------------------------------
+
+    @classmethod
+    def train(
+        cls,
+        text_or_texts: str | Iterable[str],
+        vocab_size: int,
+        *,
+        pattern: str = GPT2_PATTERN,
+        special_tokens: Iterable[str] | None = None,
+        progress: bool | Callable[[int, int], None] = False,
+    ) -> Tokenizer:
+        """Train a vocabulary of ``vocab_size`` ids (special tokens included) on some text.
+
+        The text is cut at special-token occurrences, each side is split by ``pattern``, and the
+        distinct pieces with their counts go to :func:`minimal_embed.bpe.train` (overlapping
+        pair counts, left-to-right merges, ties to the smallest ``(left_id, right_id)``). Single
+        bytes get ids 0..255, merges the next ids, special tokens the highest ones.
+
+        Parameters
+        ----------
+        text_or_texts : str or iterable of str
+            One text or many (a file object streams line by line). Each item is split on its own,
+            so no piece crosses two items; memory grows with the distinct pieces only.
+        vocab_size : int
+            Total number of ids, at least ``256 + len(special_tokens)``. Training stops early,
+            with fewer ids, when no adjacent pair is left.
+        pattern : str
+            The split pattern.
+        special_tokens : list of str, optional
+            Special-token texts, given the top ids in this order.
+        progress : bool or callable
+            True prints merges done / total to stderr; a callable gets ``(done, total)``.
+
+        Returns
+        -------
+        Tokenizer
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``vocab_size`` is not an integer large enough, or an item is not a str.
+        """
+        specials = _special_token_list(special_tokens)
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+            raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")
+        if vocab_size < 256 + len(specials):
+            raise ValueError(
+                f"vocab_size={vocab_size} is too small: the 256 single bytes and "
+                f"{len(specials)} special token(s) need {256 + len(specials)} ids"
+            )
+        split_regex = _compiled_pattern(pattern)
+        texts = [text_or_texts] if isinstance(text_or_texts, str) else text_or_texts
+        piece_counts = _count_pieces(texts, split_regex, _alternation(specials))
+        if progress is True:
+            progress = _print_progress
+        merges = bpe.train(piece_counts, vocab_size - 256 - len(specials), progress or None)
+        ranks = bpe.merges_to_ranks(merges)
+        return cls(ranks, pattern=pattern, special_tokens=specials)
+
+    # --- properties ----------------------------------------------------------------------------
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of ids: one more than the largest ordinary or special id."""
+        return max([len(self._ranks), *(i + 1 for i in self._special_tokens.values())])
+
+    @property
+    def special_tokens(self) -> dict[str, int]:
+        """The special tokens as ``{text: id}`` (a copy)."""
+        return dict(self._special_tokens)
+
+    @property
+    def pattern(self) -> str:
+        """The split pattern."""
+        return self._pattern
+
+    @property
+    def ranks(self) -> dict[bytes, int]:
+        """The ordinary vocabulary as ``{token bytes: rank}`` (a copy)."""
+        return dict(self._ranks)
+
+    # --- encoding ------------------------------------------------------------------------------
+
+    def split(self, text: str, *, allowed_special: Collection[str] | str = ()) -> list[str]:
+        """Cut ``text`` into the pieces that are encoded separately.
+
+        Allowed special tokens come out as pieces of their own; all other text is split by the
+        pattern (no disallowed-special check: this only shows the cut).
+
+        Examples
+        --------
+        >>> Tokenizer.train("", 256).split("I love  LLMs!")
+        ['I', ' love', ' ', ' LLMs', '!']
+        """
+        pieces = []
+        for ordinary, special in self._segments(text, allowed_special):
+            pieces += self._split_regex.findall(ordinary)
+            if special is not None:
+                pieces.append(special)
+        return pieces
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Encode ``text`` treating special-token text as plain text.
+
+        Each piece of the split is encoded with :func:`minimal_embed.bpe.encode_piece` once and
+        remembered, so repeated words cost one dictionary lookup.
+
+        Parameters
+        ----------
+        text : str
+            Any text; lone surrogates become U+FFFD.
+
+        Returns
+        -------
+        list of int
+            Token ids, all below the first special id.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        pieces = self._split_regex.findall(_repair_surrogates(text))
+        cache = self._piece_cache
+        if len(cache) > _CACHE_SIZE:
+            cache.clear()
+        for piece in set(pieces).difference(cache):
+            cache[piece] = bpe.encode_piece(piece.encode("utf-8"), self._ranks)
+        return list(chain.from_iterable(map(cache.__getitem__, pieces)))
+
+    def encode(
+        self,
+        text: str,
+        *,
+        allowed_special: Collection[str] | str = (),
+        disallowed_special: Collection[str] | str = "all",
+    ) -> list[int]:
+        """Encode ``text``; special-token text becomes its id only where allowed.
+
+        Special-token text is a security boundary (tiktoken's semantics): untrusted text must not
+        smuggle control tokens in, so any text of a disallowed special token raises.
+
+        Parameters
+        ----------
+        text : str
+            Any text; lone surrogates become U+FFFD.
+        allowed_special : "all" or collection of str
+            Special tokens whose text is encoded as their id.
+        disallowed_special : "all" or collection of str
+            Special tokens whose text raises; "all" means every special token not allowed. Pass
+            ``()`` to encode the rest as plain text.
+
+        Returns
+        -------
+        list of int
+
+        Raises
+        ------
+        ValueError
+            If ``text`` contains a disallowed special token, or a name is not a special token.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        text = _repair_surrogates(text)
+        allowed = self._special_set(allowed_special, "allowed_special")
+        if disallowed_special == "all":
+            disallowed = set(self._special_tokens) - allowed
+        else:
+            disallowed = self._special_set(disallowed_special, "disallowed_special")
+        if disallowed:
+            found = self._special_regex(disallowed).search(text)
+            if found:
+                raise ValueError(
+                    f"text contains the special token {found.group()!r} at character "
+                    f"{found.start()}; pass allowed_special={{{found.group()!r}}} to encode it "
+                    "as a special token, or disallowed_special=() to encode it as plain text"
+                )
+        ids: list[int] = []
+        for ordinary, special in self._segments(text, allowed):
+            ids += self.encode_ordinary(ordinary)
+            if special is not None:
+                ids.append(self._special_tokens[special])
+        return ids
+
+    def encode_batch(
+        self,
+        texts: Iterable[str],
+        *,
+        max_len: int | None = None,
+        pad_id: int | None = None,
+        batch_first: bool = False,
+        allowed_special: Collection[str] | str = (),
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Encode many texts into one padded id array and a mask of the real tokens.
+
+        ``seq_len`` is the longest encoding (after cutting to ``max_len``); shorter ones are
+        padded at the end.
+
+        Parameters
+        ----------
+        texts : iterable of str
+            The texts (a list, not one str).
+        max_len : int, optional
+            Keep the first ``max_len`` ids of each text.
+        pad_id : int, optional
+            Id written at padded positions (default 0; the mask tells padding apart).
+        batch_first : bool
+            Return ``(batch, seq_len)`` instead of ``(seq_len, batch)``.
+        allowed_special : "all" or collection of str
+            As in :meth:`encode`.
+
+        Returns
+        -------
+        ids : np.ndarray of int64, shape (seq_len, batch)
+        mask : np.ndarray of bool, shape (seq_len, batch)
+            True at real tokens.
+
+        Examples
+        --------
+        >>> tok = Tokenizer.train("ab ab ab", 258)
+        >>> ids, mask = tok.encode_batch(["ab ab", "b"], pad_id=0)
+        >>> ids
+        array([[256,  98],
+               [257,   0]])
+        >>> mask.T
+        array([[ True,  True],
+               [ True, False]])
+        """
+        if isinstance(texts, str):
+            raise TypeError("texts must be a list of str, not one str; wrap it: [text]")
+        pad = 0 if pad_id is None else self._checked_id(pad_id, "pad_id")
+        if max_len is not None and (not isinstance(max_len, int) or max_len < 1):
+            raise ValueError(f"max_len must be a positive int or None, got {max_len!r}")
+        encoded = [self.encode(text, allowed_special=allowed_special)[:max_len] for text in texts]
+        lengths = np.array([len(ids) for ids in encoded], dtype=np.int64)  # (batch,)
+        seq_len = int(lengths.max(initial=0))
+        mask = np.arange(seq_len) < lengths[:, None]  # (batch, seq_len)
+        ids = np.full(mask.shape, pad, dtype=np.int64)  # (batch, seq_len)
+        # row-major order of the True cells is exactly the texts' ids one after the other
+        ids[mask] = np.fromiter(chain.from_iterable(encoded), np.int64, int(lengths.sum()))
+        if batch_first:
+            return ids, mask
+        return np.ascontiguousarray(ids.T), np.ascontiguousarray(mask.T)  # (seq_len, batch)
+
+    # --- decoding ------------------------------------------------------------------------------
+
+    def decode_bytes(self, ids: Iterable[int]) -> bytes:
+        """Concatenate the byte strings of ``ids`` exactly (special tokens as their UTF-8 text).
+
+        Raises
+        ------
+        TypeError
+            If an id is not an integer (floats and bools are refused).
+        ValueError
+            If an id is negative or not in the vocabulary.
+        """
+        ids = _checked_id_list(ids)
+        try:
+            return b"".join(map(self._decoder.__getitem__, ids))
+        except KeyError as error:
+            raise ValueError(self._unknown_id_message(error.args[0])) from None
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Decode ``ids`` to text; byte sequences that are not valid UTF-8 become U+FFFD.
+
+        Examples
+        --------
+        >>> tok = Tokenizer.train("", 256)
+        >>> tok.decode([0xE2, 0x82, 0xAC]), tok.decode([0xE2, 0x82])
+        ('€', '�')
+        """
+        return self.decode_bytes(ids).decode("utf-8", errors="replace")
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The byte string of one id (a special token's UTF-8 text)."""
+        return self._decoder[self._checked_id(token_id, "token id")]
+
+    # --- files ---------------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> None:
+        """Write the tokenizer as UTF-8 text; :meth:`load` reads it back exactly.
+
+        The format, one item per line::
+
+            minimal_embed tokenizer v1
+            pattern "<the split pattern as a JSON string>"
+            special_tokens K
+            <id> "<text as a JSON string>"          (K lines)
+            tokens N
+            <rank> <bytes> "<readable>"             (N lines, ranks 0..N-1 in order)
+
+        ``<bytes>`` writes printable ASCII as itself, a backslash as ``\\\\`` and every other
+        byte as ``\\xNN``; the readable column (the bytes decoded as UTF-8, for people) is
+        ignored when loading.
+        """
+        lines = [FILE_HEADER, f"pattern {json.dumps(self._pattern)}"]
+        lines.append(f"special_tokens {len(self._special_tokens)}")
+        for text, token_id in sorted(self._special_tokens.items(), key=lambda item: item[1]):
+            lines.append(f"{token_id} {json.dumps(text, ensure_ascii=False)}")
+        lines.append(f"tokens {len(self._ranks)}")
+        for rank in range(len(self._ranks)):
+            token = self._decoder[rank]
+            readable = json.dumps(token.decode("utf-8", errors="replace"), ensure_ascii=False)
+            lines.append(f"{rank} {_escape(token)} {readable}")
+        Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8", newline="\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Tokenizer:
+        """Read a tokenizer written by :meth:`save`.
+
+        Raises
+        ------
+        ValueError
+            If the file is not exactly in that format; the message names the line.
+        """
+        return _parse_file(Path(path).read_bytes(), str(path), cls)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _special_set(self, names: Collection[str] | str, argument: str) -> set[str]:
+        if names == "all":
+            return set(self._special_tokens)
+        if isinstance(names, str):
+            raise TypeError(f"{argument} must be 'all' or a collection of str, got {names!r}")
+        unknown = set(names) - set(self._special_tokens)
+        if unknown:
+            raise ValueError(
+                f"{argument} names {sorted(unknown)}, which are not special tokens of this "
+                f"tokenizer (it has {sorted(self._special_tokens)})"
+            )
+        return set(names)
+
+    def _segments(self, text: str, allowed_special: Collection[str] | str):
+        """Yield ``(ordinary_text, special_text_or_None)``, cutting at allowed special tokens."""
+        text = _repair_surrogates(text)
+        allowed = self._special_set(allowed_special, "allowed_special")
+        start = 0
+        if allowed:
+            for found in self._special_regex(allowed).finditer(text):
+                yield text[start : found.start()], found.group()
+                start = found.end()
+        yield text[start:], None
+
+    def _special_regex(self, names: set[str]) -> regex.Pattern:
+        key = frozenset(names)
+        if key not in self._special_regexes:
+            self._special_regexes[key] = _alternation(names)
+        return self._special_regexes[key]
+
+    def _checked_id(self, token_id: int, what: str) -> int:
+        if isinstance(token_id, bool) or not isinstance(token_id, (int, np.integer)):
+            raise TypeError(f"{what} must be an int, got {type(token_id).__name__}")
+        if int(token_id) not in self._decoder:
+            raise ValueError(self._unknown_id_message(token_id))
+        return int(token_id)
+
+    def _unknown_id_message(self, token_id: object) -> str:
+        return (
+            f"token id {token_id!r} is not in the vocabulary (ids are 0..{self.vocab_size - 1}"
+            f"{', with gaps' if len(self._decoder) < self.vocab_size else ''})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Tokenizer):
+            return NotImplemented
+        return (self._ranks, self._pattern, self._special_tokens) == (
+            other._ranks,
+            other._pattern,
+            other._special_tokens,
+        )
+
+    __hash__ = None  # mutable cache inside; equality is by value
+
+    def __repr__(self) -> str:
+        return f"Tokenizer(vocab_size={self.vocab_size}, special_tokens={self._special_tokens})"
+
+
+def load_tokenizer() -> Tokenizer:
+    """Return the tokenizer bundled in ``data/tokenizer.txt``.
+
+    It was trained on the bundled corpus with ``minimal-embed train-tokenizer`` (vocab_size 2048,
+    ``<|endoftext|>`` as the one special token), which reproduces the file byte for byte.
+
+    Examples
+    --------
+    >>> tok = load_tokenizer()
+    >>> tok.vocab_size, tok.special_tokens
+    (2048, {'<|endoftext|>': 2047})
+    """
+    return Tokenizer.load(data.path("tokenizer.txt"))
+
+
+# --- checking the inputs ---------------------------------------------------------------------
+
+
+def _checked_ranks(ranks: Mapping[bytes, int]) -> dict[bytes, int]:
+    if not isinstance(ranks, Mapping):
+        raise TypeError(f"ranks must be a mapping of bytes -> int, got {type(ranks).__name__}")
+    ranks = dict(ranks)
+    for token, rank in ranks.items():
+        if not isinstance(token, bytes) or not token:
+            raise TypeError(f"every token must be non-empty bytes, got {token!r}")
+        if isinstance(rank, bool) or not isinstance(rank, int):
+            raise TypeError(f"the rank of {token!r} must be an int, got {rank!r}")
+    missing = [b for b in range(256) if bytes([b]) not in ranks]
+    if missing:
+        raise ValueError(
+            f"the ranks lack {len(missing)} single byte(s), first {bytes([missing[0]])!r}; "
+            "a byte-level vocabulary needs all 256 so that any text can be encoded"
+        )
+    if set(ranks.values()) != set(range(len(ranks))):
+        outside = sorted(set(ranks.values()) - set(range(len(ranks))))
+        problem = f"rank {outside[0]} is outside" if outside else "some ranks repeat, so not"
+        raise ValueError(
+            f"ranks must be unique and dense, 0..{len(ranks) - 1} for {len(ranks)} tokens; "
+            f"{problem} all of 0..{len(ranks) - 1} are used"
+        )
+    return ranks
+
+
+def _special_token_list(special_tokens: Iterable[str] | None) -> list[str]:
+    if special_tokens is None:
+        return []
+    if isinstance(special_tokens, (str, Mapping)):
+        raise TypeError("special_tokens for training must be a list of str, e.g. ['<|endoftext|>']")
+    specials = list(special_tokens)
+    for text in specials:
+        if not isinstance(text, str) or not text:
+            raise TypeError(f"every special token must be a non-empty str, got {text!r}")
+    if len(set(specials)) != len(specials):
+        raise ValueError(f"special tokens repeat: {specials}")
+    return specials
+
+
+def _checked_special_tokens(
+    special_tokens: Mapping[str, int] | Iterable[str] | None, num_ordinary: int
+) -> dict[str, int]:
+    if special_tokens is None:
+        return {}
+    if not isinstance(special_tokens, Mapping):
+        names = _special_token_list(special_tokens)
+        return {text: num_ordinary + i for i, text in enumerate(names)}
+    checked = {}
+    for text, token_id in special_tokens.items():
+        if not isinstance(text, str) or not text:
+            raise TypeError(f"every special token must be a non-empty str, got {text!r}")
+        if isinstance(token_id, bool) or not isinstance(token_id, int):
+            raise TypeError(f"the id of special token {text!r} must be an int, got {token_id!r}")
+        if token_id < num_ordinary:
+            raise ValueError(
+                f"special token {text!r} has id {token_id}, which collides with the ordinary "
+                f"ranks 0..{num_ordinary - 1}; special ids start at {num_ordinary}"
+            )
+        checked[text] = token_id
+    if len(set(checked.values())) != len(checked):
+        raise ValueError(f"special tokens share ids: {checked}")
+    return checked
+
+
+def _compiled_pattern(pattern: str) -> regex.Pattern:
+    if not isinstance(pattern, str):
+        raise TypeError(f"pattern must be a str, got {type(pattern).__name__}")
+    try:
+        compiled = regex.compile(pattern)
+    except (regex.error, OverflowError, RecursionError) as error:
+        raise ValueError(f"pattern {pattern!r} is not a valid regex: {error}") from None
+    if compiled.groups:
+        raise ValueError(
+            f"pattern {pattern!r} has capturing groups, which would change what findall "
+            "returns; write them as non-capturing groups (?:...)"
+        )
+    return compiled
+
+
+def _checked_id_list(ids: Iterable[int]) -> Iterable[int]:
+    if isinstance(ids, np.ndarray):
+        if ids.dtype.kind not in "iu":
+            raise TypeError(f"token ids must be integers, got an array of dtype {ids.dtype}")
+        return ids.ravel().tolist()
+    ids = list(ids)
+    for kind in set(map(type, ids)) - {int}:
+        if kind is bool or not issubclass(kind, (int, np.integer)):
+            raise TypeError(f"token ids must be integers, got a {kind.__name__}")
+    return ids
+
+
+# --- text helpers ----------------------------------------------------------------------------
+
+
+def _repair_surrogates(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def _alternation(texts: Iterable[str]) -> regex.Pattern | None:
+    """A regex matching any of ``texts``, longest first so a token containing another wins."""
+    texts = sorted(texts, key=lambda text: (-len(text), text))
+    if not texts:
+        return None
+    return regex.compile("|".join(regex.escape(text) for text in texts))
+
+
+def _count_pieces(
+    texts: Iterable[str], split_regex: regex.Pattern, special_regex: regex.Pattern | None
+) -> dict[bytes, int]:
+    """Count the distinct pieces of all texts; special-token text separates, never counts."""
+    counts: Counter[str] = Counter()
+    for number, text in enumerate(texts):
+        if not isinstance(text, str):
+            kind = type(text).__name__
+            raise TypeError(f"item {number} of the training texts is a {kind}, not a str")
+        text = _repair_surrogates(text)
+        for part in special_regex.split(text) if special_regex else [text]:
+            counts.update(split_regex.findall(part))
+    return {piece.encode("utf-8"): count for piece, count in counts.items() if piece}
+
+
+def _print_progress(done: int, total: int) -> None:
+    print(f"\rmerges {done}/{total}", end="\n" if done == total else "", file=sys.stderr)
+
+
+def _escape(token: bytes) -> str:
+    return "".join(
+        "\\\\" if b == 0x5C else chr(b) if 0x21 <= b <= 0x7E else f"\\x{b:02x}" for b in token
+    )
+
+
+def _unescape(field: str) -> bytes | None:
+    """The bytes written by :func:`_escape`, or None if ``field`` is not in exactly that form."""
+    if not _ESCAPED_BYTES.fullmatch(field):
+        return None
+    token = field.encode("ascii").decode("unicode_escape").encode("latin-1")
+    return token if _escape(token) == field else None
+
+
+# --- reading the file ------------------------------------------------------------------------
+
+
+def _parse_file(content: bytes, name: str, cls: type[Tokenizer]) -> Tokenizer:
+    lines = content.split(b"\n")
+    if lines[-1] != b"":
+        raise ValueError(f"{name}: line {len(lines)}: the file must end with a newline")
+    lines.pop()
+    reader = _LineReader(lines, name)
+    if reader.next() != FILE_HEADER:
+        reader.fail(f"expected the header {FILE_HEADER!r}")
+    pattern = reader.json_string(reader.field("pattern"))
+    special_tokens: dict[str, int] = {}
+    for _ in range(reader.count("special_tokens")):
+        token_id, _, text = reader.next().partition(" ")
+        special_tokens[reader.json_string(text)] = reader.integer(token_id)
+    if len(special_tokens) != reader.counted:
+        reader.fail("a special token is repeated")
+    ranks: dict[bytes, int] = {}
+    for expected_rank in range(reader.count("tokens")):
+        fields = reader.next().split(" ")
+        if len(fields) < 3 or reader.integer(fields[0]) != expected_rank:
+            reader.fail(f"expected '{expected_rank} <bytes> \"<readable>\"'")
+        token = _unescape(fields[1])
+        if token is None:
+            reader.fail(f"{fields[1]!r} is not escaped bytes (printable ASCII, \\\\, \\xNN)")
+        if token in ranks:
+            reader.fail(f"token {token!r} already has rank {ranks[token]}")
+        ranks[token] = expected_rank
+    if reader.index < len(lines):
+        reader.index += 1
+        reader.fail("unexpected line after the last token")
+    try:
+        return cls(ranks, pattern=pattern, special_tokens=special_tokens)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name}: {error}") from None
+
+
+class _LineReader:
+    """Hands out the file's lines in order and words errors with the current line number."""
+
+    def __init__(self, lines: list[bytes], name: str) -> None:
+        self.lines, self.name, self.index, self.counted = lines, name, 0, 0
+
+    def fail(self, message: str):
+        raise ValueError(f"{self.name}: line {self.index}: {message}")
+
+    def peek(self) -> str:
+        if self.index >= len(self.lines):
+            self.index += 1
+            self.fail("the file ends too early (truncated?)")
+        try:
+            return self.lines[self.index].decode("utf-8")
+        except UnicodeDecodeError:
+            self.index += 1
+            self.fail("not valid UTF-8")
+
+    def next(self) -> str:
+        line = self.peek()
+        self.index += 1
+        return line
+
+    def field(self, key: str) -> str:
+        line = self.next()
+        if not line.startswith(key + " "):
+            self.fail(f"expected '{key} ...'")
+        return line[len(key) + 1 :]
+
+    def count(self, key: str) -> int:
+        self.counted = self.integer(self.field(key))
+        return self.counted
+
+    def integer(self, field: str) -> int:
+        if not field.isascii() or not field.isdigit() or (len(field) > 1 and field[0] == "0"):
+            self.fail(f"{field!r} is not a non-negative integer")
+        if len(field) > 12:
+            self.fail(f"{field!r} is too large")
+        return int(field)
+
+    def json_string(self, field: str) -> str:
+        try:
+            value = json.loads(field)
+        except ValueError:
+            value = None
+        if not isinstance(value, str):
+            self.fail(f"{field!r} is not a JSON string")
+        return value

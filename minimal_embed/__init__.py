@@ -7,9 +7,28 @@ The public names are re-exported here; see README.md for a tour in pipeline orde
 """
 
 from minimal_embed import data
+from minimal_embed.attention import (
+    T5RelativeBias,
+    alibi_bias,
+    alibi_slopes,
+    attend,
+    attend_backward,
+    attention_scores,
+    rel_shift,
+    relative_sinusoids,
+    rope,
+    rope_backward,
+    softmax,
+    softmax_backward,
+    t5_relative_buckets,
+    transformer_xl_scores,
+)
 from minimal_embed.embedding import Embedding, SparseRows
 from minimal_embed.optim import SGD, Adam
 from minimal_embed.tokenizer import GPT2_PATTERN, GPT4_PATTERN, Tokenizer, load_tokenizer
 
 __all__ = ["data", "Embedding", "SparseRows", "SGD", "Adam",
-           "Tokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "load_tokenizer"]
+           "Tokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "load_tokenizer",
+           "attention_scores", "softmax", "softmax_backward", "attend", "attend_backward",
+           "alibi_slopes", "alibi_bias", "t5_relative_buckets", "T5RelativeBias", "rope",
+           "rope_backward", "relative_sinusoids", "rel_shift", "transformer_xl_scores"]

@@ -73,6 +73,38 @@ def _sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad.sum(axis=spread, keepdims=True) if spread else grad
 
 
+# ALiBi's and T5's biases depend on (i, j) only through key - query, so each is constant along
+# the diagonals of the scores (a Toeplitz matrix): compute one value per diagonal, then spread.
+
+
+def _relative_positions(q_len: int, k_len: int) -> np.ndarray:
+    """Every value of key - query, ``-(k_len - 1) .. q_len - 1``: one per diagonal of the scores."""
+    return np.arange(-(k_len - 1), q_len)  # (q_len + k_len - 1,)
+
+
+def _expand_relative(per_relative: np.ndarray, q_len: int, k_len: int) -> np.ndarray:
+    """``(..., q_len + k_len - 1)`` values for relative positions key - query = -(k_len-1)..q_len-1
+    -> ``(..., q_len, k_len)`` Toeplitz array (each diagonal one value), by sliding windows."""
+    # window s covers relative positions s-(k_len-1) .. s; query i needs s = q_len-1-i
+    windows = sliding_window_view(per_relative, k_len, axis=-1)  # (..., q_len, k_len) view
+    return np.ascontiguousarray(windows[..., ::-1, :])
+
+
+def _sum_relative(grad: np.ndarray, q_len: int, k_len: int) -> np.ndarray:
+    """Adjoint of `_expand_relative`: sum each diagonal of ``(..., q_len, k_len)``.
+
+    Row i is written, reversed in order, into a row of width ``k_len + q_len`` and the flat
+    buffer is re-read with rows one shorter: row s = q_len-1-i then starts s columns later, so
+    column ``j - i + q_len - 1`` (relative position + k_len - 1) holds ``grad[i, j]`` and the
+    column sums are the diagonal sums. This is Transformer-XL's `rel_shift` run in reverse.
+    """
+    lead = grad.shape[:-2]
+    padded = np.zeros(lead + (q_len, k_len + q_len), grad.dtype)  # (..., q_len, k_len + q_len)
+    padded[..., :k_len] = grad[..., ::-1, :]
+    flat = padded.reshape(lead + (q_len * (k_len + q_len),))[..., : q_len * (k_len + q_len - 1)]
+    return flat.reshape(lead + (q_len, k_len + q_len - 1)).sum(axis=-2)
+
+
 # --------------------------------------------------------------------------- scores and softmax
 
 
@@ -332,38 +364,16 @@ def alibi_bias(
            [-1. , -0.5,  0. ]], dtype=float32)
     """
     q_len, k_len = _lengths(q_len, k_len)
-    # negate as integers, so that distance 0 gives +0.0 rather than -0.0
-    behind = -_query_key_distance(q_len, k_len)  # (q_len, k_len): j - (i + k_len - q_len)
+    relative = _relative_positions(q_len, k_len)  # key - query, (q_len + k_len - 1,)
     if symmetric:
-        behind = -np.abs(behind)
+        relative = -np.abs(relative)
     slopes = alibi_slopes(n_heads, dtype=dtype)  # (n_heads,)
-    return slopes[:, None, None] * behind.astype(dtype)  # (n_heads, q_len, k_len)
+    # one value per diagonal, spread over the (q_len, k_len) grid: one write per entry
+    per_relative = slopes[:, None] * relative.astype(dtype)  # (n_heads, q_len + k_len - 1)
+    return _expand_relative(per_relative, q_len, k_len)  # (n_heads, q_len, k_len)
 
 
 # --------------------------------------------------------------------------- T5 buckets
-
-
-def _expand_relative(per_relative: np.ndarray, q_len: int, k_len: int) -> np.ndarray:
-    """``(..., q_len + k_len - 1)`` values for relative positions key - query = -(k_len-1)..q_len-1
-    -> ``(..., q_len, k_len)`` Toeplitz array (each diagonal one value), by sliding windows."""
-    # window s covers relative positions s-(k_len-1) .. s; query i needs s = q_len-1-i
-    windows = sliding_window_view(per_relative, k_len, axis=-1)  # (..., q_len, k_len) view
-    return np.ascontiguousarray(windows[..., ::-1, :])
-
-
-def _sum_relative(grad: np.ndarray, q_len: int, k_len: int) -> np.ndarray:
-    """Adjoint of `_expand_relative`: sum each diagonal of ``(..., q_len, k_len)``.
-
-    Row i is written, reversed in order, into a row of width ``k_len + q_len`` and the flat
-    buffer is re-read with rows one shorter: row s = q_len-1-i then starts s columns later, so
-    column ``j - i + q_len - 1`` (relative position + k_len - 1) holds ``grad[i, j]`` and the
-    column sums are the diagonal sums. This is Transformer-XL's `rel_shift` run in reverse.
-    """
-    lead = grad.shape[:-2]
-    padded = np.zeros(lead + (q_len, k_len + q_len), grad.dtype)  # (..., q_len, k_len + q_len)
-    padded[..., :k_len] = grad[..., ::-1, :]
-    flat = padded.reshape(lead + (q_len * (k_len + q_len),))[..., : q_len * (k_len + q_len - 1)]
-    return flat.reshape(lead + (q_len, k_len + q_len - 1)).sum(axis=-2)
 
 
 def _t5_bucket(relative: np.ndarray, bidirectional: bool, num_buckets: int, max_distance: int):
@@ -425,7 +435,7 @@ def t5_relative_buckets(
     """
     q_len, k_len = _lengths(q_len, k_len)
     _check_buckets(bidirectional, num_buckets, max_distance)
-    relative = np.arange(-(k_len - 1), q_len)  # every key - query value, (q_len + k_len - 1,)
+    relative = _relative_positions(q_len, k_len)  # (q_len + k_len - 1,)
     per_relative = _t5_bucket(relative, bidirectional, num_buckets, max_distance)
     return _expand_relative(per_relative, q_len, k_len)  # (q_len, k_len)
 
@@ -468,7 +478,7 @@ class T5RelativeBias:
         self.weight = (rng.standard_normal((num_buckets, n_heads)) * std).astype(dtype)
 
     def _relative_buckets(self, q_len: int, k_len: int) -> np.ndarray:
-        relative = np.arange(-(k_len - 1), q_len)  # (q_len + k_len - 1,)
+        relative = _relative_positions(q_len, k_len)  # (q_len + k_len - 1,)
         return _t5_bucket(relative, self.bidirectional, self.num_buckets, self.max_distance)
 
     def __call__(self, q_len: int, k_len: int | None = None) -> np.ndarray:

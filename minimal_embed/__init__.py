@@ -24,10 +24,25 @@ from minimal_embed.attention import (
     transformer_xl_scores,
 )
 from minimal_embed.embedding import Embedding, SparseRows
+from minimal_embed.layernorm import LayerNorm
 from minimal_embed.optim import SGD, Adam
+from minimal_embed.pipeline import InputEmbedding
+from minimal_embed.positional import (
+    LearnedPositions,
+    add_positions,
+    add_positions_backward,
+    concat_positions,
+    concat_positions_backward,
+    scale_token_embeddings,
+    scale_token_embeddings_backward,
+    sinusoidal_table,
+)
 from minimal_embed.tokenizer import GPT2_PATTERN, GPT4_PATTERN, Tokenizer, load_tokenizer
 
 __all__ = ["data", "Embedding", "SparseRows", "SGD", "Adam",
+           "sinusoidal_table", "LearnedPositions", "add_positions", "add_positions_backward",
+           "concat_positions", "concat_positions_backward", "scale_token_embeddings",
+           "scale_token_embeddings_backward", "LayerNorm", "InputEmbedding",
            "Tokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "load_tokenizer",
            "attention_scores", "softmax", "softmax_backward", "attend", "attend_backward",
            "alibi_slopes", "alibi_bias", "t5_relative_buckets", "T5RelativeBias", "rope",

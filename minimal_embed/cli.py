@@ -102,6 +102,81 @@ def _run_train_tokenizer(args) -> int:
     return 0
 
 
+def _add_embed(subparsers) -> argparse.ArgumentParser:
+    sub = subparsers.add_parser(
+        "embed", help="show every step from text to input embeddings, with shapes and values"
+    )
+    sub.add_argument("texts", nargs="+", metavar="TEXT",
+                     help="one or more texts (several make a padded batch with a mask)")
+    sub.add_argument("--positions", choices=["learned", "sinusoidal"],
+                     help="position table (default: learned if the checkpoint has one)")
+    sub.add_argument("--dim", type=int, default=6, help="values printed per row (default 6)")
+    sub.add_argument("--save", metavar="OUT.npz",
+                     help="write ids, mask, token/position/input embeddings to an .npz file")
+    sub.add_argument("--gpt2", metavar="PATH",
+                     help="use GPT-2's tiktoken rank file (gpt2.tiktoken) for GPT-2's real ids")
+    sub.add_argument("--batch-first", action="store_true",
+                     help="arrays as (batch, seq_len, ...) instead of (seq_len, batch, ...)")
+    return sub
+
+
+def _run_embed(args) -> int:
+    from minimal_embed import walkthrough
+
+    tokenizer, name = walkthrough.pick_tokenizer(args.gpt2)
+    lines, result = walkthrough.walk(
+        args.texts, tokenizer, tokenizer_name=name, positions=args.positions, dim=args.dim,
+        batch_first=args.batch_first, checkpoint=walkthrough.bundled_checkpoint())
+    print("\n".join(lines))
+    if args.save:
+        print(f"saved ids, mask, token_embeddings, position_embeddings, input_embeddings "
+              f"to {result.save(args.save)}")
+    return 0
+
+
+def _add_plot(subparsers) -> argparse.ArgumentParser:
+    sub = subparsers.add_parser("plot", help="pictures: position table, similarities, tokens")
+    pictures = sub.add_subparsers(dest="picture", metavar="PICTURE")
+    pictures.required = True
+    helps = {"positions": "the sinusoidal position table as a heatmap (positions x dims)",
+             "similarity": "position-position dot products: sinusoidal vs trained learned",
+             "tokens": "2-D PCA scatter of trained token vectors, labelled"}
+    for picture, text in helps.items():
+        one = pictures.add_parser(picture, help=text)
+        one.add_argument("--out", metavar="FILE.png", help="write a PNG (default: the terminal)")
+        one.add_argument("--no-color", action="store_true", help="plain characters, no colour")
+        if picture == "positions":
+            one.add_argument("--length", type=int, default=64, help="positions (default 64)")
+            one.add_argument("--dim", type=int, help="dimensions (default 128, or terminal width)")
+        if picture == "tokens":
+            one.add_argument("tokens", nargs="*", metavar="TOKEN",
+                             help="single tokens, e.g. ' love' (default: the most frequent words)")
+            one.add_argument("--top", type=int, default=40, help="how many tokens (default 40)")
+    return sub
+
+
+def _run_plot(args) -> int:
+    import shutil
+
+    from minimal_embed import plots, viz, walkthrough
+
+    color = viz.use_color(args.no_color)
+    width = shutil.get_terminal_size((100, 24)).columns
+    if args.picture == "positions":
+        print(plots.plot_positions(out=args.out, color=color, length=args.length, dim=args.dim,
+                                   terminal_width=width))
+    elif args.picture == "similarity":
+        print(plots.plot_similarity(walkthrough.bundled_checkpoint(), out=args.out, color=color))
+    else:
+        from minimal_embed import data
+        from minimal_embed.tokenizer import load_tokenizer
+
+        print(plots.plot_tokens(walkthrough.bundled_checkpoint(), load_tokenizer(), args.tokens,
+                                top=args.top, corpus=data.corpus_text(), out=args.out,
+                                terminal_width=width))
+    return 0
+
+
 # --- the parser ------------------------------------------------------------------------------
 
 # (add_function, run_function) pairs, in pipeline order: tokenize, train-tokenizer, embed, plot,
@@ -109,6 +184,8 @@ def _run_train_tokenizer(args) -> int:
 _COMMANDS: list = [
     (_add_tokenize, _run_tokenize),
     (_add_train_tokenizer, _run_train_tokenizer),
+    (_add_embed, _run_embed),
+    (_add_plot, _run_plot),
 ]
 
 

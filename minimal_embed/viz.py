@@ -216,12 +216,16 @@ def text_bitmap(text: str, scale: int = 1) -> np.ndarray:
 
 
 def draw_text(image: np.ndarray, text: str, x: int, y: int, *,
-              color: tuple[int, int, int] = BLACK, scale: int = 1) -> np.ndarray:
+              color: tuple[int, int, int] = BLACK, scale: int = 1,
+              vertical: bool = False) -> np.ndarray:
     """Stamp ``text`` into ``image`` (in place) with its top-left corner at column x, row y.
 
+    ``vertical=True`` turns the text a quarter left, to read bottom to top (an axis label).
     Ink that falls outside the image is clipped. Returns the image for chaining.
     """
     ink = text_bitmap(text, scale)
+    if vertical:
+        ink = np.rot90(ink)
     height, width, _ = image.shape
     top, left = max(y, 0), max(x, 0)
     bottom, right = min(y + ink.shape[0], height), min(x + ink.shape[1], width)

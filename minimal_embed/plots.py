@@ -1,0 +1,246 @@
+"""The three pictures people draw to explain input embeddings (``minimal-embed plot ...``).
+
+1. ``positions``: the sinusoidal table as a heatmap, positions down and dimensions across
+   (Vaswani et al., 2017, section 3.5). Each column pair (2j, 2j+1) is one frequency
+   ``1 / 10000^(2j/d)``; the left columns turn fastest (period 2π positions), so they show thin
+   stripes, and the right ones so slowly that they barely change over the rows shown.
+2. ``similarity``: the position–position dot products ``P @ P.T`` of the sinusoidal table and of
+   the trained learned table side by side. For the sinusoid ``PE[p] · PE[q]`` depends only on
+   ``p - q`` (a sum of cosines of the offset), so the picture is constant along diagonals;
+   a learned table shows how much of that structure training found on its own.
+3. ``tokens``: the trained token vectors of a few tokens projected on their first two principal
+   components (PCA by SVD of the centred rows), labelled: tokens used alike end up close.
+
+Each picture is either an RGB image for a PNG file or text for the terminal (:mod:`viz`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minimal_embed import viz
+from minimal_embed.font5x7 import GLYPH_HEIGHT
+from minimal_embed.positional import sinusoidal_table
+
+SPACE_MARK = "·"  # how a token's leading space is drawn in the pictures
+
+
+def _ticks(count: int) -> list[int]:
+    """Up to five evenly spread indices: 0, count/4, count/2, 3count/4 and count - 1."""
+    return sorted({min(int(round(t)), count - 1) for t in np.linspace(0, count, 5)})
+
+
+def framed_heatmap(values: np.ndarray, cmap: str, *, scale: int, title: str, rows: str,
+                   columns: str, vmin: float | None = None, vmax: float | None = None,
+                   bar: bool = True) -> np.ndarray:
+    """A heatmap ``(rows, cols)`` with a title, tick labels, axis names and a colour bar."""
+    vmin = float(values.min()) if vmin is None else vmin
+    vmax = float(values.max()) if vmax is None else vmax
+    picture = viz.heatmap(values, cmap, scale=scale, vmin=vmin, vmax=vmax)
+    height, width, _ = picture.shape
+    row_ticks, col_ticks = _ticks(values.shape[0]), _ticks(values.shape[1])
+    left = max(viz.text_width(str(t)) for t in row_ticks) + GLYPH_HEIGHT + 10
+    out = viz.pad(picture, top=GLYPH_HEIGHT + 12, bottom=2 * GLYPH_HEIGHT + 12, left=left)
+    top = GLYPH_HEIGHT + 12
+    for tick in row_ticks:  # tick labels right-aligned beside the row's first pixel line
+        label = str(tick)
+        viz.draw_text(out, label, left - 3 - viz.text_width(label), top + tick * scale)
+    for tick in col_ticks:
+        label = str(tick)
+        x = left + min(tick * scale, width - viz.text_width(label))
+        viz.draw_text(out, label, x, top + height + 3)
+    viz.draw_text(out, title, left, 4)
+    viz.draw_text(out, columns, left + (width - viz.text_width(columns)) // 2,
+                  top + height + GLYPH_HEIGHT + 8)
+    viz.draw_text(out, rows, 0, top + (height + viz.text_width(rows)) // 2 - viz.text_width(rows),
+                  vertical=True)
+    if bar:
+        scale_bar = viz.colorbar(cmap, height, vmin=vmin, vmax=vmax)
+        out = viz.side_by_side([out, viz.pad(scale_bar, top=top)], gap=8)
+    return out
+
+
+# --- 1. the sinusoidal table ---------------------------------------------------------------------
+
+def positions_image(length: int, dim: int) -> np.ndarray:
+    """The sinusoidal table ``(length, dim)`` as an RGB picture: blue -1, grey 0, red +1."""
+    table = sinusoidal_table(length, dim)  # (length, dim)
+    scale = max(1, min(8, 512 // max(length, dim)))
+    image = framed_heatmap(table, "coolwarm", scale=scale, vmin=-1.0, vmax=1.0,
+                           title=f"sinusoidal position table PE ({length} positions x {dim} dims)",
+                           rows="position p", columns="dimension i")
+    return viz.pad(image, top=8, bottom=8, left=8, right=8)
+
+
+def positions_text(length: int, dim: int, *, color: bool) -> str:
+    """The sinusoidal table for the terminal, with a line saying how to read it."""
+    table = sinusoidal_table(length, dim)
+    legend = ("blue -1, grey 0, red +1" if color else
+              f"'{viz.ASCII_RAMP[0]}' = -1 ... '{viz.ASCII_RAMP[-1]}' = +1")
+    per_line = "two positions per line" if color else "one position per line"
+    return (f"sinusoidal position table PE: {length} positions down ({per_line}), {dim} "
+            f"dimensions across; {legend}\n"
+            + viz.terminal_heatmap(table, "coolwarm", color=color, vmin=-1.0, vmax=1.0))
+
+
+# --- 2. position-position similarity --------------------------------------------------------------
+
+def similarity_matrices(learned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(S @ S.T, P @ P.T)`` for the sinusoidal table S shaped like the learned table P.
+
+    Both are ``(max_len, max_len)`` float64: entry (p, q) is the dot product of positions p, q.
+    """
+    learned = learned.astype(np.float64)                    # (max_len, d_model)
+    sines = sinusoidal_table(*learned.shape, dtype=np.float64)  # (max_len, d_model)
+    return sines @ sines.T, learned @ learned.T
+
+
+def similarity_image(learned: np.ndarray) -> np.ndarray:
+    """The two dot-product matrices side by side, each on its own colour scale (viridis)."""
+    sines, trained = similarity_matrices(learned)
+    scale = max(1, 256 // len(sines))
+    panels = [framed_heatmap(sines, "viridis", scale=scale, rows="position p",
+                             columns="position q", title="sinusoidal PE[p] . PE[q]"),
+              framed_heatmap(trained, "viridis", scale=scale, rows="position p",
+                             columns="position q", title="learned P[p] . P[q] (trained)")]
+    return viz.pad(viz.side_by_side(panels, gap=24), top=8, bottom=8, left=8, right=8)
+
+
+def similarity_text(learned: np.ndarray, *, color: bool) -> str:
+    """The two dot-product matrices for the terminal, one under the other."""
+    sines, trained = similarity_matrices(learned)
+    n = len(sines)
+    return "\n".join([
+        f"sinusoidal PE[p] . PE[q] for p, q in 0..{n - 1} (p down, q across), "
+        f"from {sines.min():.3g} (dark) to {sines.max():.3g} (light)",
+        viz.terminal_heatmap(sines, "viridis", color=color),
+        f"learned P[p] . P[q] (trained table), from {trained.min():.3g} to {trained.max():.3g}",
+        viz.terminal_heatmap(trained, "viridis", color=color)])
+
+
+# --- 3. tokens in two dimensions ------------------------------------------------------------------
+
+def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Project rows ``(n, d)`` on their first two principal components.
+
+    Centre the rows, take the SVD ``X - mean = U S V^T``; the coordinates are
+    ``(X - mean) @ V[:, :2]`` and the share of variance each keeps is ``S² / sum(S²)``.
+
+    Returns
+    -------
+    tuple
+        coordinates ``(n, 2)`` float64 and the explained-variance ratios ``(2,)``.
+
+    Examples
+    --------
+    >>> points, share = pca_2d(np.array([[0.0, 0.0, 0.0], [2.0, 0.0, 0.0], [4.0, 1e-9, 0.0]]))
+    >>> np.round(np.abs(points[:, 0]), 6).tolist(), round(float(share[0]), 6)
+    ([2.0, 0.0, 2.0], 1.0)
+    """
+    centred = vectors.astype(np.float64) - vectors.mean(axis=0)  # (n, d)
+    _, singular, components = np.linalg.svd(centred, full_matrices=False)
+    variance = singular ** 2
+    share = variance[:2] / variance.sum() if variance.sum() > 0 else np.zeros(2)
+    return centred @ components[:2].T, share  # (n, 2)
+
+
+def token_label(token: bytes) -> str:
+    """A token's text for a picture: a leading space drawn as ``·``, newlines as ``\\n``."""
+    text = token.decode("utf-8", errors="replace")
+    return text.replace(" ", SPACE_MARK).replace("\n", "\\n")
+
+
+def tokens_image(points: np.ndarray, labels: list[str], share: np.ndarray) -> np.ndarray:
+    """The labelled PCA scatter as an RGB picture with a title."""
+    title = (f"{len(labels)} trained token vectors, first two principal components "
+             f"({share[0]:.0%} + {share[1]:.0%} of the variance)")
+    image = viz.titled(viz.scatter(points, labels, size=640), title)
+    return viz.pad(image, top=4, bottom=8, left=8, right=8)
+
+
+def tokens_text(points: np.ndarray, labels: list[str], share: np.ndarray, width: int) -> str:
+    """The labelled PCA scatter drawn with characters."""
+    return (f"{len(labels)} trained token vectors on their first two principal components "
+            f"({share[0]:.0%} + {share[1]:.0%} of the variance; {SPACE_MARK} = leading space)\n"
+            + viz.terminal_scatter(points, labels, width=width, height=24))
+
+
+# --- the commands: a PNG file with --out, else the terminal -------------------------------------
+
+def _require_checkpoint(checkpoint: dict | None, picture: str) -> dict:
+    if checkpoint is None:
+        raise ValueError(
+            f"no trained checkpoint is bundled yet (data/checkpoint.npz is missing), and "
+            f"`plot {picture}` draws the trained tables; train one with `minimal-embed train` "
+            "or draw the untrained picture `minimal-embed plot positions` meanwhile")
+    return checkpoint
+
+
+def _written(path, image: np.ndarray) -> str:
+    written = viz.write_png(path, image)
+    return f"wrote {written} ({image.shape[1]} x {image.shape[0]} pixels)"
+
+
+def plot_positions(*, out=None, color: bool, length: int, dim: int | None,
+                   terminal_width: int) -> str:
+    """``plot positions``: the sinusoidal table, as a PNG (default 128 dims) or in the terminal
+    (as many dims as fit the terminal, up to 128). Returns what to print."""
+    if length < 1 or (dim is not None and dim < 1):
+        raise ValueError(f"--length and --dim must be at least 1, got {length} and {dim}")
+    if out is not None:
+        return _written(out, positions_image(length, 128 if dim is None else dim))
+    fitting = max(2, min(128, terminal_width - 1) // 2 * 2)
+    return positions_text(length, fitting if dim is None else dim, color=color)
+
+
+def plot_similarity(checkpoint: dict | None, *, out=None, color: bool) -> str:
+    """``plot similarity``: sinusoidal vs trained learned position dot products."""
+    checkpoint = _require_checkpoint(checkpoint, "similarity")
+    if "position_embedding" not in checkpoint:
+        raise ValueError(f"the bundled checkpoint has no learned position table (its positions "
+                         f"are {str(checkpoint.get('positions', 'unknown'))!r})")
+    learned = checkpoint["position_embedding"]  # (max_len, d_model)
+    if out is not None:
+        return _written(out, similarity_image(learned))
+    return similarity_text(learned, color=color)
+
+
+def choose_tokens(tokenizer, texts: list[str], top: int, corpus: str) -> list[int]:
+    """Ids to draw: each of ``texts`` (each must be a single token), or else the ``top`` most
+    frequent word tokens (letters only, with or without a leading space) in ``corpus``."""
+    if texts:
+        ids = []
+        for text in texts:
+            encoded = tokenizer.encode(text)
+            if len(encoded) != 1:
+                parts = " ".join(repr(tokenizer.decode([i])) for i in encoded)
+                raise ValueError(f"{text!r} is {len(encoded)} tokens ({parts or 'none'}), not "
+                                 "one; give single tokens, e.g. ' love' with its leading space")
+            ids += encoded
+        return ids
+    if top < 2:
+        raise ValueError(f"--top must be at least 2 to draw a scatter, got {top}")
+    counts = np.bincount(tokenizer.encode(corpus), minlength=tokenizer.vocab_size)
+    words = [i for i in range(tokenizer.vocab_size - len(tokenizer.special_tokens))
+             if tokenizer.token_bytes(i).strip().isalpha() and len(tokenizer.token_bytes(i)) > 2]
+    words = np.array(words)
+    order = np.argsort(-counts[words], kind="stable")  # most frequent first, ties by id
+    return words[order[:top]].tolist()
+
+
+def plot_tokens(checkpoint: dict | None, tokenizer, texts: list[str], *, top: int, corpus: str,
+                out=None, terminal_width: int) -> str:
+    """``plot tokens``: a labelled PCA scatter of trained token vectors."""
+    checkpoint = _require_checkpoint(checkpoint, "tokens")
+    table = checkpoint["token_embedding"]  # (vocab_size, d_model)
+    if table.shape[0] != tokenizer.vocab_size:
+        raise ValueError(f"the checkpoint's token table has {table.shape[0]} rows but the "
+                         f"tokenizer has {tokenizer.vocab_size} ids; they do not belong together")
+    ids = choose_tokens(tokenizer, texts, top, corpus)
+    if len(ids) < 2:
+        raise ValueError("give at least two tokens to place on a plane")
+    points, share = pca_2d(table[ids])
+    labels = [token_label(tokenizer.token_bytes(i)) for i in ids]
+    if out is not None:
+        return _written(out, tokens_image(points, labels, share))
+    return tokens_text(points, labels, share, width=max(40, terminal_width - 1))

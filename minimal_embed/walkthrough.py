@@ -1,0 +1,273 @@
+"""The walkthrough: your own text through every step of the pipeline, printed with real numbers.
+
+This module adds no new mathematics; it runs the steps of the earlier modules one at a time and
+prints what each hands to the next, with the array shape at every step (``minimal-embed embed``):
+
+1. text → pieces: the tokenizer's split pattern (BPE never merges across two pieces);
+2. pieces → tokens → ids: byte-level BPE, each token a byte string, its id its rank;
+3. ids → token vectors: row lookup ``E[ids]`` in the token table, ``(seq_len, batch, d_model)``;
+4. positions 0..n-1 → position vectors: a sinusoidal or a learned table, ``(seq_len, d_model)``;
+5. the sum, broadcast over the batch: the input embeddings the first layer reads.
+
+The token table is the trained one in ``data/checkpoint.npz`` when it is bundled (see
+:func:`bundled_checkpoint`); otherwise a seeded random table N(0, 0.02²), GPT-2's initialisation,
+and the output says so.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from minimal_embed import data
+from minimal_embed.positional import LearnedPositions, add_positions, sinusoidal_table
+
+DEFAULT_D_MODEL = 128  # the bundled checkpoint's width, so the untrained stand-in looks the same
+DEFAULT_MAX_LEN = 64   # and its learned table's length (checkpoint contract: max_len == seq_len)
+RANDOM_SEED = 0
+MAX_PRINTED_ROWS = 12  # vector rows printed per step; --save keeps them all
+
+
+def bundled_checkpoint() -> dict[str, np.ndarray] | None:
+    """Return the arrays of ``data/checkpoint.npz``, or None when no checkpoint is bundled yet.
+
+    Keys used here: ``token_embedding`` ``(vocab_size, d_model)``, ``positions`` (the scheme's
+    name) and, for learned positions, ``position_embedding`` ``(max_len, d_model)``.
+    """
+    try:
+        path = data.path("checkpoint.npz")
+    except FileNotFoundError:
+        return None
+    with np.load(path, allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+@dataclass
+class Tables:
+    """The two tables a walkthrough reads, and where each came from (printed for the reader)."""
+
+    token: np.ndarray      # (vocab_size, d_model)
+    token_source: str
+    position: np.ndarray   # (num_positions, d_model)
+    position_name: str     # "learned" or "sinusoidal"
+    position_source: str
+
+
+def choose_tables(vocab_size: int, num_positions: int, positions: str | None,
+                  checkpoint: dict[str, np.ndarray] | None) -> Tables:
+    """Pick the token table and the position table for a text of ``num_positions`` tokens.
+
+    ``positions=None`` means: learned when the checkpoint has a learned table, else sinusoidal.
+
+    Raises
+    ------
+    ValueError
+        If ``positions="learned"`` and the text is longer than the learned table.
+    """
+    trained = checkpoint is not None and checkpoint["token_embedding"].shape[0] == vocab_size
+    if trained:
+        token = checkpoint["token_embedding"]
+        source = "trained, from data/checkpoint.npz"
+    else:
+        rng = np.random.default_rng(RANDOM_SEED)
+        d_model = DEFAULT_D_MODEL if checkpoint is None else checkpoint["token_embedding"].shape[1]
+        token = (rng.standard_normal((vocab_size, d_model)) * 0.02).astype(np.float32)
+        source = ("random N(0, 0.02^2), seed 0 (no trained checkpoint bundled yet)"
+                  if checkpoint is None else
+                  f"random N(0, 0.02^2), seed 0 (the checkpoint's table has "
+                  f"{checkpoint['token_embedding'].shape[0]} rows, not {vocab_size})")
+    d_model = token.shape[1]
+    learned_table = None if checkpoint is None else checkpoint.get("position_embedding")
+    if positions is None:
+        positions = "learned" if learned_table is not None else "sinusoidal"
+    if positions == "sinusoidal":
+        return Tables(token, source, sinusoidal_table(num_positions, d_model), "sinusoidal",
+                      "PE[p, 2j] = sin(p / 10000^(2j/d)), PE[p, 2j+1] = cos(same angle)")
+    if learned_table is not None and learned_table.shape[1] == d_model:
+        table, where = learned_table, "trained, from data/checkpoint.npz"
+    else:
+        table = LearnedPositions(DEFAULT_MAX_LEN, d_model, std=0.01, seed=RANDOM_SEED).weight
+        where = "random N(0, 0.01^2), seed 0 (no trained position table is bundled yet)"
+    if num_positions > len(table):
+        raise ValueError(
+            f"the text has {num_positions} tokens but the learned position table has only "
+            f"{len(table)} rows (max_len={len(table)}); shorten the text or pass "
+            "--positions sinusoidal (no length limit)")
+    return Tables(token, source, table[:num_positions], "learned",
+                  f"the table is {_shape(table)}, {where}")
+
+
+# --- printing --------------------------------------------------------------------------------
+
+def readable(token: bytes) -> str:
+    """A token as a quoted string (``' love'``); bytes that are not whole UTF-8 stay escaped."""
+    try:
+        return repr(token.decode("utf-8"))
+    except UnicodeDecodeError:
+        return repr(token)
+
+
+def _values(row: np.ndarray, dim: int) -> str:
+    shown = " ".join(f"{value:+.4f}" for value in row[:dim].tolist())
+    rest = len(row) - dim
+    return shown + (f"  ... {rest} more" if rest > 0 else "")
+
+
+def _shape(array: np.ndarray) -> str:
+    return f"{tuple(array.shape)} {array.dtype}"
+
+
+@dataclass
+class Result:
+    """Every array the walkthrough printed (what ``--save`` writes)."""
+
+    ids: np.ndarray                  # (seq_len, batch) or (batch, seq_len), int64
+    mask: np.ndarray                 # same shape, bool, True = real token
+    token_embeddings: np.ndarray     # (seq_len, batch, d_model) or (batch, seq_len, d_model)
+    position_embeddings: np.ndarray  # (seq_len, d_model)
+    input_embeddings: np.ndarray     # like token_embeddings
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the five arrays to an ``.npz`` file (``np.savez``; no pickles)."""
+        path = Path(path)
+        if not path.parent.is_dir():
+            raise FileNotFoundError(f"folder {str(path.parent)!r} does not exist; create it "
+                                    "first or choose another --save path")
+        np.savez(path, ids=self.ids, mask=self.mask, token_embeddings=self.token_embeddings,
+                 position_embeddings=self.position_embeddings,
+                 input_embeddings=self.input_embeddings)
+        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+
+def walk(texts: list[str], tokenizer, *, tokenizer_name: str, positions: str | None = None,
+         dim: int = 6, batch_first: bool = False,
+         checkpoint: dict[str, np.ndarray] | None = None) -> tuple[list[str], Result]:
+    """Run the pipeline on ``texts`` and return the printed lines and the arrays.
+
+    Parameters
+    ----------
+    texts : list of str
+        One or more non-empty texts; several texts make a padded batch.
+    tokenizer : Tokenizer
+    tokenizer_name : str
+        How the output names the tokenizer (e.g. "bundled BPE").
+    positions : {"learned", "sinusoidal"} or None
+        The position table; None picks learned when the checkpoint has one.
+    dim : int
+        How many values of each vector row to print.
+    batch_first : bool
+        Lay arrays out as ``(batch, seq_len, ...)`` instead of ``(seq_len, batch, ...)``.
+    checkpoint : dict or None
+        The arrays of a trained checkpoint (:func:`bundled_checkpoint`), or None.
+
+    Raises
+    ------
+    ValueError
+        For an empty text, ``dim < 1``, or a text longer than the learned table.
+    """
+    for number, text in enumerate(texts):
+        if not text:
+            which = f"text {number} (counting from 0)" if len(texts) > 1 else "the text"
+            raise ValueError(f"{which} is empty; give some text, "
+                             'e.g. minimal-embed embed "I love LLMs"')
+    if dim < 1:
+        raise ValueError(f"--dim must be at least 1, got {dim}")
+    ids, mask = tokenizer.encode_batch(texts, batch_first=batch_first)  # (seq_len, batch)
+    seq_axis = 1 if batch_first else 0
+    tables = choose_tables(tokenizer.vocab_size, ids.shape[seq_axis], positions, checkpoint)
+    token_emb = tables.token[ids]            # (seq_len, batch, d_model)
+    summed = add_positions(token_emb, tables.position, batch_first=batch_first)
+    result = Result(ids, mask, token_emb, tables.position, summed)
+
+    lines = _text_lines(texts, tokenizer, tokenizer_name)
+    lines += _id_lines(ids, mask, batch_first)
+    labels = _row_labels(ids, mask, tokenizer, batch_first)
+    broadcast = "positions[None, :, :]" if batch_first else "positions[:, None, :]"
+    lines += [f"4 token vectors  E[ids] -> {_shape(token_emb)} = {_layout(batch_first, 'd_model')}",
+              f"                 E {_shape(tables.token)}: {tables.token_source}"]
+    lines += _vector_lines(token_emb, labels, dim)
+    lines += [f"5 positions      {tables.position_name} table, rows 0..{len(tables.position) - 1}"
+              f" -> {_shape(tables.position)} = (seq_len, d_model)",
+              f"                 {tables.position_source}"]
+    lines += _vector_lines(tables.position[:, None, :], [f"[{p}]" for p in
+                                                          range(len(tables.position))], dim)
+    lines += [f"6 sum            E[ids] + {broadcast} -> {_shape(summed)}",
+              "                 (one position row serves every text: broadcasting, no copies)"]
+    lines += _vector_lines(summed, labels, dim)
+    return lines, result
+
+
+def _layout(batch_first: bool, *last: str) -> str:
+    axes = ["batch", "seq_len"] if batch_first else ["seq_len", "batch"]
+    return "(" + ", ".join(axes + list(last)) + ")"
+
+
+def _text_lines(texts: list[str], tokenizer, tokenizer_name: str) -> list[str]:
+    lines = ["text -> pieces -> tokens -> ids -> token vectors + position vectors"
+             " = input embeddings",
+             f"tokenizer        {tokenizer_name}, {tokenizer.vocab_size} ids"]
+    for number, text in enumerate(texts):
+        prefix = f"text {number}" if len(texts) > 1 else "text"
+        pieces = tokenizer.split(text)
+        tokens = [tokenizer.token_bytes(i) for i in tokenizer.encode(text)]
+        lines += [f"{prefix:<17}{text!r}",
+                  f"1 pieces         {'  '.join(repr(piece) for piece in pieces)}",
+                  f"2 tokens         {'  '.join(readable(token) for token in tokens)}"]
+    return lines
+
+
+def _id_lines(ids: np.ndarray, mask: np.ndarray, batch_first: bool) -> list[str]:
+    """ids and mask printed as the arrays they are: one printed line per row of the array."""
+    if ids.shape[1 if batch_first else 0] == 0:
+        return ["3 ids            (no tokens)"]
+    lines = [f"3 ids            {_shape(ids)} = {_layout(batch_first)}, one "
+             + ("row" if batch_first else "column") + " per text"]
+    if not mask.all():
+        lines.append(f"                 beside it the mask {_shape(mask)}: True = real token, "
+                     "False = padding (id 0)")
+    width = max(len(str(int(ids.max()))), 5)
+    row_name = "text" if batch_first else "pos"
+    for r, (id_row, mask_row) in enumerate(zip(ids.tolist(), mask.tolist(), strict=True)):
+        shown = " ".join(f"{i:>{width}}" for i in id_row)
+        flags = " ".join(f"{str(m):>5}" for m in mask_row)
+        padding = "" if mask.all() else f"   [{flags}]"
+        lines.append(f"   {row_name} {r:<3} [{shown}]{padding}")
+        if r + 1 == MAX_PRINTED_ROWS and len(ids) > MAX_PRINTED_ROWS:
+            lines.append(f"   ... {len(ids) - MAX_PRINTED_ROWS} more rows")
+            break
+    return lines
+
+
+def _row_labels(ids, mask, tokenizer, batch_first: bool) -> list[str]:
+    """One label per vector row, ``[pos, text] 'token'``, in the array's own index order."""
+    labels = []
+    for index in np.ndindex(ids.shape):
+        token = readable(tokenizer.token_bytes(int(ids[index]))) if mask[index] else "(padding)"
+        labels.append(f"[{index[0]},{index[1]}] {token}")
+    return labels
+
+
+def _vector_lines(vectors: np.ndarray, labels: list[str], dim: int) -> list[str]:
+    rows = vectors.reshape(-1, vectors.shape[-1])  # (seq_len * batch, d_model), index order
+    width = min(max(len(label) for label in labels), 22)
+    lines = [f"   {label[:width]:<{width}}  {_values(row, dim)}"
+             for label, row in zip(labels[:MAX_PRINTED_ROWS], rows, strict=False)]
+    if len(rows) > MAX_PRINTED_ROWS:
+        lines.append(f"   ... {len(rows) - MAX_PRINTED_ROWS} more rows (--save keeps them all)")
+    return lines
+
+
+def pick_tokenizer(gpt2_ranks: str | os.PathLike | None = None):
+    """The bundled tokenizer, or GPT-2's from its tiktoken rank file; and a name for it."""
+    from minimal_embed.tokenizer import Tokenizer, load_tokenizer
+
+    if gpt2_ranks is None:
+        return load_tokenizer(), "bundled byte-level BPE (data/tokenizer.txt)"
+    if not Path(gpt2_ranks).is_file():
+        raise FileNotFoundError(f"no such file: {str(gpt2_ranks)!r}; --gpt2 wants GPT-2's "
+                                "tiktoken rank file (gpt2.tiktoken)")
+    tokenizer = Tokenizer.from_tiktoken(gpt2_ranks, special_tokens={"<|endoftext|>": 50256})
+    return tokenizer, f"GPT-2's vocabulary ({Path(gpt2_ranks).name})"

@@ -1,0 +1,388 @@
+"""The model that trains the embeddings: one causal attention layer over the input embeddings.
+
+Everything before this module turns text into input vectors. Those vectors only mean something
+once a model has been trained through them, so this module is the smallest language model that
+does it, with every gradient written out by hand::
+
+    ids (seq_len, batch)
+      x      = E[ids] (+ P[:seq_len])              input embeddings; P learned or sinusoidal
+      q,k,v  = x Wq, x Wk, x Wv, split into heads   RoPE rotates q and k
+      a      = softmax(q k^T / sqrt(d_head) + bias + causal mask) v    ALiBi / T5 add the bias
+      h      = x + merge_heads(a) Wo                one attention layer with a residual
+      y      = LayerNorm(h)                         the final LayerNorm (GPT-2's ln_f)
+      logits = y E^T                                the output reuses the token table (tied)
+      loss   = mean over tokens of -log softmax(logits)[next token]
+
+There is no MLP and only one layer: this is about the embeddings, not about a good model.
+Tying the output to ``E`` (Press & Wolf, 2017; GPT-2, Radford et al., 2019) means the token
+table gets gradient twice: from where its rows were read and from every logit.
+
+Each stage's backward sits directly under its forward. Arrays follow the package layout,
+``(seq_len, batch, d_model)``; inside attention, heads are ``(batch, n_heads, seq_len, d_head)``.
+The six position schemes (``POSITION_SCHEMES``) enter in two places: ``learned`` and
+``sinusoidal`` add a table to the input, ``alibi``, ``t5`` and ``rope`` act inside attention, and
+``none`` leaves order to the causal mask alone.
+
+Hands on: a model whose parameters ``train.py`` updates with Adam and saves as a checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from minimal_embed.attention import T5RelativeBias, alibi_bias, attend, attend_backward, rope
+from minimal_embed.attention import rope_backward
+from minimal_embed.embedding import Embedding, check_ids
+from minimal_embed.layernorm import LayerNormCache, layer_norm, layer_norm_backward
+from minimal_embed.positional import LearnedPositions, sinusoidal_table
+
+__all__ = ["POSITION_SCHEMES", "ModelConfig", "AttentionLM", "cross_entropy",
+           "cross_entropy_backward", "split_heads", "merge_heads"]
+
+POSITION_SCHEMES = ("learned", "sinusoidal", "none", "alibi", "rope", "t5")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The shape of an :class:`AttentionLM`.
+
+    Parameters
+    ----------
+    vocab_size : int
+        Rows of the token table (the tokenizer's ``vocab_size``).
+    d_model : int, default 128
+        Width of every vector; a multiple of ``n_heads``.
+    n_heads : int, default 4
+        Attention heads, each ``d_model // n_heads`` wide.
+    max_len : int, default 64
+        Rows of the learned position table (the longest sequence it can read). The other
+        schemes have no such limit.
+    positions : str, default "learned"
+        One of ``POSITION_SCHEMES``.
+    init_std : float, default 0.02
+        Standard deviation of the initial weights (GPT-2's value); the learned position table
+        starts at 0.01, as in GPT-2.
+    t5_buckets, t5_max_distance : int, default 32 and 128
+        T5's bucket count and the distance past which all keys share the last bucket.
+    """
+
+    vocab_size: int
+    d_model: int = 128
+    n_heads: int = 4
+    max_len: int = 64
+    positions: str = "learned"
+    init_std: float = 0.02
+    t5_buckets: int = 32
+    t5_max_distance: int = 128
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "d_model", "n_heads", "max_len", "t5_buckets",
+                     "t5_max_distance"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} must be a multiple of "
+                             f"n_heads={self.n_heads} (each head gets d_model // n_heads dims)")
+        if self.positions not in POSITION_SCHEMES:
+            raise ValueError(f"unknown position scheme {self.positions!r}; "
+                             f"choose one of {', '.join(POSITION_SCHEMES)}")
+        if self.positions == "rope" and (self.d_model // self.n_heads) % 2:
+            raise ValueError(f"rope rotates pairs of dims: d_head={self.d_model // self.n_heads} "
+                             "must be even; change d_model or n_heads")
+        if not (math.isfinite(self.init_std) and self.init_std > 0):
+            raise ValueError(f"init_std must be a finite number > 0, got {self.init_std!r}")
+
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.n_heads
+
+
+# --------------------------------------------------------------------------- heads
+
+
+def split_heads(x: np.ndarray, n_heads: int) -> np.ndarray:
+    """``(seq_len, batch, d_model)`` -> ``(batch, n_heads, seq_len, d_head)``, contiguous.
+
+    Head h owns columns ``h * d_head .. (h + 1) * d_head - 1``. Its backward is `merge_heads`
+    (the two only move numbers around, so each is the other's adjoint).
+    """
+    seq_len, batch, d_model = x.shape
+    heads = x.reshape(seq_len, batch, n_heads, d_model // n_heads)  # (seq_len, batch, H, d_head)
+    return np.ascontiguousarray(heads.transpose(1, 2, 0, 3))  # (batch, H, seq_len, d_head)
+
+
+def merge_heads(x: np.ndarray) -> np.ndarray:
+    """``(batch, n_heads, seq_len, d_head)`` -> ``(seq_len, batch, d_model)``; undoes `split_heads`.
+    """
+    batch, n_heads, seq_len, d_head = x.shape
+    return x.transpose(2, 0, 1, 3).reshape(seq_len, batch, n_heads * d_head)
+
+
+# --------------------------------------------------------------------------- loss
+
+
+def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean next-token loss ``L = mean_n (logsumexp(z_n) - z_n[t_n])``, in nats per token.
+
+    Parameters
+    ----------
+    logits : float array ``(..., vocab_size)``, e.g. ``(seq_len, batch, vocab_size)``.
+    targets : int array of logits' leading shape, each in ``0 .. vocab_size - 1``.
+
+    Returns
+    -------
+    loss : float, accumulated in float64.
+    probs : ``softmax(logits)``, logits' shape and dtype; keep it for `cross_entropy_backward`.
+
+    Examples
+    --------
+    >>> loss, probs = cross_entropy(np.zeros((2, 4)), np.array([0, 3]))
+    >>> round(loss, 6) == round(np.log(4), 6), probs[0].tolist()
+    (True, [0.25, 0.25, 0.25, 0.25])
+    """
+    targets = check_ids(targets, logits.shape[-1])
+    if targets.shape != logits.shape[:-1]:
+        raise ValueError(f"targets {targets.shape} must match the logits' leading shape "
+                         f"{logits.shape[:-1]}")
+    shifted = logits - logits.max(axis=-1, keepdims=True)  # (..., V), every entry <= 0
+    target_logit = np.take_along_axis(shifted, targets[..., None], axis=-1)[..., 0]  # (...,)
+    probs = np.exp(shifted, out=shifted)  # reuse the buffer: the shifted logits are done
+    total = probs.sum(axis=-1, keepdims=True)  # (..., 1), in [1, V]
+    probs /= total
+    loss = np.mean(np.log(total[..., 0], dtype=np.float64) - target_logit)
+    return float(loss), probs
+
+
+def cross_entropy_backward(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """``dL/dz_n = (softmax(z_n) - one_hot(t_n)) / N`` for the mean over N tokens.
+
+    Overwrites ``probs`` (the forward's buffer, not needed again) and returns it.
+    """
+    flat = probs.reshape(-1, probs.shape[-1])  # (N, V), a view
+    flat[np.arange(flat.shape[0]), targets.reshape(-1)] -= 1.0
+    probs *= probs.dtype.type(1.0 / flat.shape[0])
+    return probs
+
+
+# --------------------------------------------------------------------------- the model
+
+
+class _EmbedCache(NamedTuple):
+    ids: np.ndarray  # (seq_len, batch) token ids
+
+
+class _AttentionCache(NamedTuple):
+    x: np.ndarray  # (seq_len, batch, d_model) the attention's input
+    q: np.ndarray  # (batch, H, seq_len, d_head), after RoPE when used
+    k: np.ndarray  # (batch, H, seq_len, d_head), after RoPE when used
+    v: np.ndarray  # (batch, H, seq_len, d_head)
+    weights: np.ndarray  # (batch, H, seq_len, seq_len) attention probabilities
+    merged: np.ndarray  # (seq_len, batch, d_model) heads side by side, before Wo
+
+
+class _Cache(NamedTuple):
+    embed: _EmbedCache
+    attention: _AttentionCache
+    ln_f: LayerNormCache
+    y: np.ndarray  # (seq_len, batch, d_model) the final LayerNorm's output
+
+
+class AttentionLM:
+    """Input embeddings -> one causal self-attention layer -> LayerNorm -> tied logits.
+
+    The parameters live in ``self.params``, a dict of arrays (updated in place by an optimizer)
+    whose names are the checkpoint's keys: ``token_embedding`` ``(V, d_model)``,
+    ``position_embedding`` ``(max_len, d_model)`` (learned only), ``attn.w_q``, ``attn.w_k``,
+    ``attn.w_v``, ``attn.w_o`` ``(d_model, d_model)`` (used as ``x @ W``), ``ln_f.gamma``,
+    ``ln_f.beta`` ``(d_model,)`` and ``t5.table`` ``(t5_buckets, n_heads)`` (t5 only).
+
+    Parameters
+    ----------
+    config : ModelConfig
+    seed : int, default 0
+        Seeds every initial weight; the same seed gives the same model.
+    dtype : floating dtype, default np.float32 (float64 for gradient checks)
+
+    Examples
+    --------
+    >>> model = AttentionLM(ModelConfig(vocab_size=50, d_model=8, n_heads=2, max_len=6))
+    >>> ids = np.zeros((5, 3), dtype=np.int64)  # (seq_len, batch)
+    >>> logits, cache = model.forward(ids)
+    >>> logits.shape
+    (5, 3, 50)
+    >>> sorted(model.backward(np.ones_like(logits), cache)) == sorted(model.params)
+    True
+    """
+
+    def __init__(self, config: ModelConfig, *, seed: int = 0, dtype=np.float32) -> None:
+        self.config = config
+        self.dtype = np.dtype(dtype)
+        d, std = config.d_model, config.init_std
+        # one child seed per parameter, so adding a scheme never shifts another's weights
+        seeds = np.random.SeedSequence(seed).generate_state(8)
+        self.token = Embedding(config.vocab_size, d, std=std, seed=int(seeds[0]), dtype=dtype)
+        self.params: dict[str, np.ndarray] = {"token_embedding": self.token.weight}
+        if config.positions == "learned":
+            self.positions = LearnedPositions(config.max_len, d, std=0.01, seed=int(seeds[1]),
+                                              dtype=dtype)
+            self.params["position_embedding"] = self.positions.weight
+        for i, name in enumerate(("attn.w_q", "attn.w_k", "attn.w_v", "attn.w_o")):
+            rng = np.random.default_rng(int(seeds[2 + i]))
+            self.params[name] = (rng.standard_normal((d, d)) * std).astype(dtype)
+        self.params["ln_f.gamma"] = np.ones(d, dtype=dtype)
+        self.params["ln_f.beta"] = np.zeros(d, dtype=dtype)
+        if config.positions == "t5":
+            # a decoder's table: keys after the query never count, so one-sided buckets
+            self.t5 = T5RelativeBias(config.t5_buckets, config.n_heads, bidirectional=False,
+                                     max_distance=config.t5_max_distance, std=std,
+                                     seed=int(seeds[6]), dtype=dtype)
+            self.params["t5.table"] = self.t5.weight
+
+    def load_params(self, arrays: dict[str, np.ndarray]) -> None:
+        """Copy saved arrays into the parameters (names and shapes must match exactly)."""
+        if set(arrays) != set(self.params):
+            raise ValueError(f"expected parameters {sorted(self.params)}, got {sorted(arrays)}")
+        for name, value in arrays.items():
+            if value.shape != self.params[name].shape:
+                raise ValueError(f"{name} has shape {value.shape}, the model needs "
+                                 f"{self.params[name].shape}")
+            self.params[name][...] = value  # in place: the layers share these arrays
+
+    # ----------------------------------------------------------------------- input embeddings
+
+    def _embed(self, ids: np.ndarray) -> tuple[np.ndarray, _EmbedCache]:
+        """``x = E[ids] + P[:seq_len]`` (learned), ``+ PE`` (sinusoidal), or ``E[ids]``."""
+        x = self.token(ids)  # (seq_len, batch, d_model), checks every id
+        seq_len = ids.shape[0]
+        if self.config.positions == "learned":
+            x += self.positions.forward(seq_len)[:, None, :]  # refuses seq_len > max_len
+        elif self.config.positions == "sinusoidal":
+            x += sinusoidal_table(seq_len, self.config.d_model, dtype=self.dtype)[:, None, :]
+        return x, _EmbedCache(ids)
+
+    def _embed_backward(self, grad_x: np.ndarray, cache: _EmbedCache) -> dict[str, np.ndarray]:
+        # d(E[ids])/dE scatters each row of grad_x back to the row it was read from
+        grads = {"token_embedding": self.token.backward(cache.ids, grad_x)}
+        if self.config.positions == "learned":
+            # row i of P was added to every batch item at position i: sum over the batch
+            grads["position_embedding"] = self.positions.backward(grad_x)
+        return grads
+
+    # ----------------------------------------------------------------------- attention
+
+    def _rope_positions(self, seq_len: int) -> np.ndarray:
+        return np.arange(seq_len)
+
+    def _scores_bias(self, seq_len: int) -> np.ndarray | None:
+        """What the scheme adds to the scores: ``(n_heads, seq_len, seq_len)`` or None."""
+        if self.config.positions == "alibi":
+            return alibi_bias(self.config.n_heads, seq_len, dtype=self.dtype)
+        if self.config.positions == "t5":
+            return self.t5(seq_len)
+        return None
+
+    def _attention(self, x: np.ndarray) -> tuple[np.ndarray, _AttentionCache]:
+        """``o = merge_heads(softmax(q k^T / sqrt(d_head) + bias, causal) v) Wo``."""
+        p, n_heads = self.params, self.config.n_heads
+        q = split_heads(x @ p["attn.w_q"], n_heads)  # (batch, H, seq_len, d_head)
+        k = split_heads(x @ p["attn.w_k"], n_heads)  # (batch, H, seq_len, d_head)
+        v = split_heads(x @ p["attn.w_v"], n_heads)  # (batch, H, seq_len, d_head)
+        seq_len = x.shape[0]
+        if self.config.positions == "rope":
+            positions = self._rope_positions(seq_len)
+            q, k = rope(q, positions), rope(k, positions)
+        heads, weights = attend(q, k, v, bias=self._scores_bias(seq_len), causal=True)
+        merged = merge_heads(heads)  # (seq_len, batch, d_model)
+        out = merged @ p["attn.w_o"]  # (seq_len, batch, d_model)
+        return out, _AttentionCache(x, q, k, v, weights, merged)
+
+    def _attention_backward(self, grad_out: np.ndarray,
+                            cache: _AttentionCache) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        p, d = self.params, self.config.d_model
+        x2d = cache.x.reshape(-1, d)  # (seq_len * batch, d_model)
+        grads = {"attn.w_o": cache.merged.reshape(-1, d).T @ grad_out.reshape(-1, d)}
+        grad_heads = split_heads(grad_out @ p["attn.w_o"].T, self.config.n_heads)
+        t5 = self.config.positions == "t5"
+        dq, dk, dv, dbias = attend_backward(
+            grad_heads, cache.q, cache.k, cache.v, cache.weights,
+            bias_shape=(self.config.n_heads, *cache.weights.shape[-2:]) if t5 else None)
+        if t5:
+            grads["t5.table"] = self.t5.backward(dbias)  # scatter-add over the buckets
+        if self.config.positions == "rope":
+            # rope is a rotation R(p); its gradient is the inverse rotation R(-p)
+            positions = self._rope_positions(cache.x.shape[0])
+            dq, dk = rope_backward(dq, positions), rope_backward(dk, positions)
+        grad_x = np.zeros_like(cache.x)  # (seq_len, batch, d_model)
+        for name, grad_heads_part in (("attn.w_q", dq), ("attn.w_k", dk), ("attn.w_v", dv)):
+            grad_proj = merge_heads(grad_heads_part).reshape(-1, d)  # (seq_len * batch, d_model)
+            grads[name] = x2d.T @ grad_proj  # y = x W  =>  dW = x^T dy
+            grad_x += (grad_proj @ p[name].T).reshape(grad_x.shape)  # and dx = dy W^T
+        return grad_x, grads
+
+    # ----------------------------------------------------------------------- the whole model
+
+    def forward(self, ids: np.ndarray) -> tuple[np.ndarray, _Cache]:
+        """Logits for every position of every sequence.
+
+        Parameters
+        ----------
+        ids : int array ``(seq_len, batch)``.
+
+        Returns
+        -------
+        logits : ``(seq_len, batch, vocab_size)``; position i predicts token i + 1.
+        cache : what `backward` needs.
+
+        Raises
+        ------
+        ValueError
+            Ids outside the vocabulary; with learned positions, ``seq_len > max_len`` (a
+            learned table has no rows for positions it never saw).
+        """
+        ids = np.asarray(ids)
+        if ids.ndim != 2:
+            raise ValueError(f"ids must be (seq_len, batch), got shape {ids.shape}")
+        x, embed_cache = self._embed(ids)  # (seq_len, batch, d_model)
+        attn_out, attn_cache = self._attention(x)  # (seq_len, batch, d_model)
+        h = x + attn_out  # the residual
+        y, ln_cache = layer_norm(h, self.params["ln_f.gamma"], self.params["ln_f.beta"])
+        logits = y @ self.params["token_embedding"].T  # (seq_len, batch, V): tied output
+        return logits, _Cache(embed_cache, attn_cache, ln_cache, y)
+
+    def backward(self, grad_logits: np.ndarray, cache: _Cache) -> dict[str, np.ndarray]:
+        """Gradients of every parameter, given ``dL/dlogits`` and the forward's cache.
+
+        Returns
+        -------
+        dict with the keys and shapes of ``self.params``.
+        """
+        d, vocab_size = self.config.d_model, self.config.vocab_size
+        grad2d = grad_logits.reshape(-1, vocab_size)  # (N, V)
+        # logits = y E^T: E gets grad^T y here, and more below where its rows were read
+        grad_table_out = grad2d.T @ cache.y.reshape(-1, d)  # (V, d_model)
+        grad_y = (grad2d @ self.params["token_embedding"]).reshape(cache.y.shape)
+        grad_h, grad_gamma, grad_beta = layer_norm_backward(grad_y, cache.ln_f)
+        # h = x + attention(x): the residual passes grad_h straight to x, attention adds its part
+        grad_x_attn, grads = self._attention_backward(grad_h, cache.attention)
+        grad_x = grad_h + grad_x_attn
+        grads.update(self._embed_backward(grad_x, cache.embed))
+        grads["token_embedding"] += grad_table_out
+        grads["ln_f.gamma"], grads["ln_f.beta"] = grad_gamma, grad_beta
+        return {name: grads[name] for name in self.params}  # in the parameters' order
+
+    def loss(self, inputs: np.ndarray, targets: np.ndarray) -> float:
+        """Mean next-token cross-entropy (nats/token) of ``targets`` given ``inputs``."""
+        logits, _ = self.forward(inputs)
+        return cross_entropy(logits, targets)[0]
+
+    def loss_and_grads(self, inputs: np.ndarray,
+                       targets: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        """One training step's work: the loss and the gradient of every parameter."""
+        logits, cache = self.forward(inputs)
+        loss, probs = cross_entropy(logits, targets)
+        return loss, self.backward(cross_entropy_backward(probs, targets), cache)

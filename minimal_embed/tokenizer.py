@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import regex
 
-from minimal_embed import bpe, data
+from minimal_embed import bpe, data, rankfiles
 
 # GPT-2's split (Radford et al. 2019; openai/gpt-2 encoder.py), written with possessive
 # quantifiers so no alternative can backtrack over a long run. Same pieces as the original
@@ -342,6 +342,43 @@ class Tokenizer:
             return ids, mask
         return np.ascontiguousarray(ids.T), np.ascontiguousarray(mask.T)  # (seq_len, batch)
 
+    def encode_with_offsets(
+        self,
+        text: str,
+        *,
+        allowed_special: Collection[str] | str = (),
+        disallowed_special: Collection[str] | str = "all",
+    ) -> tuple[list[int], list[tuple[int, int]]]:
+        """Encode ``text`` like :meth:`encode`, with each token's character span ``(start, end)``.
+
+        A token's span runs from the character holding its first byte to the one holding its last
+        byte, so a token with part of a multi-byte character points at that whole character (the
+        two GPT-2 tokens of "你" both get ``(0, 1)``). In order, the spans cover the text with no
+        gap; two neighbours overlap only on a character they split between them.
+
+        Returns
+        -------
+        ids : list of int
+            The token ids, as :meth:`encode` returns them.
+        spans : list of (int, int)
+            One per id: ``text[start:end]`` holds that token's bytes.
+
+        Examples
+        --------
+        >>> Tokenizer.train("", 256).encode_with_offsets("a€")
+        ([97, 226, 130, 172], [(0, 1), (1, 2), (1, 2), (1, 2)])
+        """
+        ids = self.encode(text, allowed_special=allowed_special,
+                          disallowed_special=disallowed_special)
+        utf8 = np.frombuffer(_repair_surrogates(text).encode("utf-8"), dtype=np.uint8)  # (n_bytes,)
+        # Every byte but a continuation byte (0b10xxxxxx) starts a character.
+        character_of_byte = np.cumsum((utf8 & 0xC0) != 0x80) - 1  # (n_bytes,)
+        lengths = np.fromiter(map(len, map(self._decoder.__getitem__, ids)), np.int64, len(ids))
+        ends = np.cumsum(lengths)  # (n_tokens,) byte offset just past each token
+        starts = character_of_byte[ends - lengths]  # (n_tokens,)
+        stops = character_of_byte[ends - 1] + 1  # (n_tokens,)
+        return ids, list(zip(starts.tolist(), stops.tolist(), strict=True))
+
     # --- decoding ------------------------------------------------------------------------------
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
@@ -414,6 +451,53 @@ class Tokenizer:
             If the file is not exactly in that format; the message names the line.
         """
         return _parse_file(Path(path).read_bytes(), str(path), cls)
+
+    @classmethod
+    def from_tiktoken(
+        cls,
+        path: str | Path,
+        *,
+        pattern: str = GPT2_PATTERN,
+        special_tokens: Mapping[str, int] | Iterable[str] | None = None,
+    ) -> Tokenizer:
+        """Read a tiktoken rank file: ``base64(token_bytes) rank`` per line, e.g. ``gpt2.tiktoken``.
+
+        The file holds only the ranks; the split pattern and special tokens are not in it, so they
+        are given here (GPT-2: the default pattern, ``special_tokens={"<|endoftext|>": 50256}``).
+        See :func:`minimal_embed.rankfiles.parse_tiktoken` for the checks.
+
+        Raises
+        ------
+        ValueError
+            If the file is malformed (the message names the line), lacks a single byte, or its
+            ranks are not 0..n-1.
+        """
+        ranks = rankfiles.read_tiktoken(path)
+        return cls(ranks, pattern=pattern, special_tokens=special_tokens)
+
+    def to_tiktoken(self, path: str | Path) -> None:
+        """Write the ranks as a tiktoken rank file, which tiktoken's ``load_tiktoken_bpe`` reads.
+
+        ``tiktoken.Encoding(name, pat_str=tok.pattern, mergeable_ranks=load_tiktoken_bpe(path),
+        special_tokens=tok.special_tokens)`` then encodes exactly as this tokenizer does.
+        """
+        rankfiles.write_tiktoken(self._ranks, path)
+
+    @classmethod
+    def from_gpt2(cls, encoder_json: str | Path, vocab_bpe: str | Path) -> Tokenizer:
+        """Read OpenAI's original GPT-2 files: ``encoder.json`` and the merges in ``vocab.bpe``.
+
+        Tokens there are written in GPT-2's printable byte alphabet (``Ġ`` for a space; see
+        :mod:`minimal_embed.rankfiles` for why). Ids above the merges, ``<|endoftext|>`` = 50256
+        in GPT-2, become special tokens; the pattern is :data:`GPT2_PATTERN`.
+
+        Raises
+        ------
+        ValueError
+            If the files are malformed or disagree (the message names the file and line).
+        """
+        ranks, special_tokens = rankfiles.read_gpt2(encoder_json, vocab_bpe)
+        return cls(ranks, pattern=GPT2_PATTERN, special_tokens=special_tokens)
 
     # --- helpers -------------------------------------------------------------------------------
 

@@ -1,0 +1,397 @@
+"""The Tokenizer: training rules, encoding and decoding, special tokens, batches, files, the CLI."""
+
+import io
+import random
+
+import numpy as np
+import pytest
+import regex
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minimal_embed import GPT2_PATTERN, GPT4_PATTERN, Tokenizer, bpe, cli, data, load_tokenizer
+
+EOT = "<|endoftext|>"
+
+# The patterns as first published (GPT-2's encoder.py; tiktoken's cl100k_base), written out here
+# so that our backtracking-safe versions are checked against them, not against themselves.
+GPT2_ORIGINAL = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+GPT4_ORIGINAL = (
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"""
+    r"""| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+)
+
+# text with every kind of character the patterns treat differently
+tricky_text = st.text(alphabet=st.sampled_from(list(" \t\n\r\u00a0'sStmdlvreA7é中🙂.,!-_")))
+any_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)))
+
+
+def reference_merge(piece, ranks):
+    """Join the lowest-ranked adjacent pair of parts (leftmost on a tie) until none is a token."""
+    parts = [bytes([b]) for b in piece]
+    while True:
+        joined = [(ranks.get(parts[i] + parts[i + 1]), i) for i in range(len(parts) - 1)]
+        candidates = [(rank, i) for rank, i in joined if rank is not None]
+        if not candidates:
+            return [ranks[part] for part in parts]
+        _, i = min(candidates)
+        parts[i : i + 2] = [parts[i] + parts[i + 1]]
+
+
+@pytest.fixture(scope="module")
+def tok():
+    """A small tokenizer trained on a slice of the bundled corpus."""
+    return Tokenizer.train(data.corpus_text()[:30_000], 600, special_tokens=[EOT, "<|pad|>"])
+
+
+def save_text(tokenizer, tmp_path):
+    path = tmp_path / "tok.txt"
+    tokenizer.save(path)
+    return path.read_bytes()
+
+
+# --- the split patterns -----------------------------------------------------------------------
+
+
+@given(tricky_text)
+def test_gpt2_pattern_splits_exactly_as_the_original(text):
+    assert regex.findall(GPT2_PATTERN, text) == regex.findall(GPT2_ORIGINAL, text)
+
+
+@given(tricky_text)
+def test_gpt4_pattern_splits_exactly_as_the_original(text):
+    assert regex.findall(GPT4_PATTERN, text) == regex.findall(GPT4_ORIGINAL, text)
+
+
+def test_a_run_of_spaces_gives_its_last_space_to_the_word():
+    assert regex.findall(GPT2_PATTERN, "a   b  \n") == ["a", "  ", " b", "  \n"]
+
+
+# --- training rules ---------------------------------------------------------------------------
+
+
+def test_training_is_deterministic_same_bytes_on_disk(tmp_path):
+    text = data.corpus_text()[:20_000]
+    first = save_text(Tokenizer.train(text, 400, special_tokens=[EOT]), tmp_path)
+    second = save_text(Tokenizer.train(text, 400, special_tokens=[EOT]), tmp_path)
+    assert first == second
+
+
+@given(st.lists(tricky_text, max_size=4), st.integers(min_value=257, max_value=300))
+def test_trained_vocab_has_vocab_size_ids_unless_pairs_ran_out(texts, vocab_size):
+    trained = Tokenizer.train(texts, vocab_size, special_tokens=[EOT])
+    if trained.vocab_size < vocab_size:
+        # stopped early: no adjacent pair is left, so every training piece is a single token
+        pieces = [piece for text in texts for piece in regex.findall(GPT2_PATTERN, text)]
+        assert all(len(trained.encode_ordinary(piece)) == 1 for piece in pieces)
+    else:
+        assert trained.vocab_size == vocab_size
+
+
+def test_special_tokens_take_the_top_ids():
+    trained = Tokenizer.train("aaaa bbbb", 262, special_tokens=[EOT, "<|pad|>"])
+    assert trained.special_tokens == {EOT: 260, "<|pad|>": 261}
+    assert trained.vocab_size == 262
+
+
+def test_training_text_is_split_at_special_tokens():
+    joined = Tokenizer.train(f"hello{EOT}world", 300, special_tokens=[EOT])
+    separate = Tokenizer.train(["hello", "world"], 300, special_tokens=[EOT])
+    assert joined == separate
+    assert not any(b"<|" in token for token in joined.ranks)
+
+
+def test_each_item_is_split_on_its_own():
+    assert Tokenizer.train(["a", "b"] * 5, 300).vocab_size == 256  # no pair inside any item
+    assert b"ab" in Tokenizer.train("ab" * 5, 300).ranks
+
+
+def test_a_file_object_streams_line_by_line():
+    text = "the cat\nthe hat\n\nthe bat sat\n" * 20
+    assert Tokenizer.train(io.StringIO(text), 300) == Tokenizer.train(text.splitlines(True), 300)
+
+
+def test_training_refuses_bad_arguments():
+    with pytest.raises(ValueError, match="vocab_size=256 is too small"):
+        Tokenizer.train("text", 256, special_tokens=[EOT])
+    with pytest.raises(TypeError, match="vocab_size must be an int"):
+        Tokenizer.train("text", 300.0)
+    with pytest.raises(TypeError, match="item 1"):
+        Tokenizer.train(["ok", b"bytes"], 300)
+    with pytest.raises(TypeError, match="list of str"):
+        Tokenizer.train("text", 300, special_tokens=EOT)
+
+
+# --- encoding and decoding --------------------------------------------------------------------
+
+
+@given(any_text)
+def test_decode_inverts_encode_for_any_text(tok, text):
+    assert tok.decode(tok.encode_ordinary(text)) == text
+
+
+@given(any_text)
+def test_every_id_is_below_vocab_size(tok, text):
+    assert all(0 <= i < tok.vocab_size for i in tok.encode(text, disallowed_special=()))
+
+
+@given(any_text)
+def test_special_tokens_are_never_produced_by_encode_ordinary(tok, text):
+    ids = tok.encode_ordinary(text + EOT + text)
+    assert not set(ids) & set(tok.special_tokens.values())
+
+
+@given(tricky_text, tricky_text)
+def test_encoding_a_concatenation_concatenates_when_split_boundaries_agree(tok, left, right):
+    if tok.split(left + right) == tok.split(left) + tok.split(right):
+        assert tok.encode(left + right) == tok.encode(left) + tok.encode(right)
+
+
+@given(any_text)
+def test_encoding_equals_rank_merging_of_each_piece(tok, text):
+    ranks = tok.ranks
+    expected = [i for piece in tok.split(text) for i in bpe.merge_by_rank(piece.encode(), ranks)]
+    assert tok.encode_ordinary(text) == expected
+
+
+def test_cold_and_warm_cache_agree(tok):
+    text = data.corpus_text()[30_000:40_000]
+    cold = Tokenizer(tok.ranks, special_tokens=tok.special_tokens).encode(text)
+    assert tok.encode(text) == cold and tok.encode(text) == cold
+
+
+def test_single_bytes_need_not_have_ids_0_to_255():
+    # GPT-2 style: the single bytes are spread among the merged tokens
+    vocab = [bytes([b]) for b in range(256)] + [b"ab", b"abc", b" a"]
+    random.Random(0).shuffle(vocab)
+    shuffled = Tokenizer({token: rank for rank, token in enumerate(vocab)})
+    for text in ["abc", " abc", "xab", " a" * 50 + "bc" * 30]:
+        ranks = shuffled.ranks
+        pieces = [piece.encode() for piece in shuffled.split(text)]
+        assert shuffled.encode(text) == [i for p in pieces for i in reference_merge(p, ranks)]
+        assert shuffled.decode(shuffled.encode(text)) == text
+
+
+def test_lone_surrogates_are_repaired_to_replacement_characters(tok):
+    assert tok.encode("a\ud800b\udfff") == tok.encode("a\ufffdb\ufffd")
+    assert tok.decode(tok.encode("\ud83d")) == "\ufffd"
+
+
+def test_decode_replaces_invalid_utf8_and_decode_bytes_is_exact(tok):
+    euro = list("€".encode())  # ids of single bytes are the byte values in a trained tokenizer
+    assert tok.decode(euro[:2]) == "\ufffd"
+    assert tok.decode_bytes(euro[:2]) == "€".encode()[:2]
+    assert tok.decode_bytes(np.array(euro)) == "€".encode()
+
+
+def test_special_token_ids_decode_to_their_text(tok):
+    assert tok.token_bytes(tok.special_tokens[EOT]) == EOT.encode()
+    assert tok.decode([104, tok.special_tokens[EOT]]) == "h" + EOT
+
+
+@pytest.mark.parametrize("bad", [-1, 600, 10**20])
+def test_unknown_or_negative_ids_raise_naming_the_id(tok, bad):
+    with pytest.raises(ValueError, match=f"token id {bad} is not in the vocabulary"):
+        tok.decode([1, bad])
+    with pytest.raises(ValueError, match=f"token id {bad} "):
+        tok.token_bytes(bad)
+
+
+@pytest.mark.parametrize("bad", [[1.0], [True], np.array([1.0])])
+def test_non_integer_ids_raise_type_error(tok, bad):
+    with pytest.raises(TypeError, match="integer"):
+        tok.decode(bad)
+
+
+# --- special tokens ---------------------------------------------------------------------------
+
+
+def test_special_token_text_raises_unless_allowed(tok):
+    text = f"hi{EOT}there"
+    with pytest.raises(ValueError, match="special token '<\\|endoftext\\|>' at character 2"):
+        tok.encode(text)
+    allowed = tok.encode(text, allowed_special={EOT})
+    assert allowed == tok.encode("hi") + [tok.special_tokens[EOT]] + tok.encode("there")
+    assert tok.encode(text, allowed_special="all") == allowed
+    assert tok.encode(text, disallowed_special=()) == tok.encode_ordinary(text)
+    with pytest.raises(ValueError, match="<|pad|>"):
+        tok.encode("<|pad|>", allowed_special={EOT})
+
+
+def test_unknown_special_names_are_refused(tok):
+    with pytest.raises(ValueError, match="not special tokens"):
+        tok.encode("x", allowed_special={"<|nope|>"})
+
+
+# --- batches ----------------------------------------------------------------------------------
+
+
+@given(st.lists(tricky_text, max_size=5), st.one_of(st.none(), st.integers(1, 6)))
+def test_encode_batch_pads_each_column_and_masks_the_padding(tok, texts, max_len):
+    ids, mask = tok.encode_batch(texts, max_len=max_len, pad_id=7)
+    expected = [tok.encode(text)[:max_len] for text in texts]
+    seq_len = max((len(e) for e in expected), default=0)
+    assert ids.shape == mask.shape == (seq_len, len(texts))
+    assert ids.dtype == np.int64 and mask.dtype == bool
+    for column, row in enumerate(expected):
+        assert ids[: len(row), column].tolist() == row
+        assert (ids[len(row) :, column] == 7).all()
+        assert mask[:, column].tolist() == [True] * len(row) + [False] * (seq_len - len(row))
+
+
+def test_encode_batch_batch_first_is_the_transpose(tok):
+    ids, mask = tok.encode_batch(["one two", "three"])
+    ids_bf, mask_bf = tok.encode_batch(["one two", "three"], batch_first=True)
+    assert (ids_bf == ids.T).all() and (mask_bf == mask.T).all()
+    assert ids[~mask].tolist() == [0] * int((~mask).sum())
+
+
+def test_encode_batch_refuses_bad_arguments(tok):
+    with pytest.raises(TypeError, match="wrap it"):
+        tok.encode_batch("one text")
+    with pytest.raises(ValueError, match="max_len"):
+        tok.encode_batch(["a"], max_len=0)
+    with pytest.raises(ValueError, match="token id -1"):
+        tok.encode_batch(["a"], pad_id=-1)
+
+
+# --- constructing from ranks ------------------------------------------------------------------
+
+
+def byte_ranks():
+    return {bytes([b]): b for b in range(256)}
+
+
+def test_constructor_refuses_invalid_vocabularies():
+    with pytest.raises(ValueError, match="lack 1 single byte"):
+        Tokenizer({k: v for k, v in byte_ranks().items() if v != 65} | {b"ab": 65})
+    with pytest.raises(ValueError, match="unique and dense"):
+        Tokenizer(byte_ranks() | {b"ab": 300})
+    with pytest.raises(ValueError, match="unique and dense"):
+        Tokenizer(byte_ranks() | {b"ab": 5})
+    with pytest.raises(TypeError, match="non-empty bytes"):
+        Tokenizer(byte_ranks() | {"ab": 256})
+    with pytest.raises(ValueError, match="collides"):
+        Tokenizer(byte_ranks(), special_tokens={EOT: 255})
+    with pytest.raises(ValueError, match="share ids"):
+        Tokenizer(byte_ranks(), special_tokens={EOT: 256, "<|x|>": 256})
+    with pytest.raises(ValueError, match="not a valid regex"):
+        Tokenizer(byte_ranks(), pattern="(")
+    with pytest.raises(ValueError, match="capturing groups"):
+        Tokenizer(byte_ranks(), pattern=r"(\w+)|\s")
+
+
+def test_special_ids_may_leave_gaps():
+    gappy = Tokenizer(byte_ranks(), special_tokens={EOT: 260})
+    assert gappy.vocab_size == 261
+    with pytest.raises(ValueError, match="token id 258 is not in the vocabulary"):
+        gappy.decode([258])
+
+
+# --- files ------------------------------------------------------------------------------------
+
+
+def test_save_load_round_trips_exactly(tok, tmp_path):
+    path = tmp_path / "tok.txt"
+    tok.save(path)
+    loaded = Tokenizer.load(path)
+    assert loaded == tok
+    loaded.save(tmp_path / "again.txt")
+    assert (tmp_path / "again.txt").read_bytes() == path.read_bytes()
+
+
+def test_the_file_is_readable_text(tok, tmp_path):
+    lines = save_text(tok, tmp_path).decode("utf-8").splitlines()
+    assert lines[0] == "minimal_embed tokenizer v1"
+    assert f'{tok.special_tokens[EOT]} "{EOT}"' in lines
+    assert '32 \\x20 " "' in lines and '92 \\\\ "\\\\"' in lines
+
+
+@pytest.mark.parametrize(
+    "damage, line",
+    [
+        (lambda lines: lines[:-3], 602),  # truncated: the file ends early
+        (lambda lines: lines[:10] + [lines[11], lines[10]] + lines[12:], 11),  # reordered
+        (lambda lines: lines[:300] + [lines[299]] + lines[300:], 301),  # a line repeated
+        (lambda lines: lines[:7] + ["7 garbage!"] + lines[8:], 8),  # wrong rank or token
+        (lambda lines: lines[:1] + ['pattern "unclosed'] + lines[2:], 2),
+    ],
+)
+def test_load_reports_the_line_of_a_damaged_file(tok, tmp_path, damage, line):
+    lines = save_text(tok, tmp_path).decode("utf-8").split("\n")[:-1]
+    (tmp_path / "bad.txt").write_text("\n".join(damage(lines)) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=f"line {line}:"):
+        Tokenizer.load(tmp_path / "bad.txt")
+
+
+def _load_or_value_error(content, tmp_path):
+    path = tmp_path / "mutated.txt"
+    path.write_bytes(content)
+    try:
+        loaded = Tokenizer.load(path)
+    except ValueError:
+        return
+    text = "Hello, wörld 🙂 " + EOT
+    assert loaded.decode(loaded.encode(text, disallowed_special=())) == text
+
+
+@given(st.binary(max_size=300))
+def test_load_on_arbitrary_bytes_raises_value_error_or_works(tmp_path_factory, content):
+    _load_or_value_error(content, tmp_path_factory.mktemp("arbitrary"))
+
+
+@given(st.data())
+def test_load_on_mutated_files_raises_value_error_or_works(small_file, tmp_path_factory, draw):
+    content = bytearray(small_file)
+    lines = content.split(b"\n")
+    kind = draw.draw(st.sampled_from(["flip", "drop", "swap"]))
+    if kind == "flip":
+        for _ in range(draw.draw(st.integers(1, 3))):
+            position = draw.draw(st.integers(0, len(content) - 1))
+            content[position] ^= 1 << draw.draw(st.integers(0, 7))
+    else:
+        i = draw.draw(st.integers(0, len(lines) - 1))
+        j = draw.draw(st.integers(0, len(lines) - 1))
+        if kind == "drop":
+            del lines[i]
+        else:
+            lines[i], lines[j] = lines[j], lines[i]
+        content = b"\n".join(lines)
+    _load_or_value_error(bytes(content), tmp_path_factory.mktemp("mutated"))
+
+
+@pytest.fixture(scope="module")
+def small_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("small") / "small.txt"
+    Tokenizer.train("low lower lowest ünïcode", 262, special_tokens=[EOT]).save(path)
+    return path.read_bytes()
+
+
+# --- the bundled tokenizer and the CLI ---------------------------------------------------------
+
+
+def test_bundled_tokenizer_loads_with_vocab_2048_and_endoftext():
+    bundled = load_tokenizer()
+    assert bundled.vocab_size == 2048
+    assert bundled.special_tokens == {EOT: 2047}
+
+
+def test_train_tokenizer_command_reproduces_the_bundled_file_byte_for_byte(tmp_path, capsys):
+    output = tmp_path / "tokenizer.txt"
+    assert cli.main(["train-tokenizer", "-o", str(output)]) == 0
+    assert output.read_bytes() == data.path("tokenizer.txt").read_bytes()
+    assert "trained 2048 ids" in capsys.readouterr().out
+
+
+def test_tokenize_command_shows_pieces_tokens_ids_and_count(capsys):
+    assert cli.main(["tokenize", "I love LLMs"]) == 0
+    out = capsys.readouterr().out
+    ids = load_tokenizer().encode("I love LLMs")
+    assert "pieces: 'I' ' love' ' LLMs'" in out
+    assert f"ids:    {' '.join(map(str, ids))}" in out
+    assert f"count:  {len(ids)}" in out
+
+
+def test_tokenize_command_refuses_special_text_without_the_flag(capsys):
+    assert cli.main(["tokenize", EOT]) == 2
+    assert "--allow-special" in capsys.readouterr().err

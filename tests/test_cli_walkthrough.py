@@ -1,0 +1,272 @@
+"""End-to-end tests of `minimal-embed embed` and `minimal-embed plot ...`, run in a subprocess.
+
+The printed walkthrough is checked against the tokenizer (ids, tokens), against the arrays that
+`--save` writes (shapes, values) and against the sinusoid written out in float64.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_viz import decode_png
+
+from minimal_embed import plots, viz, walkthrough
+from minimal_embed.tokenizer import load_tokenizer
+
+ROOT = Path(__file__).resolve().parent.parent
+HAS_CHECKPOINT = walkthrough.bundled_checkpoint() is not None
+
+
+def run(*args, cwd, env_extra=None):
+    """Run `python -m minimal_embed ARGS` from `cwd` (never the working tree)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="100")
+    env.pop("NO_COLOR", None)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "minimal_embed", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return load_tokenizer()
+
+
+def sinusoid(num_positions, dim):
+    """PE[p, 2j] = sin(p / 10000^(2j/d)), PE[p, 2j+1] = cos(...), in float64, element by element."""
+    table = np.zeros((num_positions, dim))
+    for p in range(num_positions):
+        for i in range(dim):
+            angle = p / 10000 ** ((i - i % 2) / dim)
+            table[p, i] = np.sin(angle) if i % 2 == 0 else np.cos(angle)
+    return table
+
+
+def printed_shapes(stdout):
+    """The shapes printed after each '->' on the step lines, in order."""
+    return [tuple(int(n) for n in m.split(","))
+            for m in re.findall(r"-> \(([\d, ]+)\) float32", stdout)]
+
+
+# --- embed -----------------------------------------------------------------------------------
+
+def test_embed_shows_every_step_for_one_text(tmp_path, tok):
+    result = run("embed", "I love LLMs", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    ids = tok.encode("I love LLMs")
+    tokens = "  ".join(walkthrough.readable(tok.token_bytes(i)) for i in ids)
+    pieces = "  ".join(repr(p) for p in tok.split("I love LLMs"))
+    assert "text             'I love LLMs'" in out
+    assert f"1 pieces         {pieces}" in out
+    assert f"2 tokens         {tokens}" in out
+    assert f"3 ids            ({len(ids)}, 1) int64 = (seq_len, batch)" in out
+    printed_ids = [int(i) for i in re.findall(r"pos \d+\s+\[\s*(\d+)\]", out)]
+    assert printed_ids == ids
+    d_model = printed_shapes(out)[0][-1]
+    assert printed_shapes(out) == [(len(ids), 1, d_model), (len(ids), d_model),
+                                   (len(ids), 1, d_model)]
+    for step in ["4 token vectors", "5 positions", "6 sum"]:
+        assert step in out
+    assert len(out.splitlines()) <= 45  # one screen
+
+
+def test_embed_several_texts_shows_padding_and_mask(tmp_path, tok):
+    texts = ["I love LLMs", "Hi"]
+    result = run("embed", *texts, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    ids, mask = tok.encode_batch(texts)
+    assert f"({ids.shape[0]}, 2) int64 = (seq_len, batch)" in result.stdout
+    assert f"mask {mask.shape} bool" in result.stdout
+    assert "False" in result.stdout and "(padding)" in result.stdout
+    assert result.stdout.count("(padding)") == 2 * int((~mask).sum())  # token rows and sum rows
+
+
+def test_embed_batch_first_prints_batch_then_seq_len(tmp_path, tok):
+    result = run("embed", "I love LLMs", "Hi", "--batch-first", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    seq_len = len(tok.encode("I love LLMs"))
+    assert f"(2, {seq_len}) int64 = (batch, seq_len)" in result.stdout
+    assert printed_shapes(result.stdout)[0][:2] == (2, seq_len)
+    assert "positions[None, :, :]" in result.stdout
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_printed_shapes_and_values_match_the_saved_arrays(tmp_path, tok, batch_first):
+    texts = ["I love LLMs", "Tokens become vectors."]
+    flags = ["--batch-first"] if batch_first else []
+    result = run("embed", *texts, "--positions", "sinusoidal", "--dim", "3",
+                 "--save", "out.npz", *flags, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with np.load(tmp_path / "out.npz", allow_pickle=False) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    assert printed_shapes(result.stdout) == [arrays["token_embeddings"].shape,
+                                             arrays["position_embeddings"].shape,
+                                             arrays["input_embeddings"].shape]
+    ids, mask = tok.encode_batch(texts, batch_first=batch_first)
+    np.testing.assert_array_equal(arrays["ids"], ids)
+    np.testing.assert_array_equal(arrays["mask"], mask)
+    seq_len, d_model = arrays["position_embeddings"].shape
+    np.testing.assert_allclose(arrays["position_embeddings"], sinusoid(seq_len, d_model),
+                               atol=1e-6)
+    positions = arrays["position_embeddings"][None] if batch_first else \
+        arrays["position_embeddings"][:, None]
+    np.testing.assert_allclose(arrays["input_embeddings"],
+                               arrays["token_embeddings"] + positions, atol=1e-6)
+    # equal ids give equal token vectors: the rows come from one table
+    flat_ids = ids.reshape(-1)
+    vectors = arrays["token_embeddings"].reshape(len(flat_ids), -1)
+    first = {i: vectors[k] for k, i in reversed(list(enumerate(flat_ids)))}
+    np.testing.assert_array_equal(vectors, np.array([first[i] for i in flat_ids]))
+    # the first printed row of the sum is the saved one, to the printed 4 decimals
+    row = re.search(r"6 sum.*\n.*\n\s+\[0,0\] \S+\s+(\S+) (\S+) (\S+)  \.\.\.", result.stdout)
+    printed = [float(v) for v in row.groups()]
+    np.testing.assert_allclose(printed, arrays["input_embeddings"][0, 0, :3], atol=6e-5)
+
+
+def test_dim_controls_how_many_values_each_row_prints(tmp_path):
+    result = run("embed", "I love LLMs", "--dim", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("   [0,0]")]
+    assert len(rows) == 2  # token vectors and sum
+    for line in rows:
+        assert len(re.findall(r"[+-]\d\.\d{4}", line)) == 2
+        assert line.endswith("more")
+
+
+def test_embed_with_gpt2_ranks_prints_gpt2_ids(tmp_path, gpt2_ranks_path):
+    result = run("embed", "I love LLMs", "--gpt2", str(gpt2_ranks_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "50257 ids" in result.stdout
+    # GPT-2's ids for "I love LLMs" (tiktoken's "gpt2" encoding gives the same)
+    assert [int(i) for i in re.findall(r"pos \d+\s+\[\s*(\d+)\]", result.stdout)] == \
+        [40, 1842, 27140, 10128]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["embed", ""], "empty"),
+    (["embed", "fine", ""], "text 1 (counting from 0) is empty"),
+    (["embed", "x", "--gpt2", "no/such/file.tiktoken"], "no such file"),
+    (["embed", "x", "--save", "no/such/dir/out.npz"], "does not exist"),
+    (["embed", "x", "--dim", "0"], "--dim must be at least 1"),
+    (["embed", "word " * 1100, "--positions", "learned"], "--positions sinusoidal"),
+    (["embed", "x", "--positions", "rotary"], "invalid choice"),
+    (["embed", "x", "--colour"], "unrecognized arguments"),
+    (["embedd", "x"], "invalid choice"),
+    (["plot", "pictures"], "invalid choice"),
+])
+def test_mistakes_exit_2_with_a_message_that_says_what_to_fix(tmp_path, args, message):
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_learned_positions_too_long_names_the_table_length(tmp_path):
+    result = run("embed", "word " * 1100, "--positions", "learned", cwd=tmp_path)
+    assert re.search(r"has \d+ tokens but the learned position table has only \d+ rows",
+                     result.stderr)
+
+
+# --- plot ------------------------------------------------------------------------------------
+
+def test_plot_positions_writes_the_sinusoid_heatmap_png(tmp_path):
+    result = run("plot", "positions", "--out", "p.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    image = decode_png((tmp_path / "p.png").read_bytes())
+    assert f"({image.shape[1]} x {image.shape[0]} pixels)" in result.stdout
+    # The heatmap is inside: its pixels are exactly the colours of the formula's values.
+    expected = viz.heatmap(sinusoid(64, 128), "coolwarm", scale=4, vmin=-1.0, vmax=1.0)
+    rows, cols = np.nonzero(np.all(image == expected[0, 0], axis=-1))  # find its top-left corner
+    found = any(np.array_equal(image[r:r + 256, c:c + 512], expected)
+                for r, c in zip(rows, cols, strict=True))
+    assert found
+
+
+def test_plot_positions_in_a_terminal_without_colour_uses_characters(tmp_path):
+    result = run("plot", "positions", "--length", "10", "--dim", "20", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 + 10 and "\x1b" not in result.stdout  # not a TTY: no colour
+    level = np.round((sinusoid(10, 20) + 1) / 2 * 9).astype(int)
+    expected = ["".join(viz.ASCII_RAMP[k] for k in row) for row in level]
+    assert lines[1:] == expected
+    again = run("plot", "positions", "--length", "10", "--dim", "20", "--no-color", cwd=tmp_path,
+                env_extra={"NO_COLOR": "1"})
+    assert again.stdout == result.stdout
+
+
+@pytest.mark.parametrize("picture", ["similarity", "tokens"])
+def test_plots_of_trained_tables_need_the_checkpoint(tmp_path, picture):
+    result = run("plot", picture, "--out", "x.png", cwd=tmp_path)
+    if HAS_CHECKPOINT:
+        assert result.returncode == 0, result.stderr
+        assert decode_png((tmp_path / "x.png").read_bytes()).shape[2] == 3
+    else:
+        assert result.returncode == 2
+        assert "no trained checkpoint is bundled yet" in result.stderr
+
+
+# --- the plot functions on a stand-in checkpoint (so they are tested before one is bundled) ----
+
+@pytest.fixture(scope="module")
+def fake_checkpoint(tok):
+    rng = np.random.default_rng(1)
+    return {"token_embedding": rng.standard_normal((tok.vocab_size, 16)).astype(np.float32),
+            "position_embedding": rng.standard_normal((12, 16)).astype(np.float32),
+            "positions": np.array("learned")}
+
+
+def test_similarity_is_the_dot_product_of_the_tables(fake_checkpoint):
+    sines, learned = plots.similarity_matrices(fake_checkpoint["position_embedding"])
+    table = sinusoid(12, 16)
+    np.testing.assert_allclose(sines, table @ table.T, atol=1e-9)
+    p = fake_checkpoint["position_embedding"].astype(np.float64)
+    np.testing.assert_allclose(learned, p @ p.T, rtol=1e-12)
+
+
+def test_similarity_png_and_terminal_on_a_stand_in(tmp_path, fake_checkpoint):
+    message = plots.plot_similarity(fake_checkpoint, out=tmp_path / "s.png", color=False)
+    assert "wrote" in message and decode_png((tmp_path / "s.png").read_bytes()).ndim == 3
+    text = plots.plot_similarity(fake_checkpoint, color=False)
+    assert len(text.splitlines()) == 2 + 2 * 12
+
+
+def test_tokens_scatter_labels_the_chosen_tokens(tmp_path, tok, fake_checkpoint):
+    chosen = [tok.decode([i]) for i in tok.encode(" the cat sat on the mat")][:4]
+    chosen = list(dict.fromkeys(chosen))
+    text = plots.plot_tokens(fake_checkpoint, tok, chosen, top=0, corpus="", terminal_width=80)
+    for token in chosen:
+        assert "*" + plots.token_label(token.encode()) in text
+    plots.plot_tokens(fake_checkpoint, tok, chosen, top=0, corpus="", out=tmp_path / "t.png",
+                      terminal_width=80)
+    height, width, _ = decode_png((tmp_path / "t.png").read_bytes()).shape
+    assert width > 640 and height > 640  # the 640-pixel square plus its title and margins
+
+
+def test_tokens_default_to_the_most_frequent_words(tok, fake_checkpoint):
+    corpus = "the cat and the dog and the bird. " * 5 + "zebra"
+    ids = plots.choose_tokens(tok, [], 3, corpus)
+    counts = np.bincount(tok.encode(corpus), minlength=tok.vocab_size)
+    assert all(tok.token_bytes(i).strip().isalpha() for i in ids)
+    assert list(counts[ids]) == sorted(counts[ids], reverse=True)
+
+
+def test_a_token_argument_that_is_several_tokens_is_refused(tok, fake_checkpoint):
+    with pytest.raises(ValueError, match="not one; give single tokens"):
+        plots.choose_tokens(tok, ["supercalifragilistic"], 40, "")
+
+
+def test_pca_coordinates_match_the_covariance_eigenvectors():
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((30, 6)) * np.array([5.0, 3.0, 1.0, 0.5, 0.2, 0.1])
+    points, share = plots.pca_2d(vectors)
+    centred = vectors - vectors.mean(axis=0)
+    eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred)  # ascending
+    reference = centred @ eigenvectors[:, [-1, -2]]
+    np.testing.assert_allclose(np.abs(points), np.abs(reference), atol=1e-9)
+    np.testing.assert_allclose(share, eigenvalues[[-1, -2]] / eigenvalues.sum(), rtol=1e-9)
+

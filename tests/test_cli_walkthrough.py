@@ -270,3 +270,37 @@ def test_pca_coordinates_match_the_covariance_eigenvectors():
     np.testing.assert_allclose(np.abs(points), np.abs(reference), atol=1e-9)
     np.testing.assert_allclose(share, eigenvalues[[-1, -2]] / eigenvalues.sum(), rtol=1e-9)
 
+
+
+# --- the walkthrough with a trained checkpoint (a stand-in, in process) ------------------------
+
+def test_walkthrough_uses_the_checkpoint_tables_and_its_learned_positions(tok, fake_checkpoint):
+    lines, result = walkthrough.walk(["I love LLMs", "Hi"], tok, tokenizer_name="bundled",
+                                     checkpoint=fake_checkpoint)
+    text = "\n".join(lines)
+    assert "5 positions      learned table" in text and "trained, from data/checkpoint.npz" in text
+    ids = result.ids
+    np.testing.assert_array_equal(result.token_embeddings,
+                                  fake_checkpoint["token_embedding"][ids])
+    np.testing.assert_array_equal(result.position_embeddings,
+                                  fake_checkpoint["position_embedding"][:len(ids)])
+    np.testing.assert_allclose(result.input_embeddings,
+                               result.token_embeddings + result.position_embeddings[:, None])
+
+
+def test_walkthrough_refuses_a_text_longer_than_the_learned_table(tok, fake_checkpoint):
+    with pytest.raises(ValueError, match=r"only 12 rows \(max_len=12\)"):
+        walkthrough.walk(["word " * 20], tok, tokenizer_name="bundled",
+                         checkpoint=fake_checkpoint)
+    lines, _ = walkthrough.walk(["word " * 20], tok, tokenizer_name="bundled",
+                                positions="sinusoidal", checkpoint=fake_checkpoint)
+    assert any(line.startswith("5 positions      sinusoidal") for line in lines)
+
+
+def test_a_checkpoint_for_another_vocabulary_is_not_used_for_token_vectors(tok, fake_checkpoint):
+    other = dict(fake_checkpoint, token_embedding=fake_checkpoint["token_embedding"][:300])
+    lines, result = walkthrough.walk(["I love LLMs"], tok, tokenizer_name="bundled",
+                                     checkpoint=other)
+    assert any("has 300 rows, not" in line for line in lines)
+    assert result.token_embeddings.shape[-1] == 16  # still the checkpoint's width
+    assert abs(float(result.token_embeddings.std()) - 0.02) < 0.005

@@ -271,7 +271,8 @@ def scatter(points: np.ndarray, labels: list[str], *, size: int = 640,
     """Draw labelled 2-D points ``(n, 2)`` in a square white image ``(size, size, 3)``.
 
     x grows to the right and y upwards; both axes are scaled together so distances keep their
-    meaning. Each point is a small dark square with its label to the right.
+    meaning. Each point is a small dark square with its label to the right; a label that would
+    cover an earlier one moves a line up or down, joined to its point by a grey leader.
     """
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(labels):
@@ -282,11 +283,22 @@ def scatter(points: np.ndarray, labels: list[str], *, size: int = 640,
     low, high = points.min(axis=0), points.max(axis=0)
     span = float(np.max(high - low)) or 1.0
     inner = size - 2 * margin - 60  # room on the right for the labels
-    pixels = np.round((points - low) / span * inner).astype(int)  # (n, 2)
+    centre = (low + high) / 2  # the shorter axis is centred in the square
+    pixels = np.round((points - centre) / span * inner + inner / 2).astype(int)  # (n, 2)
     columns, rows = margin + pixels[:, 0], size - margin - pixels[:, 1]
+    taken = np.zeros((size, size), dtype=bool)  # pixels already under a label
     for column, row, label in zip(columns, rows, labels, strict=True):
         image[row - 2:row + 3, column - 2:column + 3] = (68, 1, 84)
-        draw_text(image, label, column + 5, row - GLYPH_HEIGHT // 2)
+        left, right = column + 5, column + 5 + text_width(label) + 1
+        for shift in (0, 9, -9, 18, -18, 27, -27, 0):  # the last resort: overlap in place
+            top = row - GLYPH_HEIGHT // 2 + shift
+            if not taken[max(top - 1, 0):max(top + GLYPH_HEIGHT + 1, 0), left:right].any():
+                break
+        if shift:
+            middle = top + GLYPH_HEIGHT // 2
+            image[min(row, middle):max(row, middle) + 1, column + 3] = (160, 160, 160)
+        taken[max(top, 0):max(top + GLYPH_HEIGHT, 0), left:right] = True
+        draw_text(image, label, left, top)
     return image
 
 

@@ -163,10 +163,26 @@ def walk(texts: list[str], tokenizer, *, tokenizer_name: str, positions: str | N
     checkpoint : dict or None
         The arrays of a trained checkpoint (:func:`bundled_checkpoint`), or None.
 
+    Returns
+    -------
+    tuple
+        The lines to print, and a :class:`Result` with the five arrays.
+
     Raises
     ------
     ValueError
         For an empty text, ``dim < 1``, or a text longer than the learned table.
+
+    Examples
+    --------
+    >>> from minimal_embed import load_tokenizer
+    >>> tok = load_tokenizer()
+    >>> lines, result = walk(["I love LLMs", "Hi"], tok, tokenizer_name="bundled",
+    ...                      positions="sinusoidal")
+    >>> result.ids.shape == (len(tok.encode("I love LLMs")), 2)    # (seq_len, batch)
+    True
+    >>> result.input_embeddings.shape[1:], result.position_embeddings.shape[1]
+    ((2, 128), 128)
     """
     for number, text in enumerate(texts):
         if not text:

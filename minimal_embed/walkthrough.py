@@ -17,6 +17,7 @@ and the output says so.
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +42,15 @@ def bundled_checkpoint() -> dict[str, np.ndarray] | None:
         path = data.path("checkpoint.npz")
     except FileNotFoundError:
         return None
-    with np.load(path, allow_pickle=False) as archive:
-        return {name: archive[name] for name in archive.files}
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path} is not a readable checkpoint ({error}); "
+                         "retrain it with `minimal-embed train`") from None
+    if "token_embedding" not in arrays:
+        raise ValueError(f"{path} has no 'token_embedding' array (it has {sorted(arrays)})")
+    return arrays
 
 
 @dataclass

@@ -6,7 +6,7 @@ text -> pieces (split pattern) -> token ids (byte-level BPE) -> token vectors (E
 The public names are re-exported here; see README.md for a tour in pipeline order.
 """
 
-from minimal_embed import data
+from minimal_embed import data, rankfiles
 from minimal_embed.attention import (
     T5RelativeBias,
     alibi_bias,
@@ -39,7 +39,7 @@ from minimal_embed.positional import (
 )
 from minimal_embed.tokenizer import GPT2_PATTERN, GPT4_PATTERN, Tokenizer, load_tokenizer
 
-__all__ = ["data", "Embedding", "SparseRows", "SGD", "Adam",
+__all__ = ["data", "rankfiles", "Embedding", "SparseRows", "SGD", "Adam",
            "sinusoidal_table", "LearnedPositions", "add_positions", "add_positions_backward",
            "concat_positions", "concat_positions_backward", "scale_token_embeddings",
            "scale_token_embeddings_backward", "LayerNorm", "InputEmbedding",

@@ -83,7 +83,7 @@ def choose_tables(vocab_size: int, num_positions: int, positions: str | None,
         rng = np.random.default_rng(RANDOM_SEED)
         d_model = DEFAULT_D_MODEL if checkpoint is None else checkpoint["token_embedding"].shape[1]
         token = (rng.standard_normal((vocab_size, d_model)) * 0.02).astype(np.float32)
-        source = ("random N(0, 0.02^2), seed 0 (no trained checkpoint bundled yet)"
+        source = ("random N(0, 0.02^2), seed 0: no trained checkpoint yet"
                   if checkpoint is None else
                   f"random N(0, 0.02^2), seed 0 (the checkpoint's table has "
                   f"{checkpoint['token_embedding'].shape[0]} rows, not {vocab_size})")

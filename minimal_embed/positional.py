@@ -6,16 +6,14 @@ the *where*:
 
 - :func:`sinusoidal_table` -- the fixed table of the original Transformer (Vaswani et al. 2017,
   section 3.5): for position p and frequency pair j, ``sin(p * w_j)`` and ``cos(p * w_j)`` with
-  ``w_j = base ** (-2j / dim)``. Two layouts are in use, with the same values:
+  ``w_j = base ** (-2j / dim)``. Two layouts of the same values are in use:
 
-  ======================  ==========================================  ==========================
-  layout                  columns                                     used by
-  ======================  ==========================================  ==========================
-  ``interleaved=True``    ``sin w_0, cos w_0, sin w_1, cos w_1, ...``  the paper, fairseq,
-                                                                       annotated transformer
-  ``interleaved=False``   ``sin w_0, sin w_1, ... | cos w_0, ...``     tensor2tensor,
-                                                                       Transformer-XL
-  ======================  ==========================================  ==========================
+  - ``interleaved=True``: ``sin w_0, cos w_0, sin w_1, cos w_1, ...`` -- the paper's formula,
+    the Annotated Transformer, PyTorch's tutorials.
+  - ``interleaved=False``: ``sin w_0, sin w_1, ... | cos w_0, cos w_1, ...`` -- Transformer-XL
+    (same frequencies); tensor2tensor and fairseq use this layout too, but space their
+    frequencies as ``base ** (-j / (dim/2 - 1))``, so their tables differ slightly from the
+    paper's (and pad an odd dim with a zero column, where this table ends with a sin column).
 
 - :class:`LearnedPositions` -- a trained table with one row per position (GPT-2, BERT); it has a
   hard ``max_len``.
@@ -93,7 +91,7 @@ def sinusoidal_table_reference(num_positions: int, dim: int, *, base: float = 10
 
     Every angle ``p * w_j`` is formed in float64 and passed to ``np.sin``/``np.cos``; the result
     is rounded to ``dtype`` at the end. :func:`sinusoidal_table` returns the same values (to
-    float rounding) about 15x faster; the tests hold the two together.
+    float rounding) about ten times faster; the tests hold the two together.
 
     Examples
     --------

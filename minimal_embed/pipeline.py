@@ -116,8 +116,8 @@ class InputEmbedding:
     vocab_size : int, optional
         Rows of the token table; default ``tokenizer.vocab_size``.
     token_std, position_std : float, default 0.02 and 0.01
-        Initial N(0, std**2) of the token and learned position tables (``token_std=None``:
-        ``d_model ** -0.5``).
+        Initial N(0, std**2) of the token (and token-type) table and of the learned position
+        table; ``token_std=None`` means ``d_tok ** -0.5``, the original Transformer's choice.
     d_pos : int, optional
         Position columns with ``combine="concat"`` (default ``d_model // 2``).
     token_types : int, default 0
@@ -161,17 +161,18 @@ class InputEmbedding:
         seeds = [None if s is None else int(s) for s in seeds]
 
         self.tokenizer, self.d_model, self.d_tok, self.d_pos = tokenizer, d_model, d_tok, d_pos
-        self.positions_kind, self.combine, self.scale = positions, combine, scale
+        self.positions, self.combine, self.scale = positions, combine, scale
         self.max_len, self.dropout, self.batch_first = max_len, dropout, batch_first
         self.base, self.training = base, True
-        std = d_model ** -0.5 if token_std is None else token_std
+        std = d_tok ** -0.5 if token_std is None else token_std
         self.token_embedding = Embedding(vocab_size, d_tok, std=std, seed=seeds[0], dtype=dtype)
-        self.positions = None                                  # LearnedPositions or table
+        self.learned_positions = None
         if positions == "learned":
-            self.positions = LearnedPositions(max_len, d_pos, std=position_std, seed=seeds[1],
-                                              dtype=dtype)
-        elif positions == "sinusoidal":
-            self.positions = sinusoidal_table(max_len, d_pos, base=base, dtype=dtype)
+            self.learned_positions = LearnedPositions(max_len, d_pos, std=position_std,
+                                                      seed=seeds[1], dtype=dtype)
+        self.sinusoid = None                                    # (max_len, d_pos), made once
+        if positions == "sinusoidal":
+            self.sinusoid = sinusoidal_table(max_len, d_pos, base=base, dtype=dtype)
         self.token_type_embedding = None
         if token_types:
             self.token_type_embedding = Embedding(token_types, d_model, std=std,
@@ -194,9 +195,8 @@ class InputEmbedding:
         Examples
         --------
         >>> emb = InputEmbedding.preset("bert", None, vocab_size=100, d_model=16, seed=0)
-        >>> list(emb.parameters())
-        ['token_embedding', 'position_embedding', 'token_type_embedding', 'layer_norm.gamma', \
-'layer_norm.beta']
+        >>> print(*emb.parameters())
+        token_embedding position_embedding token_type_embedding layer_norm.gamma layer_norm.beta
         """
         _check_choice("preset name", name, tuple(PRESETS))
         kwargs = {**PRESETS[name], **overrides}
@@ -239,7 +239,7 @@ class InputEmbedding:
                   vocab_size=table.shape[0], dtype=table.dtype, seed=0)
         emb.token_embedding = Embedding.from_pretrained(table)
         if scheme == "learned":
-            emb.positions.weight = np.array(arrays["position_embedding"])
+            emb.learned_positions.weight = np.array(arrays["position_embedding"])
         return emb
 
     def parameters(self) -> dict[str, np.ndarray]:
@@ -251,8 +251,8 @@ class InputEmbedding:
         ``list(emb.parameters().values())`` and updates them in place.
         """
         params = {"token_embedding": self.token_embedding.weight}
-        if isinstance(self.positions, LearnedPositions):
-            params["position_embedding"] = self.positions.weight
+        if self.learned_positions is not None:
+            params["position_embedding"] = self.learned_positions.weight
         if self.token_type_embedding is not None:
             params["token_type_embedding"] = self.token_type_embedding.weight
         if self.layer_norm is not None:
@@ -353,13 +353,13 @@ class InputEmbedding:
             grads["token_type_embedding"] = self.token_type_embedding.backward(
                 saved["type_ids"], grad, sparse=sparse)
         grad_tok = grad
-        if self.positions is not None:
+        if self.positions != "none":
             combine_backward = (add_positions_backward if self.combine == "add"
                                 else partial(concat_positions_backward, d_tok=self.d_tok))
             grad_tok, grad_pos = combine_backward(grad, batch_first=bf)  # grad_pos (seq_len, d_pos)
-        if isinstance(self.positions, LearnedPositions):
-            grads["position_embedding"] = self.positions.backward(grad_pos,
-                                                                  offset=saved["offset"])
+        if self.learned_positions is not None:
+            grads["position_embedding"] = self.learned_positions.backward(
+                grad_pos, offset=saved["offset"])
         if self.scale:
             grad_tok = scale_token_embeddings_backward(grad_tok)
         grads["token_embedding"] = self.token_embedding.backward(saved["ids"], grad_tok,
@@ -385,16 +385,16 @@ class InputEmbedding:
         return ids, np.ones(ids.shape, dtype=bool)
 
     def _position_rows(self, seq_len: int, offset: int) -> np.ndarray | None:
-        if isinstance(self.positions, LearnedPositions):
-            return self.positions.forward(seq_len, offset)       # (seq_len, d_pos)
-        if self.positions is None:
+        if self.learned_positions is not None:
+            return self.learned_positions.forward(seq_len, offset)   # (seq_len, d_pos)
+        if self.sinusoid is None:
             return None
         if not isinstance(offset, (int, np.integer)) or offset < 0:
             raise ValueError(f"offset must be an integer >= 0, got {offset!r}")
-        if offset + seq_len <= self.positions.shape[0]:
-            return self.positions[offset: offset + seq_len]      # the table made up front
+        if offset + seq_len <= self.max_len:
+            return self.sinusoid[offset: offset + seq_len]           # the rows made up front
         return sinusoidal_table(seq_len, self.d_pos, base=self.base, offset=offset,
-                                dtype=self.positions.dtype)
+                                dtype=self.sinusoid.dtype)
 
     def _token_type_ids(self, token_type_ids, ids: np.ndarray) -> np.ndarray | None:
         if self.token_type_embedding is None:

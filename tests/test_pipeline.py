@@ -73,11 +73,11 @@ def test_forward_equals_the_pipeline_written_out(name, batch_first):
     if emb.scale:
         tok = tok * math.sqrt(tok.shape[-1])
     positions = np.arange(offset, offset + 5)
-    if emb.positions_kind == "learned":
+    if emb.positions == "learned":
         pos = p["position_embedding"][positions]                       # (5, d_pos)
     else:
         pos = sinusoid_formula(positions, emb.d_pos)
-    if emb.positions_kind == "none":
+    if emb.positions == "none":
         expected = tok
     elif emb.combine == "add":
         expected = tok + pos[:, None, :]

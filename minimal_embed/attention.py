@@ -119,8 +119,8 @@ def attention_scores(
     Parameters
     ----------
     q : float array ``(..., q_len, d_head)``
-    k : float array ``(..., k_len, d_head)``, leading axes broadcasting against q's;
-        ``k_len >= q_len``.
+    k : float array ``(..., k_len, d_head)``, leading axes broadcasting against q's. Any
+        lengths for cross-attention; ``causal=True`` needs ``k_len >= q_len``.
     bias : array broadcasting to ``(..., q_len, k_len)``, e.g. ``(n_heads, q_len, k_len)``.
     causal : mask future keys with ``-inf``.
 
@@ -130,8 +130,8 @@ def attention_scores(
 
     Raises
     ------
-    TypeError for non-float q or k; ValueError for mismatched d_head, q_len > k_len, or a bias
-    that does not broadcast.
+    TypeError for non-float q or k; ValueError for mismatched d_head, a causal q_len > k_len,
+    or a bias that does not broadcast.
 
     Examples
     --------
@@ -143,7 +143,12 @@ def attention_scores(
     q, k = _float_array("q", q), _float_array("k", k)
     if q.ndim < 2 or k.ndim < 2 or q.shape[-1] != k.shape[-1]:
         raise ValueError(f"q {q.shape} and k {k.shape} must be (..., seq, d_head) with one d_head")
-    q_len, k_len = _lengths(q.shape[-2], k.shape[-2])
+    if causal and q.shape[-2] > k.shape[-2]:
+        raise ValueError(
+            f"causal attention with q_len={q.shape[-2]} > k_len={k.shape[-2]}: queries are the "
+            f"last q_len keys, so the first ones would see nothing; pass causal=False for "
+            f"cross-attention"
+        )
     scale = 1.0 / np.sqrt(q.shape[-1])
     scores = (q * q.dtype.type(scale)) @ np.swapaxes(k, -1, -2)  # (..., q_len, k_len)
     if bias is not None:
@@ -158,7 +163,7 @@ def attention_scores(
         np.add(scores, bias, out=out, casting="same_kind")
         scores = out
     if causal:
-        np.copyto(scores, -np.inf, where=_query_key_distance(q_len, k_len) < 0)
+        np.copyto(scores, -np.inf, where=_query_key_distance(*scores.shape[-2:]) < 0)
     return scores
 
 
@@ -247,10 +252,10 @@ def attend(
     >>> outputs[:, 0], weights[1]
     (array([2., 3.]), array([0.5, 0.5]))
     """
-    v = _float_array("v", v)
-    if v.ndim < 2 or v.shape[-2] != np.shape(k)[-2]:
-        raise ValueError(f"v {v.shape} must be (..., k_len, d_v) with k_len={np.shape(k)[-2]}")
     weights = softmax(attention_scores(q, k, bias=bias, causal=causal))  # (..., q_len, k_len)
+    v = _float_array("v", v)
+    if v.ndim < 2 or v.shape[-2] != weights.shape[-1]:
+        raise ValueError(f"v {v.shape} must be (..., k_len, d_v) with k_len={weights.shape[-1]}")
     return weights @ v, weights
 
 
@@ -290,6 +295,11 @@ def attend_backward(
     >>> dv[:, 0], dbias
     (array([0.5, 0.5]), array([[-0.5,  0.5]]))
     """
+    if np.shape(grad_out)[-2:] != (np.shape(weights)[-2], np.shape(v)[-1]):
+        raise ValueError(
+            f"grad_out {np.shape(grad_out)} must be the outputs' shape (..., q_len, d_v) for "
+            f"weights {np.shape(weights)} and v {np.shape(v)}"
+        )
     scale = 1.0 / np.sqrt(np.shape(q)[-1])
     grad_weights = grad_out @ np.swapaxes(v, -1, -2)  # (..., q_len, k_len)
     grad_scores = softmax_backward(weights, grad_weights)  # (..., q_len, k_len)

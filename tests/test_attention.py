@@ -90,16 +90,22 @@ def test_scores_keep_float32():
 
 
 @pytest.mark.parametrize(
-    ("q_shape", "k_shape", "error", "words"),
+    ("q_shape", "k_shape", "causal", "words"),
     [
-        ((5, 4), (3, 4), ValueError, "q_len=5"),
-        ((2, 4), (3, 5), ValueError, "d_head"),
-        ((4,), (3, 4), ValueError, "d_head"),
+        ((5, 4), (3, 4), True, "q_len=5 > k_len=3"),
+        ((2, 4), (3, 5), False, "d_head"),
+        ((4,), (3, 4), False, "d_head"),
     ],
 )
-def test_scores_reject_bad_shapes_with_the_values_named(q_shape, k_shape, error, words):
-    with pytest.raises(error, match=words):
-        attention_scores(np.zeros(q_shape), np.zeros(k_shape))
+def test_scores_reject_bad_shapes_with_the_values_named(q_shape, k_shape, causal, words):
+    with pytest.raises(ValueError, match=words):
+        attention_scores(np.zeros(q_shape), np.zeros(k_shape), causal=causal)
+
+
+def test_scores_allow_more_queries_than_keys_for_cross_attention():
+    rng = np.random.default_rng(7)
+    q, k = rng.standard_normal((5, 4)), rng.standard_normal((3, 4))
+    np.testing.assert_allclose(attention_scores(q, k), naive_scores(q, k), rtol=1e-12)
 
 
 def test_scores_reject_integer_arrays_and_a_bias_that_does_not_broadcast():
@@ -207,6 +213,34 @@ def test_attend_matches_torch_scaled_dot_product_attention():
         *(torch.from_numpy(a) for a in (q, k, v)), attn_mask=torch.from_numpy(bias + mask)
     )
     np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_attend_backward_rejects_a_gradient_of_the_wrong_shape():
+    q = np.zeros((2, 4))
+    _, weights = attend(q, q, q)
+    with pytest.raises(ValueError, match="grad_out"):
+        attend_backward(np.zeros((2, 3)), q, q, q, weights)
+
+
+def test_gradients_chain_through_rope_a_t5_bias_and_attention():
+    """The one-layer model a trainer builds: rotate q and k, add a T5 bias, attend causally."""
+    rng = np.random.default_rng(8)
+    q, k, v = rng.standard_normal((3, 2, 5, 4))  # each (heads, seq, d_head)
+    grad_out = rng.standard_normal((2, 5, 4))
+    positions = np.arange(5)
+    t5 = T5RelativeBias(8, 2, bidirectional=False, max_distance=10, dtype=np.float64, seed=9)
+
+    def loss():
+        out, _ = attend(rope(q, positions), rope(k, positions), v, bias=t5(5), causal=True)
+        return np.sum(out * grad_out)
+
+    q_rot, k_rot = rope(q, positions), rope(k, positions)
+    _, weights = attend(q_rot, k_rot, v, bias=t5(5), causal=True)
+    dq_rot, _, _, dbias = attend_backward(grad_out, q_rot, k_rot, v, weights,
+                                          bias_shape=(2, 5, 5))
+    np.testing.assert_allclose(rope_backward(dq_rot, positions), numeric_gradient(loss, q),
+                               atol=1e-7)
+    np.testing.assert_allclose(t5.backward(dbias), numeric_gradient(loss, t5.weight), atol=1e-7)
 
 
 # --------------------------------------------------------------------------- ALiBi

@@ -344,12 +344,13 @@ class InputEmbedding:
             raise ValueError(f"grad has shape {grad.shape}; the last forward returned "
                              f"{saved['shape']}")
         grads: dict[str, Any] = {}
+        # each step hands the gradient of its input to the step before it (chain rule)
         if saved["keep"] is not None:
             grad = dropout_backward(grad, saved["keep"], self.dropout)
         if self.layer_norm is not None:
             grad, grads["layer_norm.gamma"], grads["layer_norm.beta"] = \
                 self.layer_norm.backward(grad)
-        if saved["type_ids"] is not None:
+        if saved["type_ids"] is not None:                        # x + T[types]: dT scatters grad
             grads["token_type_embedding"] = self.token_type_embedding.backward(
                 saved["type_ids"], grad, sparse=sparse)
         grad_tok = grad

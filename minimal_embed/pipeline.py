@@ -73,7 +73,8 @@ def dropout_backward(grad_out: np.ndarray, keep: np.ndarray, rate: float) -> np.
 
 # name -> keyword arguments of InputEmbedding; every one can be overridden in preset()
 PRESETS: dict[str, dict[str, Any]] = {
-    # Radford et al. 2019; openai/gpt-2 model.py: wte N(0, 0.02), wpe N(0, 0.01), embd_pdrop 0.1
+    # Radford et al. 2019; openai/gpt-2 model.py: wte N(0, 0.02), wpe N(0, 0.01); dropout 0.1
+    # is embd_pdrop of Hugging Face's GPT2Config (the released TF code runs without dropout)
     "gpt2": dict(d_model=768, positions="learned", max_len=1024, token_std=0.02,
                  position_std=0.01, dropout=0.1),
     # Devlin et al. 2019; google-research/bert modeling.py: all tables N(0, 0.02) (truncated

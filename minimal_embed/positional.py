@@ -389,8 +389,8 @@ def concat_positions(token_emb: np.ndarray, pos_table: np.ndarray, *,
                      batch_first: bool = False) -> np.ndarray:
     """Concatenation: ``x[i, b] = [token_emb[i, b] | pos_table[i]]``, width ``d_tok + d_pos``.
 
-    The alternative to adding (Gehring et al. 2017 discuss both): the position gets columns of its
-    own, so token and position never share a coordinate, at the price of a wider model.
+    The alternative to adding: the position gets columns of its own, so token and position never
+    share a coordinate, at the price of columns the token vectors no longer have.
 
     Parameters
     ----------

@@ -109,9 +109,9 @@ def merge_pair(ids: list[int], pair: Pair, new_id: int) -> list[int]:
     [256, 97]
     """
     merged = []
-    i = 0
-    while i < len(ids):
-        if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
+    i, n = 0, len(ids)
+    while i < n:
+        if ids[i] == pair[0] and i + 1 < n and ids[i + 1] == pair[1]:
             merged.append(new_id)
             i += 2
         else:
@@ -217,15 +217,19 @@ def train(
         new_id = 256 + len(merges)
         merges.append(best)
         changes: dict[Pair, int] = {}  # pair -> change in its count from this merge
+        left, right = best
         for w in where.pop(best):
             old = words[w]
+            if left not in old or right not in old:
+                continue  # stale index entry, caught by a fast test (an earlier merge removed it)
             new = merge_pair(old, best, new_id)
             if len(new) == len(old):
-                continue  # stale index entry: an earlier merge already removed the pair here
+                continue  # stale index entry
             count_pairs(old, changes, -freqs[w])
             count_pairs(new, changes, freqs[w])
             for pair in pairwise(new):
-                where[pair].add(w)
+                if new_id in pair:  # any other pair of `new` was in `old`, so is indexed already
+                    where[pair].add(w)
             words[w] = new
         _apply_changes(changes, counts, heap)
         if progress is not None and len(merges) % 100 == 0:

@@ -28,14 +28,19 @@ NUMPY_THREADS = 1
 GPT2_SPLIT = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 
-def best_ms(run, repeats):
-    run()  # warm up: first-touch page faults, caches, lazy state
-    best = float("inf")
+def compare_ms(ours, reference, repeats):
+    """Best times in ms of two callables, run alternately so machine load hits both alike."""
+    runs = [ours] if reference is None else [ours, reference]
+    best = [float("inf")] * len(runs)
+    for run in runs:
+        run()  # warm up: first-touch page faults, caches, lazy state
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return best * 1e3
+        for i, run in enumerate(runs):
+            start = time.perf_counter()
+            run()
+            best[i] = min(best[i], time.perf_counter() - start)
+    ours_ms = best[0] * 1e3
+    return ours_ms, None if reference is None else best[1] * 1e3
 
 
 def gpt2_encoding():
@@ -83,61 +88,64 @@ def import_torch():
 
 def measure(ids, emb, grad_out, torch, repeats):
     """{row name: (ours ms, reference ms or None)} for one id set."""
-    rows = {}
     floor_src = emb(ids)
     floor_dst = np.empty_like(floor_src)
-    copy_ms = best_ms(lambda: np.copyto(floor_dst, floor_src), repeats)
-    rows["forward vs np.copyto floor"] = (best_ms(lambda: emb(ids), repeats), copy_ms)
-
     buffer = np.empty_like(emb.weight)
-    ours_dense = best_ms(lambda: emb.backward(ids, grad_out), repeats)
-    ours_out = best_ms(lambda: emb.backward(ids, grad_out, out=buffer), repeats)
-    ours_sparse = best_ms(lambda: emb.backward(ids, grad_out, sparse=True), repeats)
-    torch_fwd = torch_bwd = torch_index_add = None
-    if torch is not None:
-        weight = torch.from_numpy(emb.weight).requires_grad_(True)  # shares our table's memory
-        t_ids, t_grad = torch.from_numpy(ids), torch.from_numpy(grad_out)
-        with torch.no_grad():
-            torch_fwd = best_ms(lambda: torch.nn.functional.embedding(t_ids, weight), repeats)
-        looked_up = torch.nn.functional.embedding(t_ids, weight)
+    ref = torch_references(torch, ids, emb.weight, grad_out)
 
-        def autograd_backward():
-            weight.grad = None  # a fresh gradient every time, as in a training step
-            looked_up.backward(t_grad, retain_graph=True)
+    def ours(**kwargs):
+        return lambda: emb.backward(ids, grad_out, **kwargs)
 
-        torch_bwd = best_ms(autograd_backward, repeats)
-        t_buffer = torch.empty(V, D)
-
-        def index_add():
-            t_buffer.zero_()
-            t_buffer.index_add_(0, t_ids.view(-1), t_grad.view(-1, D))
-
-        torch_index_add = best_ms(index_add, repeats)
-    rows["forward vs torch F.embedding"] = (rows["forward vs np.copyto floor"][0], torch_fwd)
-    rows["dense backward vs torch autograd"] = (ours_dense, torch_bwd)
-    rows["backward out= vs torch zero_+index_add_"] = (ours_out, torch_index_add)
-    rows["sparse backward vs torch autograd"] = (ours_sparse, torch_bwd)
-
+    rows = {
+        "forward vs np.copyto floor": (lambda: emb(ids), lambda: np.copyto(floor_dst, floor_src)),
+        "forward vs torch F.embedding": (lambda: emb(ids), ref.get("forward")),
+        "dense backward vs torch autograd": (ours(), ref.get("autograd")),
+        "backward out= vs torch zero_+index_add_": (ours(out=buffer), ref.get("index_add")),
+        "sparse backward vs torch autograd": (ours(sparse=True), ref.get("autograd")),
+    }
     sparse_grad = emb.backward(ids, grad_out, sparse=True)
     dense_grad = emb.backward(ids, grad_out)
-    lazy_param, dense_param = emb.weight.copy(), emb.weight.copy()
-    lazy, dense = Adam([lazy_param]), Adam([dense_param])
+    lazy, dense = Adam([emb.weight.copy()]), Adam([emb.weight.copy()])
     rows["lazy Adam (SparseRows) vs our dense Adam"] = (
-        best_ms(lambda: lazy.step([sparse_grad]), repeats),
-        best_ms(lambda: dense.step([dense_grad]), repeats),
+        lambda: lazy.step([sparse_grad]), lambda: dense.step([dense_grad])
     )
-    rows["our dense Adam vs torch Adam"] = (rows["lazy Adam (SparseRows) vs our dense Adam"][1],
-                                            torch_adam_ms(torch, dense_grad, repeats))
-    return rows, sparse_grad.indices.size
+    rows["our dense Adam vs torch Adam"] = (
+        lambda: dense.step([dense_grad]), torch_adam_step(torch, dense_grad)
+    )
+    times = {name: compare_ms(a, b, repeats) for name, (a, b) in rows.items()}
+    return times, sparse_grad.indices.size
 
 
-def torch_adam_ms(torch, dense_grad, repeats):
+def torch_references(torch, ids, weight, grad_out):
+    """PyTorch forward, autograd backward and zero_+index_add_ as callables ({} without torch)."""
+    if torch is None:
+        return {}
+    weight = torch.from_numpy(weight).requires_grad_(True)  # shares our table's memory
+    t_ids, t_grad = torch.from_numpy(ids), torch.from_numpy(grad_out)
+    looked_up = torch.nn.functional.embedding(t_ids, weight)
+    t_buffer = torch.empty(weight.shape)
+
+    def forward():
+        with torch.no_grad():
+            torch.nn.functional.embedding(t_ids, weight)
+
+    def autograd():
+        weight.grad = None  # a fresh gradient every time, as in a training step
+        looked_up.backward(t_grad, retain_graph=True)
+
+    def index_add():
+        t_buffer.zero_()
+        t_buffer.index_add_(0, t_ids.view(-1), t_grad.view(-1, D))
+
+    return {"forward": forward, "autograd": autograd, "index_add": index_add}
+
+
+def torch_adam_step(torch, dense_grad):
     if torch is None:
         return None
     param = torch.zeros(V, D, requires_grad=True)
     param.grad = torch.from_numpy(dense_grad)
-    opt = torch.optim.Adam([param], lr=1e-3)
-    return best_ms(opt.step, repeats)
+    return torch.optim.Adam([param], lr=1e-3).step
 
 
 TARGETS = {  # the issue's targets: ours / reference must not exceed these

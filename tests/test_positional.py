@@ -7,6 +7,7 @@ each backward through the adjoint identity <f(x), g> == <x, f*(g)> of a linear m
 """
 
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -238,6 +239,19 @@ def test_broadcast_add_equals_an_explicitly_tiled_add(shape, batch_first):
         np.testing.assert_array_equal(got, (tok + tiled).transpose(1, 0, 2))
     else:
         np.testing.assert_array_equal(add_positions(tok, table), tok + tiled)
+
+
+@pytest.mark.parametrize("combine", [add_positions, concat_positions])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_combining_never_tiles_the_table_per_batch_item(combine, batch_first):
+    # Peak memory is the output alone; a tiled table would add one more output-sized array.
+    tok = np.ones((32, 64, 64) if batch_first else (64, 32, 64))   # 1 MiB, either layout
+    table = np.ones((64, 64))
+    tracemalloc.start()
+    out = combine(tok, table, batch_first=batch_first)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 1.25 * out.nbytes
 
 
 @given(shape=shapes, d_pos=st.integers(1, 6))

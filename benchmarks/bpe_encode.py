@@ -123,10 +123,68 @@ def merge_method_section(tok: Tokenizer, text: str) -> None:
 
 
 def gpt2_section(args: argparse.Namespace) -> None:
-    if not hasattr(Tokenizer, "from_tiktoken"):
-        print("GPT-2's vocabulary vs tiktoken: see issue 4 (Tokenizer.from_tiktoken not yet there)")
+    """GPT-2's 50k vocabulary next to tiktoken's own GPT-2 encoding (the GPT-2 issue's targets)."""
+    path = os.environ.get("MINIMAL_EMBED_GPT2_RANKS")
+    if not path:
+        print("GPT-2's vocabulary: set MINIMAL_EMBED_GPT2_RANKS to gpt2.tiktoken to compare")
         return
-    print("GPT-2's vocabulary vs tiktoken: see issue 4")
+    text, _ = read_corpus(args.corpus)
+    started = time.perf_counter()
+    gpt2 = Tokenizer.from_tiktoken(path, special_tokens={EOT: 50256})
+    print(f"GPT-2's vocabulary: {gpt2.vocab_size} ids, read in "
+          f"{time.perf_counter() - started:.2f} s from {path}")
+    peer = tiktoken_gpt2(path)
+    megabytes = len(text.encode("utf-8")) / 1e6
+    cold = min(best_time(lambda t=t: t.encode_ordinary(text), repeat=1)
+               for t in [fresh(gpt2) for _ in range(3)])
+    ours = gpt2.encode_ordinary(text)
+    rows = [("minimal_embed, cold cache", cold),
+            ("minimal_embed, warm cache", best_time(lambda: gpt2.encode_ordinary(text)))]
+    if peer is not None:
+        rows.append(("tiktoken gpt2, one thread", best_time(lambda: peer.encode_ordinary(text))))
+    print(f"{'encoder':<36} {'seconds':>8} {'MB/s':>7} {'x tiktoken':>11}")
+    for label, seconds in rows:
+        versus = f"{rows[-1][1] / seconds:>11.2f}" if peer is not None else f"{'-':>11}"
+        print(f"{label:<36} {seconds:>8.3f} {megabytes / seconds:>7.2f} {versus}")
+    if peer is None:
+        print(f"{'tiktoken':<36} not installed")
+    else:
+        same = peer.encode_ordinary(text) == ours
+        print(f"(cold cache at {rows[-1][1] / cold:.2f}x tiktoken, target >= 0.5x; {len(ours)} "
+              f"tokens; ids {'equal to' if same else 'DIFFER from'} tiktoken's)")
+    print()
+    gpt2_long_pieces(gpt2, peer)
+
+
+def tiktoken_gpt2(path: str):
+    """tiktoken's GPT-2 encoding, built by tiktoken's own loader and pattern from the same file."""
+    try:
+        import tiktoken
+        from tiktoken.load import load_tiktoken_bpe
+        from tiktoken_ext.openai_public import r50k_pat_str
+    except ImportError:
+        return None
+    return tiktoken.Encoding("gpt2", pat_str=r50k_pat_str,
+                             mergeable_ranks=load_tiktoken_bpe(path), special_tokens={EOT: 50256})
+
+
+def gpt2_long_pieces(gpt2: Tokenizer, peer) -> None:
+    rng = random.Random(0)
+    cases = {"one letter repeated": lambda n: "a" * n,
+             "random letters": lambda n: "".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=n))}
+    print(f"{'GPT-2, one long piece':<22} {'100 kB (s)':>10} {'1 MB (s)':>9} {'ratio':>6} "
+          f"{'tiktoken 1 MB (s)':>18}  ids")
+    for label, make in cases.items():
+        small, large = make(100_000), make(1_000_000)
+        small_time = best_time(lambda s=small: fresh(gpt2).encode_ordinary(s), repeat=2)
+        large_time = best_time(lambda s=large: fresh(gpt2).encode_ordinary(s), repeat=2)
+        peer_time, same = "not installed", ""
+        if peer is not None:
+            peer_time = f"{best_time(lambda s=large: peer.encode_ordinary(s), repeat=2):.3f}"
+            equal = peer.encode_ordinary(large) == gpt2.encode_ordinary(large)
+            same = "equal" if equal else "DIFFER"
+        print(f"{label:<22} {small_time:>10.3f} {large_time:>9.3f} "
+              f"{large_time / small_time:>6.1f} {peer_time:>18}  {same}")
 
 
 def main() -> None:

@@ -451,7 +451,12 @@ def scale_token_embeddings(token_emb: np.ndarray, d_model: int | None = None) ->
     """
     token_emb = np.asarray(token_emb)
     d_model = token_emb.shape[-1] if d_model is None else d_model
-    return token_emb * np.asarray(math.sqrt(d_model), dtype=token_emb.dtype)
+    if isinstance(d_model, bool) or not isinstance(d_model, Integral) or d_model < 1:
+        raise ValueError(f"d_model must be an integer >= 1, got {d_model!r}")
+    factor = math.sqrt(d_model)
+    if np.issubdtype(token_emb.dtype, np.floating):
+        factor = np.asarray(factor, dtype=token_emb.dtype)     # keep float32 float32
+    return token_emb * factor
 
 
 def scale_token_embeddings_backward(grad_out: np.ndarray, d_model: int | None = None) -> np.ndarray:

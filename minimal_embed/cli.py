@@ -177,6 +177,83 @@ def _run_plot(args) -> int:
     return 0
 
 
+def _add_train(subparsers) -> argparse.ArgumentParser:
+    sub = subparsers.add_parser(
+        "train", help="train the embeddings: a one-layer attention model on the bundled corpus"
+    )
+    sub.add_argument("--positions", default="learned",
+                     choices=["learned", "sinusoidal", "none", "alibi", "rope", "t5"],
+                     help="position scheme (default: learned)")
+    sub.add_argument("--steps", type=int, default=None, metavar="N",
+                     help="optimizer steps (default: the shipped checkpoint's)")
+    sub.add_argument("--seq-len", type=int, default=64, help="tokens per window (default 64)")
+    sub.add_argument("--d-model", type=int, default=128, help="vector width (default 128)")
+    sub.add_argument("--batch-size", type=int, default=32, help="windows per step (default 32)")
+    sub.add_argument("--seed", type=int, default=0, help="seed of weights and batches (default 0)")
+    sub.add_argument("-o", "--output", default="checkpoint.npz",
+                     help="where to save (default: checkpoint.npz)")
+    return sub
+
+
+def _run_train(args) -> int:
+    from minimal_embed.train import TrainConfig, train
+
+    defaults = TrainConfig()
+    config = TrainConfig(positions=args.positions,
+                         steps=defaults.steps if args.steps is None else args.steps,
+                         seq_len=args.seq_len, d_model=args.d_model, batch_size=args.batch_size,
+                         seed=args.seed)
+    result = train(config, output=args.output)
+    how = f"interrupted at step {result.steps_done}" if result.interrupted else "trained"
+    print(f"{how}: {result.steps_done} steps in {result.seconds:.1f} s, train loss "
+          f"{result.train_loss:.3f}, val loss {result.val_loss:.3f} nats/token; "
+          f"saved to {args.output}")
+    return 130 if result.interrupted else 0
+
+
+def _add_neighbors(subparsers) -> argparse.ArgumentParser:
+    sub = subparsers.add_parser(
+        "neighbors", help="nearest tokens by cosine similarity in the trained token table"
+    )
+    sub.add_argument("token", help="the text of one token, e.g. ' love' (note the space)")
+    sub.add_argument("--top", type=int, default=10, help="how many neighbours (default 10)")
+    sub.add_argument("--checkpoint", metavar="PATH",
+                     help="a checkpoint from `minimal-embed train` (default: the bundled one)")
+    return sub
+
+
+def _run_neighbors(args) -> int:
+    import numpy as np
+
+    from minimal_embed import data
+    from minimal_embed.tokenizer import load_tokenizer
+    from minimal_embed.train import nearest_tokens
+
+    tok = load_tokenizer()
+    ids = tok.encode(args.token)
+
+    def show(token_id: int) -> str:
+        return repr(tok.token_bytes(token_id).decode("utf-8", errors="backslashreplace"))
+
+    if len(ids) != 1:
+        pieces = " + ".join(f"{show(i)} ({i})" for i in ids) or "no tokens at all"
+        raise CommandError(f"{args.token!r} is not a single token: it splits into {pieces}; "
+                           "pass one token's text, e.g. one of those")
+    if args.top < 1:
+        raise CommandError(f"--top must be at least 1, got {args.top}")
+    path = args.checkpoint or data.path("checkpoint.npz")
+    with np.load(path, allow_pickle=False) as archive:
+        table = archive["token_embedding"]  # (V, d_model)
+    if table.shape[0] != tok.vocab_size:
+        raise CommandError(f"{path} has {table.shape[0]} token rows but the bundled tokenizer "
+                           f"has {tok.vocab_size} ids; train a checkpoint with this tokenizer")
+    neighbours, similarities = nearest_tokens(table, ids[0], k=args.top)
+    print(f"nearest tokens to {show(ids[0])} (id {ids[0]}) by cosine similarity in {path}:")
+    for rank, (token_id, similarity) in enumerate(zip(neighbours, similarities, strict=True), 1):
+        print(f"{rank:>3}  {show(int(token_id)):<16} id {int(token_id):>5}  {similarity:+.3f}")
+    return 0
+
+
 # --- the parser ------------------------------------------------------------------------------
 
 # (add_function, run_function) pairs, in pipeline order: tokenize, train-tokenizer, embed, plot,
@@ -186,6 +263,8 @@ _COMMANDS: list = [
     (_add_train_tokenizer, _run_train_tokenizer),
     (_add_embed, _run_embed),
     (_add_plot, _run_plot),
+    (_add_train, _run_train),
+    (_add_neighbors, _run_neighbors),
 ]
 
 

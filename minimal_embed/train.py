@@ -1,0 +1,387 @@
+"""Training the embeddings: the bundled corpus, Adam, the loop, checkpoints and baselines.
+
+``model.py`` holds a one-layer attention language model with hand-written gradients; this module
+trains it, so the token table (and, with learned positions, the position table) ends up meaning
+something. The steps, in order:
+
+1. Data: every corpus file encoded with the bundled tokenizer, files joined by
+   ``<|endoftext|>``; the last 10 % of the ids are the validation split, never trained on.
+2. Batches: ``batch_size`` random windows of ``seq_len + 1`` ids from the training split, drawn
+   from a seeded generator; inputs are a window's first ``seq_len`` ids, targets the last.
+3. Steps: loss and gradients from the model, then one dense Adam update of every parameter,
+   with a linear warm-up and a cosine decay of the learning rate.
+4. Validation: the mean loss over consecutive, non-overlapping windows of the validation split,
+   every ``eval_every`` steps; compare it with the unigram and bigram baselines below.
+5. Checkpoint: an ``.npz`` file (see :func:`save_checkpoint`) that ``InputEmbedding.load`` and
+   ``minimal-embed neighbors`` read. Same configuration and seed, same bytes.
+
+Hands on: ``data/checkpoint.npz``, the trained table that the rest of the package can load.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from minimal_embed import data
+from minimal_embed.model import POSITION_SCHEMES, AttentionLM, ModelConfig
+from minimal_embed.optim import Adam
+from minimal_embed.tokenizer import Tokenizer, load_tokenizer
+
+__all__ = ["TrainConfig", "corpus_ids", "split_ids", "sample_batch", "evaluation_windows",
+           "evaluate", "unigram_loss", "bigram_loss", "learning_rate", "train_step", "train",
+           "save_checkpoint", "load_checkpoint", "nearest_tokens"]
+
+END_OF_TEXT = "<|endoftext|>"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run (and so the checkpoint's bytes).
+
+    The defaults are those of the shipped ``data/checkpoint.npz``.
+    """
+
+    positions: str = "learned"
+    steps: int = 3000
+    seq_len: int = 64
+    d_model: int = 128
+    n_heads: int = 4
+    batch_size: int = 32
+    lr: float = 3e-3
+    min_lr: float = 3e-4      # the cosine decay ends here
+    warmup: int = 100         # steps of linear warm-up from 0 to lr
+    weight_decay: float = 0.0
+    seed: int = 0
+    eval_every: int = 250
+    val_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.positions not in POSITION_SCHEMES:
+            raise ValueError(f"unknown position scheme {self.positions!r}; "
+                             f"choose one of {', '.join(POSITION_SCHEMES)}")
+        for name in ("steps", "seq_len", "d_model", "n_heads", "batch_size", "eval_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be between 0 and 1, got {self.val_fraction!r}")
+        if not 0.0 <= self.min_lr <= self.lr:
+            raise ValueError(f"need 0 <= min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
+
+    def model_config(self, vocab_size: int) -> ModelConfig:
+        """The model this run trains; a learned table gets exactly ``seq_len`` rows."""
+        return ModelConfig(vocab_size=vocab_size, d_model=self.d_model, n_heads=self.n_heads,
+                           max_len=self.seq_len, positions=self.positions)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def corpus_ids(tokenizer: Tokenizer | None = None) -> np.ndarray:
+    """The bundled corpus as one int64 array of ids, files in sorted order.
+
+    Each file is encoded on its own and followed by ``<|endoftext|>`` (when the tokenizer has
+    it), so a window that crosses from one file into the next sees the boundary.
+    """
+    tokenizer = tokenizer or load_tokenizer()
+    end = tokenizer.special_tokens.get(END_OF_TEXT)
+    ids: list[int] = []
+    for path in data.corpus_files():
+        ids.extend(tokenizer.encode_ordinary(path.read_text(encoding="utf-8")))
+        if end is not None:
+            ids.append(end)
+    return np.array(ids, dtype=np.int64)
+
+
+def split_ids(ids: np.ndarray, val_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, validation)``: the last ``val_fraction`` of the ids is validation."""
+    n_val = int(round(len(ids) * val_fraction))
+    if not 0 < n_val < len(ids):
+        raise ValueError(f"{len(ids)} ids cannot be split with val_fraction={val_fraction}")
+    return ids[:-n_val], ids[-n_val:]
+
+
+def sample_batch(ids: np.ndarray, seq_len: int, batch_size: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``batch_size`` random windows of ``seq_len + 1`` ids: ``(inputs, targets)``.
+
+    Returns
+    -------
+    inputs, targets : int64 ``(seq_len, batch_size)``; ``targets[i] == ids[start + i + 1]``.
+
+    Examples
+    --------
+    >>> inputs, targets = sample_batch(np.arange(100), 4, 2, np.random.default_rng(0))
+    >>> inputs.shape, bool((targets == inputs + 1).all())
+    ((4, 2), True)
+    """
+    if len(ids) < seq_len + 1:
+        raise ValueError(f"{len(ids)} ids are too few for one window of seq_len + 1 = "
+                         f"{seq_len + 1}; use a shorter seq_len")
+    starts = rng.integers(0, len(ids) - seq_len, size=batch_size)  # (batch,)
+    windows = ids[starts[None, :] + np.arange(seq_len + 1)[:, None]]  # (seq_len + 1, batch)
+    return windows[:-1], windows[1:]
+
+
+def evaluation_windows(ids: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Consecutive, non-overlapping windows: window w predicts ids ``w*seq_len + 1 ..
+    (w+1)*seq_len``. Returns ``(inputs, targets)``, int64 ``(seq_len, n_windows)``; ids past
+    the last whole window are left out."""
+    n_windows = (len(ids) - 1) // seq_len
+    if n_windows < 1:
+        raise ValueError(f"{len(ids)} ids hold no window of seq_len + 1 = {seq_len + 1}")
+    starts = np.arange(n_windows) * seq_len  # (n_windows,)
+    windows = ids[starts[None, :] + np.arange(seq_len + 1)[:, None]]  # (seq_len + 1, n_windows)
+    return windows[:-1], windows[1:]
+
+
+def evaluate(model: AttentionLM, ids: np.ndarray, seq_len: int, *,
+             tokens_per_batch: int = 8192) -> float:
+    """Mean next-token loss (nats/token) over the `evaluation_windows` of ``ids``.
+
+    Raises
+    ------
+    ValueError
+        With learned positions, when ``seq_len`` is past the table (it cannot extrapolate).
+    """
+    inputs, targets = evaluation_windows(ids, seq_len)
+    per_batch = max(1, tokens_per_batch // seq_len)  # windows per forward pass
+    total = 0.0
+    for first in range(0, inputs.shape[1], per_batch):
+        part = slice(first, first + per_batch)
+        total += model.loss(inputs[:, part], targets[:, part]) * targets[:, part].size
+    return total / targets.size
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+def unigram_loss(train_ids: np.ndarray, val_ids: np.ndarray, vocab_size: int) -> float:
+    """Validation loss of ``P(t) = (count(t) + 1) / (N + V)`` (add-one unigram), nats/token.
+
+    Every validation id except the first is scored, as the models score them.
+    """
+    counts = np.bincount(train_ids, minlength=vocab_size) + 1.0  # (V,), Laplace smoothing
+    return float(-np.mean(np.log(counts[val_ids[1:]] / counts.sum())))
+
+
+def bigram_loss(train_ids: np.ndarray, val_ids: np.ndarray, vocab_size: int, *,
+                discount: float = 0.75) -> float:
+    """Validation loss of an interpolated absolute-discounting bigram model, nats/token.
+
+    ``P(w | u) = max(c(u, w) - D, 0) / c(u) + D * n(u) / c(u) * P_uni(w)`` with ``n(u)`` the
+    number of distinct words seen after u (Ney, Essen & Kneser, 1994); a context never seen in
+    training falls back to the add-one unigram ``P_uni``. ``D = 0.75`` is the usual choice;
+    nothing is tuned on the validation split.
+    """
+    pair_counts = np.zeros((vocab_size, vocab_size))  # (V, V) c(u, w)
+    np.add.at(pair_counts, (train_ids[:-1], train_ids[1:]), 1.0)
+    unigram = np.bincount(train_ids, minlength=vocab_size) + 1.0
+    unigram /= unigram.sum()  # (V,)
+    prev, nxt = val_ids[:-1], val_ids[1:]
+    context = pair_counts.sum(axis=1)[prev]  # (n,) c(u)
+    distinct = np.count_nonzero(pair_counts, axis=1)[prev]  # (n,) n(u)
+    seen = np.maximum(context, 1.0)  # avoid 0/0; unseen contexts take the unigram below
+    prob = (np.maximum(pair_counts[prev, nxt] - discount, 0.0) / seen
+            + discount * distinct / seen * unigram[nxt])
+    prob = np.where(context > 0, prob, unigram[nxt])
+    return float(-np.mean(np.log(prob)))
+
+
+# --------------------------------------------------------------------------- one step
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """Linear warm-up to ``lr`` over ``warmup`` steps, then cosine decay to ``min_lr``.
+
+    ``step`` counts from 0. Examples: ``learning_rate(0, TrainConfig())`` is ``lr / warmup``.
+    """
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)  # 0 .. 1
+    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def train_step(model: AttentionLM, optimizer: Adam, inputs: np.ndarray,
+               targets: np.ndarray) -> float:
+    """Forward, backward and one optimizer update; returns the batch's loss (nats/token)."""
+    loss, grads = model.loss_and_grads(inputs, targets)
+    optimizer.step(list(grads.values()))  # dicts keep the parameters' order
+    return loss
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class TrainResult:
+    model: AttentionLM
+    steps_done: int
+    train_loss: float  # mean over the last logging interval
+    val_loss: float  # at the end
+    seconds: float
+    interrupted: bool
+
+
+def _format_seconds(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+class _StopOnInterrupt:
+    """Turn the first Ctrl-C into a request to stop after the current step.
+
+    The step finishes, so the checkpoint is never saved halfway through an Adam update; a
+    second Ctrl-C stops at once. Only the main thread can install a signal handler, so
+    elsewhere this does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _StopOnInterrupt:
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def train(config: TrainConfig, tokenizer: Tokenizer | None = None, *,
+          output: str | Path | None = None, log: TextIO | None = sys.stderr,
+          log_every: int = 50,
+          on_step: Callable[[int, float], None] | None = None) -> TrainResult:
+    """Train an :class:`AttentionLM` on the bundled corpus; save it to ``output`` if given.
+
+    Prints a progress line to ``log`` every ``log_every`` steps (step, mean train loss since the
+    last line, the latest validation loss, tokens per second, time left). A first Ctrl-C stops
+    after the current step and still saves (``interrupted=True`` in the result).
+    """
+    tokenizer = tokenizer or load_tokenizer()
+    train_ids, val_ids = split_ids(corpus_ids(tokenizer), config.val_fraction)
+    model = AttentionLM(config.model_config(tokenizer.vocab_size), seed=config.seed)
+    optimizer = Adam(list(model.params.values()), lr=config.lr,
+                     weight_decay=config.weight_decay, decoupled=True)
+    rng = np.random.default_rng(config.seed)  # the batches; the model has its own seeds
+    tokens_per_step = config.seq_len * config.batch_size
+    val_loss, train_loss, recent, step = float("nan"), float("nan"), [], 0
+    started = time.perf_counter()
+    with _StopOnInterrupt() as stop:
+        for step in range(1, config.steps + 1):
+            optimizer.lr = learning_rate(step - 1, config)
+            inputs, targets = sample_batch(train_ids, config.seq_len, config.batch_size, rng)
+            recent.append(train_step(model, optimizer, inputs, targets))
+            if on_step is not None:
+                on_step(step, recent[-1])
+            if step % config.eval_every == 0 or step == config.steps or stop.requested:
+                val_loss = evaluate(model, val_ids, config.seq_len)
+            if step % log_every == 0 or step == config.steps or stop.requested:
+                train_loss, recent = float(np.mean(recent)), []
+                elapsed = time.perf_counter() - started
+                if log is not None:
+                    print(f"step {step:>5}/{config.steps}  train {train_loss:.3f}  "
+                          f"val {val_loss:.3f}  {step * tokens_per_step / elapsed:,.0f} tok/s  "
+                          f"ETA {_format_seconds(elapsed / step * (config.steps - step))}",
+                          file=log, flush=True)
+            if stop.requested:
+                break
+    seconds = time.perf_counter() - started
+    if output is not None:
+        save_checkpoint(output, model, config, tokenizer, steps_done=step)
+    return TrainResult(model, step, train_loss, val_loss, seconds, stop.requested)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path: str | Path, model: AttentionLM, config: TrainConfig,
+                    tokenizer: Tokenizer, *, steps_done: int | None = None) -> None:
+    """Write the model to ``path`` as an uncompressed ``.npz`` (the format in the notes).
+
+    Keys: ``token_embedding``, ``position_embedding`` (learned only), ``positions`` (0-d str),
+    ``config_json`` (0-d str: the training configuration, vocabulary size, tokenizer), and the
+    other parameters under their dotted names (``attn.w_q`` ...). Nothing depends on the clock:
+    ``np.savez`` stamps every zip entry 1980-01-01 00:00 (zipfile's default), so the same
+    model gives the same bytes.
+    """
+    meta = asdict(config) | {
+        "vocab_size": model.config.vocab_size, "max_len": model.config.max_len,
+        "init_std": model.config.init_std, "tokenizer": "tokenizer.txt",
+        "steps_done": config.steps if steps_done is None else int(steps_done),
+    }
+    if tokenizer.vocab_size != model.config.vocab_size:
+        raise ValueError(f"the tokenizer has {tokenizer.vocab_size} ids, the model "
+                         f"{model.config.vocab_size}")
+    arrays = {"positions": np.array(config.positions),
+              "config_json": np.array(json.dumps(meta, sort_keys=True))}
+    arrays.update(model.params)
+    with open(path, "wb") as file:  # an open file: np.savez would append .npz to a bare name
+        np.savez(file, allow_pickle=False, **arrays)
+
+
+def load_checkpoint(path: str | Path) -> tuple[AttentionLM, dict]:
+    """Read a checkpoint written by :func:`save_checkpoint` (never unpickles).
+
+    Returns
+    -------
+    model : AttentionLM with the saved weights.
+    config : dict, the saved ``config_json``.
+    """
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    missing = {"token_embedding", "positions", "config_json"} - set(arrays)
+    if missing:
+        raise ValueError(f"{path} is not a training checkpoint: no {sorted(missing)}")
+    meta = json.loads(str(arrays.pop("config_json")))
+    positions = str(arrays.pop("positions"))
+    model_config = ModelConfig(vocab_size=meta["vocab_size"], d_model=meta["d_model"],
+                               n_heads=meta["n_heads"], max_len=meta["max_len"],
+                               positions=positions, init_std=meta.get("init_std", 0.02))
+    model = AttentionLM(model_config, dtype=arrays["token_embedding"].dtype)
+    model.load_params(arrays)
+    return model, meta
+
+
+# --------------------------------------------------------------------------- neighbours
+
+
+def nearest_tokens(table: np.ndarray, token_id: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` rows most similar to row ``token_id`` by cosine similarity (itself excluded).
+
+    ``cos(a, b) = a . b / (|a| |b|)``. Returns ``(ids, similarities)``, most similar first; ties
+    go to the smaller id.
+
+    Examples
+    --------
+    >>> table = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, 0.0]])
+    >>> ids, sims = nearest_tokens(table, 0, k=2)
+    >>> ids.tolist(), sims.round(3).tolist()
+    ([1, 2], [0.994, 0.0])
+    """
+    if not 0 <= token_id < table.shape[0]:
+        raise ValueError(f"token id {token_id} is outside the table's 0..{table.shape[0] - 1}")
+    table = table.astype(np.float64)
+    norms = np.linalg.norm(table, axis=1)  # (V,)
+    similarity = table @ table[token_id] / np.maximum(norms * norms[token_id], 1e-300)  # (V,)
+    similarity[token_id] = -np.inf  # not its own neighbour
+    order = np.lexsort((np.arange(len(similarity)), -similarity))[:k]  # by -sim, then id
+    return order, similarity[order]

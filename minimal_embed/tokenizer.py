@@ -217,6 +217,12 @@ class Tokenizer:
         -------
         list of int
             Token ids, all below the first special id.
+
+        Examples
+        --------
+        >>> tok = Tokenizer.train("ab ab ab", 259, special_tokens=["<|eot|>"])
+        >>> tok.encode_ordinary("ab<|eot|>")   # the special token's text is just text here
+        [256, 60, 124, 101, 111, 116, 124, 62]
         """
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
@@ -258,6 +264,12 @@ class Tokenizer:
         ------
         ValueError
             If ``text`` contains a disallowed special token, or a name is not a special token.
+
+        Examples
+        --------
+        >>> tok = Tokenizer.train("ab ab ab", 259, special_tokens=["<|eot|>"])
+        >>> tok.encode("ab ab<|eot|>", allowed_special={"<|eot|>"})
+        [256, 257, 258]
         """
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
@@ -409,7 +421,14 @@ class Tokenizer:
         return self.decode_bytes(ids).decode("utf-8", errors="replace")
 
     def token_bytes(self, token_id: int) -> bytes:
-        """The byte string of one id (a special token's UTF-8 text)."""
+        """The byte string of one id (a special token's UTF-8 text).
+
+        Examples
+        --------
+        >>> tok = Tokenizer.train("ab ab ab", 259, special_tokens=["<|eot|>"])
+        >>> tok.token_bytes(257), tok.token_bytes(258)
+        (b' ab', b'<|eot|>')
+        """
         return self._decoder[self._checked_id(token_id, "token id")]
 
     # --- files ---------------------------------------------------------------------------------

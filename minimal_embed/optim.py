@@ -29,6 +29,7 @@ import numpy as np
 from minimal_embed.embedding import SparseRows
 
 Gradient = np.ndarray | SparseRows
+_BLOCK_BYTES = 1 << 18  # Adam works through parameters in blocks of rows this large
 
 
 class SGD:
@@ -177,13 +178,15 @@ class Adam:
         states = zip(self.params, self.exp_avg, self.exp_avg_sq, grads, strict=True)
         for param, m, v, grad in states:
             if isinstance(grad, SparseRows):
-                rows = grad.indices
-                # gather the touched rows, update the copies, scatter them back
-                p_rows, m_rows, v_rows = param[rows], m[rows], v[rows]  # (k, d) each
-                self._update(p_rows, m_rows, v_rows, grad.values)
-                param[rows], m[rows], v[rows] = p_rows, m_rows, v_rows
+                for block in _row_blocks(grad.indices.shape[0], param):
+                    rows = grad.indices[block]
+                    # gather the touched rows, update the copies, scatter them back
+                    p_rows, m_rows, v_rows = param[rows], m[rows], v[rows]  # (rows, d) each
+                    self._update(p_rows, m_rows, v_rows, grad.values[block])
+                    param[rows], m[rows], v[rows] = p_rows, m_rows, v_rows
             else:
-                self._update(param, m, v, grad)
+                for block in _row_blocks(param.shape[0], param):
+                    self._update(param[block], m[block], v[block], grad[block])  # views
 
     def _update(self, param: np.ndarray, m: np.ndarray, v: np.ndarray, grad: np.ndarray) -> None:
         """The rule in the class docstring on whole tables or gathered rows, all in place."""
@@ -205,6 +208,19 @@ class Adam:
         np.divide(m, scratch, out=scratch)
         scratch *= self.lr / (1.0 - beta1**self.step_count)
         param -= scratch
+
+
+def _row_blocks(num_rows: int, param: np.ndarray) -> list[slice]:
+    """Slices of ``num_rows`` rows, about 256 KiB of ``param`` each.
+
+    Adam's rule is a dozen element-wise NumPy passes. Over a whole 154 MB table each pass streams
+    through main memory; over blocks that fit in the core's cache, only the first one does. On
+    GPT-2's table (one thread, one run) a dense step went from 226 ms to 122 ms, and a lazy step
+    on the 7582 rows of a uniform (8, 1024) batch from 71 ms to 48 ms (its remaining cost is
+    mostly gathering and scattering the rows of the weight and the two moments).
+    """
+    rows_per_block = max(1, _BLOCK_BYTES // max(1, param[0].nbytes))
+    return [slice(a, min(a + rows_per_block, num_rows)) for a in range(0, num_rows, rows_per_block)]
 
 
 def _check_params(params: Sequence[np.ndarray]) -> list[np.ndarray]:

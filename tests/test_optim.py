@@ -128,6 +128,24 @@ def test_lazy_adam_leaves_absent_rows_untouched_and_applies_the_formula_to_prese
     assert opt.step_count == 5
 
 
+def test_adam_on_tables_larger_than_its_blocks_equals_the_formula():
+    # 1600-byte rows: Adam works through 163-row blocks, so both paths cross block edges
+    rng = np.random.default_rng(7)
+    param = rng.standard_normal((400, 200))
+    opt = Adam([param], lr=0.01)
+    p, m, v = param.copy(), np.zeros((400, 200)), np.zeros((400, 200))
+    for t in range(1, 4):
+        g = rng.standard_normal((400, 200))
+        rows = np.flatnonzero(rng.random(400) < 0.8)  # ~320 rows: two blocks of the lazy path
+        grad = g if t == 1 else SparseRows(rows, g[rows])
+        opt.step([grad])
+        used = slice(None) if t == 1 else rows
+        p[used], m[used], v[used] = adam_formula(
+            p[used], m[used], v[used], g[used], t, 0.01, 0.9, 0.999, 1e-8, 0.0, False
+        )
+        np.testing.assert_allclose(param, p, rtol=1e-13, atol=1e-15)
+
+
 def test_lazy_adam_on_every_row_is_dense_adam_bit_for_bit():
     rng = np.random.default_rng(2)
     start = rng.standard_normal((ROWS, COLS))

@@ -189,7 +189,8 @@ class Adam:
                     self._update(param[block], m[block], v[block], grad[block])  # views
 
     def _update(self, param: np.ndarray, m: np.ndarray, v: np.ndarray, grad: np.ndarray) -> None:
-        """The rule in the class docstring on whole tables or gathered rows, all in place."""
+        """The rule in the class docstring, in place, on one block of rows: views into the
+        tables (dense gradient) or gathered copies of the touched rows (``SparseRows``)."""
         beta1, beta2 = self.betas
         if self.weight_decay and self.decoupled:
             param *= 1.0 - self.lr * self.weight_decay

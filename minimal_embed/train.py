@@ -298,8 +298,9 @@ def train(config: TrainConfig, tokenizer: Tokenizer | None = None, *,
                 train_loss, recent = float(np.mean(recent)), []
                 elapsed = time.perf_counter() - started
                 if log is not None:
+                    val_text = "  -  " if math.isnan(val_loss) else f"{val_loss:.3f}"
                     print(f"step {step:>5}/{config.steps}  train {train_loss:.3f}  "
-                          f"val {val_loss:.3f}  {step * tokens_per_step / elapsed:,.0f} tok/s  "
+                          f"val {val_text}  {step * tokens_per_step / elapsed:,.0f} tok/s  "
                           f"ETA {_format_seconds(elapsed / step * (config.steps - step))}",
                           file=log, flush=True)
             if stop.requested:

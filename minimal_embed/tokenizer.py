@@ -45,7 +45,7 @@ GPT2_PATTERN = (
 # leading non-letter, numbers in groups of at most three digits, newlines kept with what precedes.
 GPT4_PATTERN = (
     r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
-    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+    r"""|\s*[\r\n]|\s++$|\s+(?!\S)|\s"""
 )
 
 FILE_HEADER = "minimal_embed tokenizer v1"
@@ -446,18 +446,15 @@ class Tokenizer:
             <rank> <bytes> "<readable>"             (N lines, ranks 0..N-1 in order)
 
         ``<bytes>`` writes printable ASCII as itself, a backslash as ``\\\\`` and every other
-        byte as ``\\xNN``; the readable column (the bytes decoded as UTF-8, for people) is
-        ignored when loading.
+        byte as ``\\xNN``; the readable column is the bytes decoded as UTF-8, for people. Special
+        tokens are listed by increasing id. :meth:`load` accepts exactly the files this writes.
         """
         lines = [FILE_HEADER, f"pattern {json.dumps(self._pattern)}"]
         lines.append(f"special_tokens {len(self._special_tokens)}")
         for text, token_id in sorted(self._special_tokens.items(), key=lambda item: item[1]):
-            lines.append(f"{token_id} {json.dumps(text, ensure_ascii=False)}")
+            lines.append(_special_line(token_id, text))
         lines.append(f"tokens {len(self._ranks)}")
-        for rank in range(len(self._ranks)):
-            token = self._decoder[rank]
-            readable = json.dumps(token.decode("utf-8", errors="replace"), ensure_ascii=False)
-            lines.append(f"{rank} {_escape(token)} {readable}")
+        lines += [_token_line(rank, self._decoder[rank]) for rank in range(len(self._ranks))]
         Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8", newline="\n")
 
     @classmethod
@@ -628,11 +625,17 @@ def _special_token_list(special_tokens: Iterable[str] | None) -> list[str]:
         raise TypeError("special_tokens for training must be a list of str, e.g. ['<|endoftext|>']")
     specials = list(special_tokens)
     for text in specials:
-        if not isinstance(text, str) or not text:
-            raise TypeError(f"every special token must be a non-empty str, got {text!r}")
+        _check_special_text(text)
     if len(set(specials)) != len(specials):
         raise ValueError(f"special tokens repeat: {specials}")
     return specials
+
+
+def _check_special_text(text: str) -> None:
+    if not isinstance(text, str) or not text:
+        raise TypeError(f"every special token must be a non-empty str, got {text!r}")
+    if _SURROGATE.search(text):
+        raise ValueError(f"special token {text!r} holds a lone surrogate (not encodable in UTF-8)")
 
 
 def _checked_special_tokens(
@@ -645,8 +648,7 @@ def _checked_special_tokens(
         return {text: num_ordinary + i for i, text in enumerate(names)}
     checked = {}
     for text, token_id in special_tokens.items():
-        if not isinstance(text, str) or not text:
-            raise TypeError(f"every special token must be a non-empty str, got {text!r}")
+        _check_special_text(text)
         if isinstance(token_id, bool) or not isinstance(token_id, int):
             raise TypeError(f"the id of special token {text!r} must be an int, got {token_id!r}")
         if token_id < num_ordinary:
@@ -725,6 +727,15 @@ def _print_progress(done: int, total: int) -> None:
     print(f"\rmerges {done}/{total}", end="\n" if done == total else "", file=sys.stderr)
 
 
+def _special_line(token_id: int, text: str) -> str:
+    return f"{token_id} {json.dumps(text, ensure_ascii=False)}"
+
+
+def _token_line(rank: int, token: bytes) -> str:
+    readable = json.dumps(token.decode("utf-8", errors="replace"), ensure_ascii=False)
+    return f"{rank} {_escape(token)} {readable}"
+
+
 def _escape(token: bytes) -> str:
     return "".join(
         "\\\\" if b == 0x5C else chr(b) if 0x21 <= b <= 0x7E else f"\\x{b:02x}" for b in token
@@ -750,16 +761,24 @@ def _parse_file(content: bytes, name: str, cls: type[Tokenizer]) -> Tokenizer:
     reader = _LineReader(lines, name)
     if reader.next() != FILE_HEADER:
         reader.fail(f"expected the header {FILE_HEADER!r}")
-    pattern = reader.json_string(reader.field("pattern"))
+    field = reader.field("pattern")
+    pattern = reader.json_string(field)
+    if json.dumps(pattern) != field:
+        reader.fail(f"the pattern should be written {json.dumps(pattern)}")
     special_tokens: dict[str, int] = {}
     for _ in range(reader.count("special_tokens")):
-        token_id, _, text = reader.next().partition(" ")
-        special_tokens[reader.json_string(text)] = reader.integer(token_id)
-    if len(special_tokens) != reader.counted:
-        reader.fail("a special token is repeated")
+        line = reader.next()
+        token_id, _, text = line.partition(" ")
+        token_id, text = reader.integer(token_id), reader.json_string(text)
+        if text in special_tokens or token_id <= max(special_tokens.values(), default=-1):
+            reader.fail("special tokens must be distinct and listed by increasing id")
+        if line != _special_line(token_id, text):
+            reader.fail(f"expected {_special_line(token_id, text)!r}")
+        special_tokens[text] = token_id
     ranks: dict[bytes, int] = {}
     for expected_rank in range(reader.count("tokens")):
-        fields = reader.next().split(" ")
+        line = reader.next()
+        fields = line.split(" ", 2)
         if len(fields) < 3 or reader.integer(fields[0]) != expected_rank:
             reader.fail(f"expected '{expected_rank} <bytes> \"<readable>\"'")
         token = _unescape(fields[1])
@@ -767,6 +786,9 @@ def _parse_file(content: bytes, name: str, cls: type[Tokenizer]) -> Tokenizer:
             reader.fail(f"{fields[1]!r} is not escaped bytes (printable ASCII, \\\\, \\xNN)")
         if token in ranks:
             reader.fail(f"token {token!r} already has rank {ranks[token]}")
+        if line != _token_line(expected_rank, token):
+            reader.fail(f"expected {_token_line(expected_rank, token)!r} (the readable column "
+                        "must match the bytes)")
         ranks[token] = expected_rank
     if reader.index < len(lines):
         reader.index += 1
@@ -781,7 +803,7 @@ class _LineReader:
     """Hands out the file's lines in order and words errors with the current line number."""
 
     def __init__(self, lines: list[bytes], name: str) -> None:
-        self.lines, self.name, self.index, self.counted = lines, name, 0, 0
+        self.lines, self.name, self.index = lines, name, 0
 
     def fail(self, message: str):
         raise ValueError(f"{self.name}: line {self.index}: {message}")
@@ -808,8 +830,7 @@ class _LineReader:
         return line[len(key) + 1 :]
 
     def count(self, key: str) -> int:
-        self.counted = self.integer(self.field(key))
-        return self.counted
+        return self.integer(self.field(key))
 
     def integer(self, field: str) -> int:
         if not field.isascii() or not field.isdigit() or (len(field) > 1 and field[0] == "0"):

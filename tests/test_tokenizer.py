@@ -273,6 +273,8 @@ def test_constructor_refuses_invalid_vocabularies():
         Tokenizer(byte_ranks() | {"ab": 256})
     with pytest.raises(ValueError, match="collides"):
         Tokenizer(byte_ranks(), special_tokens={EOT: 255})
+    with pytest.raises(ValueError, match="lone surrogate"):
+        Tokenizer(byte_ranks(), special_tokens=["<|\ud800|>"])
     with pytest.raises(ValueError, match="share ids"):
         Tokenizer(byte_ranks(), special_tokens={EOT: 256, "<|x|>": 256})
     with pytest.raises(ValueError, match="not a valid regex"):
@@ -298,6 +300,13 @@ def test_save_load_round_trips_exactly(tok, tmp_path):
     assert loaded == tok
     loaded.save(tmp_path / "again.txt")
     assert (tmp_path / "again.txt").read_bytes() == path.read_bytes()
+
+
+def test_load_refuses_a_readable_column_that_does_not_match(tok, tmp_path):
+    content = save_text(tok, tmp_path).replace(b'101 e "e"', b'101 e "x"')
+    (tmp_path / "bad.txt").write_bytes(content)
+    with pytest.raises(ValueError, match='line 108: expected .*the readable column'):
+        Tokenizer.load(tmp_path / "bad.txt")
 
 
 def test_the_file_is_readable_text(tok, tmp_path):
@@ -331,8 +340,11 @@ def _load_or_value_error(content, tmp_path):
         loaded = Tokenizer.load(path)
     except ValueError:
         return
-    text = "Hello, wörld 🙂 " + EOT
-    assert loaded.decode(loaded.encode(text, disallowed_special=())) == text
+    loaded.save(tmp_path / "saved.txt")  # the loader accepts exactly what save writes
+    assert (tmp_path / "saved.txt").read_bytes() == content
+    if loaded.pattern == GPT2_PATTERN:
+        text = "Hello, wörld 🙂 " + EOT
+        assert loaded.decode(loaded.encode(text, disallowed_special=())) == text
 
 
 @given(st.binary(max_size=300))

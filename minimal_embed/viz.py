@@ -272,7 +272,8 @@ def scatter(points: np.ndarray, labels: list[str], *, size: int = 640,
 
     x grows to the right and y upwards; both axes are scaled together so distances keep their
     meaning. Each point is a small dark square with its label to the right; a label that would
-    cover an earlier one moves a line up or down, joined to its point by a grey leader.
+    cover a point or an earlier label moves a line up or down, joined to its point by a grey
+    leader.
     """
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(labels):
@@ -286,9 +287,11 @@ def scatter(points: np.ndarray, labels: list[str], *, size: int = 640,
     centre = (low + high) / 2  # the shorter axis is centred in the square
     pixels = np.round((points - centre) / span * inner + inner / 2).astype(int)  # (n, 2)
     columns, rows = margin + pixels[:, 0], size - margin - pixels[:, 1]
-    taken = np.zeros((size, size), dtype=bool)  # pixels already under a label
-    for column, row, label in zip(columns, rows, labels, strict=True):
+    taken = np.zeros((size, size), dtype=bool)  # pixels under a point or a label
+    for column, row in zip(columns, rows, strict=True):
         image[row - 2:row + 3, column - 2:column + 3] = (68, 1, 84)
+        taken[row - 2:row + 3, column - 2:column + 3] = True
+    for column, row, label in zip(columns, rows, labels, strict=True):
         left, right = column + 5, column + 5 + text_width(label) + 1
         for shift in (0, 9, -9, 18, -18, 27, -27, 0):  # the last resort: overlap in place
             top = row - GLYPH_HEIGHT // 2 + shift

@@ -110,13 +110,13 @@ def long_piece_section(tok: Tokenizer) -> None:
 def merge_method_section(tok: Tokenizer, text: str) -> None:
     ranks = tok.ranks
     source = "".join(tok.split(text)[:50_000]).encode("utf-8")
-    print(f"{'piece bytes':>11} {'list scan (us)':>15} {'heap (us)':>10}")
-    for length in [4, 8, 16, 32, 64, 128, 512]:
+    print(f"{'piece bytes':>11} {'list scan (us)':>15} {'buckets (us)':>13}")
+    for length in [8, 32, 64, 100, 128, 256, 512]:
         pieces = [source[i : i + length] for i in range(0, 200 * length, length)]
         scan = best_time(lambda p=pieces: [bpe.merge_by_rank(x, ranks) for x in p])
-        heap = best_time(lambda p=pieces: [bpe.merge_by_rank_heap(x, ranks) for x in p])
-        print(f"{length:>11} {scan / len(pieces) * 1e6:>15.1f} {heap / len(pieces) * 1e6:>10.1f}")
-    print(f"(encode_piece uses the heap from bpe.LONG_PIECE = {bpe.LONG_PIECE} bytes)")
+        long = best_time(lambda p=pieces: [bpe.merge_by_rank_long(x, ranks) for x in p])
+        print(f"{length:>11} {scan / len(pieces) * 1e6:>15.1f} {long / len(pieces) * 1e6:>13.1f}")
+    print(f"(encode_piece uses merge_by_rank_long from bpe.LONG_PIECE = {bpe.LONG_PIECE} bytes)")
 
 
 # --- GPT-2 vs tiktoken: the GPT-2 issue adds its comparison here ----------------------------

@@ -117,6 +117,8 @@ def _add_embed(subparsers) -> argparse.ArgumentParser:
                      help="use GPT-2's tiktoken rank file (gpt2.tiktoken) for GPT-2's real ids")
     sub.add_argument("--batch-first", action="store_true",
                      help="arrays as (batch, seq_len, ...) instead of (seq_len, batch, ...)")
+    sub.add_argument("--allow-special", action="store_true",
+                     help="encode special-token text such as <|endoftext|> as its id")
     return sub
 
 
@@ -126,7 +128,8 @@ def _run_embed(args) -> int:
     tokenizer, name = walkthrough.pick_tokenizer(args.gpt2)
     lines, result = walkthrough.walk(
         args.texts, tokenizer, tokenizer_name=name, positions=args.positions, dim=args.dim,
-        batch_first=args.batch_first, checkpoint=walkthrough.bundled_checkpoint())
+        batch_first=args.batch_first, allow_special=args.allow_special,
+        checkpoint=walkthrough.bundled_checkpoint())
     print("\n".join(lines))
     if args.save:
         print(f"saved ids, mask, token_embeddings, position_embeddings, input_embeddings "

@@ -52,8 +52,7 @@ def framed_heatmap(values: np.ndarray, cmap: str, *, scale: int, title: str, row
     viz.draw_text(out, title, left, 4)
     viz.draw_text(out, columns, left + (width - viz.text_width(columns)) // 2,
                   top + height + GLYPH_HEIGHT + 8)
-    viz.draw_text(out, rows, 0, top + (height + viz.text_width(rows)) // 2 - viz.text_width(rows),
-                  vertical=True)
+    viz.draw_text(out, rows, 0, top + (height - viz.text_width(rows)) // 2, vertical=True)
     if bar:
         scale_bar = viz.colorbar(cmap, height, vmin=vmin, vmax=vmax)
         out = viz.side_by_side([out, viz.pad(scale_bar, top=top)], gap=8)

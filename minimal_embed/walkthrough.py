@@ -151,7 +151,7 @@ class Result:
 
 
 def walk(texts: list[str], tokenizer, *, tokenizer_name: str, positions: str | None = None,
-         dim: int = 6, batch_first: bool = False,
+         dim: int = 6, batch_first: bool = False, allow_special: bool = False,
          checkpoint: dict[str, np.ndarray] | None = None) -> tuple[list[str], Result]:
     """Run the pipeline on ``texts`` and return the printed lines and the arrays.
 
@@ -168,6 +168,9 @@ def walk(texts: list[str], tokenizer, *, tokenizer_name: str, positions: str | N
         How many values of each vector row to print.
     batch_first : bool
         Lay arrays out as ``(batch, seq_len, ...)`` instead of ``(seq_len, batch, ...)``.
+    allow_special : bool
+        Encode special-token text (``<|endoftext|>``) as its id; by default it is refused, as
+        untrusted text must not smuggle in control tokens.
     checkpoint : dict or None
         The arrays of a trained checkpoint (:func:`bundled_checkpoint`), or None.
 
@@ -179,7 +182,8 @@ def walk(texts: list[str], tokenizer, *, tokenizer_name: str, positions: str | N
     Raises
     ------
     ValueError
-        For an empty text, ``dim < 1``, or a text longer than the learned table.
+        For an empty text, special-token text without ``allow_special``, ``dim < 1``, or a
+        text longer than the learned table.
 
     Examples
     --------
@@ -197,16 +201,22 @@ def walk(texts: list[str], tokenizer, *, tokenizer_name: str, positions: str | N
             which = f"text {number} (counting from 0)" if len(texts) > 1 else "the text"
             raise ValueError(f"{which} is empty; give some text, "
                              'e.g. minimal-embed embed "I love LLMs"')
+        for special in tokenizer.special_tokens:
+            if special in text and not allow_special:
+                raise ValueError(f"the text {text!r} contains the special token {special!r}; "
+                                 "pass --allow-special to encode it as its id")
     if dim < 1:
         raise ValueError(f"--dim must be at least 1, got {dim}")
-    ids, mask = tokenizer.encode_batch(texts, batch_first=batch_first)  # (seq_len, batch)
+    allowed = "all" if allow_special else ()
+    ids, mask = tokenizer.encode_batch(texts, batch_first=batch_first,
+                                       allowed_special=allowed)  # (seq_len, batch)
     seq_axis = 1 if batch_first else 0
     tables = choose_tables(tokenizer.vocab_size, ids.shape[seq_axis], positions, checkpoint)
     token_emb = tables.token[ids]            # (seq_len, batch, d_model)
     summed = add_positions(token_emb, tables.position, batch_first=batch_first)
     result = Result(ids, mask, token_emb, tables.position, summed)
 
-    lines = _text_lines(texts, tokenizer, tokenizer_name)
+    lines = _text_lines(texts, tokenizer, tokenizer_name, allowed)
     lines += _id_lines(ids, mask, batch_first)
     labels = _row_labels(ids, mask, tokenizer, batch_first)
     broadcast = "positions[None, :, :]" if batch_first else "positions[:, None, :]"
@@ -229,14 +239,15 @@ def _layout(batch_first: bool, *last: str) -> str:
     return "(" + ", ".join(axes + list(last)) + ")"
 
 
-def _text_lines(texts: list[str], tokenizer, tokenizer_name: str) -> list[str]:
+def _text_lines(texts: list[str], tokenizer, tokenizer_name: str, allowed) -> list[str]:
     lines = ["text -> pieces -> tokens -> ids -> token vectors + position vectors"
              " = input embeddings",
              f"tokenizer        {tokenizer_name}, {tokenizer.vocab_size} ids"]
     for number, text in enumerate(texts):
         prefix = f"text {number}" if len(texts) > 1 else "text"
-        pieces = tokenizer.split(text)
-        tokens = [tokenizer.token_bytes(i) for i in tokenizer.encode(text)]
+        pieces = tokenizer.split(text, allowed_special=allowed)
+        ids = tokenizer.encode(text, allowed_special=allowed)
+        tokens = [tokenizer.token_bytes(i) for i in ids]
         lines += [f"{prefix:<17}{text!r}",
                   f"1 pieces         {'  '.join(repr(piece) for piece in pieces)}",
                   f"2 tokens         {'  '.join(readable(token) for token in tokens)}"]

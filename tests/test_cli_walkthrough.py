@@ -127,6 +127,14 @@ def test_printed_shapes_and_values_match_the_saved_arrays(tmp_path, tok, batch_f
     np.testing.assert_allclose(printed, arrays["input_embeddings"][0, 0, :3], atol=6e-5)
 
 
+def test_allow_special_encodes_special_token_text_as_its_id(tmp_path, tok):
+    result = run("embed", "<|endoftext|> hi", "--allow-special", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    special_id = tok.special_tokens["<|endoftext|>"]
+    assert re.search(rf"pos 0\s+\[\s*{special_id}\]", result.stdout)
+    assert "1 pieces         '<|endoftext|>'  ' hi'" in result.stdout
+
+
 def test_dim_controls_how_many_values_each_row_prints(tmp_path):
     result = run("embed", "I love LLMs", "--dim", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -152,6 +160,7 @@ def test_embed_with_gpt2_ranks_prints_gpt2_ids(tmp_path, gpt2_ranks_path):
     (["embed", "x", "--gpt2", "no/such/file.tiktoken"], "no such file"),
     (["embed", "x", "--save", "no/such/dir/out.npz"], "does not exist"),
     (["embed", "x", "--dim", "0"], "--dim must be at least 1"),
+    (["embed", "end <|endoftext|>"], "pass --allow-special"),
     (["embed", "word " * 1100, "--positions", "learned"], "--positions sinusoidal"),
     (["embed", "x", "--positions", "rotary"], "invalid choice"),
     (["embed", "x", "--colour"], "unrecognized arguments"),

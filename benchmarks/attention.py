@@ -9,10 +9,15 @@ bias (or rotation) next to the cost of that plain matrix product, and their rati
   the product is ``q @ k.T`` -> (8, 2048, 2048).
 
 Run: python benchmarks/attention.py   (PyTorch, when installed, is timed as a peer.)
+
+Our code is single-threaded NumPy; the product uses every BLAS thread. On a shared machine,
+busy cores slow multi-threaded BLAS far more than anything else, so for a per-core comparison
+that other processes do not distort, run it as OPENBLAS_NUM_THREADS=1 python benchmarks/attention.py
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -44,14 +49,21 @@ def milliseconds(run, repeats: int = 5) -> float:
 
     The minimum, as timeit reports, because other processes on a shared machine only ever add
     time (multi-threaded BLAS suffers most when a core is busy)."""
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = run()
-        times.append(time.perf_counter() - start)
-        del result  # free the 256 MB output before the next call
-    return 1e3 * min(times)
+    return paired(run, None, repeats)[0]
+
+
+def paired(run, reference, repeats: int = 5) -> tuple[float, float]:
+    """Best times of ``run()`` and ``reference()``, called alternately so both see the same load."""
+    best = {run: math.inf, reference: math.inf}
+    for attempt in range(repeats + 1):
+        for function in (run, reference) if reference else (run,):
+            start = time.perf_counter()
+            result = function()
+            elapsed = time.perf_counter() - start
+            del result  # free the 256 MB output before the next call
+            if attempt:  # the first round only warms up
+                best[function] = min(best[function], elapsed)
+    return 1e3 * best[run], 1e3 * best[reference]
 
 
 def torch_peers(q, k, x, slopes):
@@ -90,49 +102,51 @@ def main() -> None:
     by_distance = q @ np.swapaxes(k, -1, -2)  # stands in for (q + v) @ r.T, (heads, SEQ, SEQ)
     slopes = alibi_slopes(HEADS)  # (heads,)
 
-    matmul = milliseconds(lambda: q @ np.swapaxes(k, -1, -2))  # (16, 2048, 2048)
-    rope_matmul = milliseconds(lambda: x @ np.swapaxes(x, -1, -2))  # (8, 2048, 2048)
-    rows = [
-        ("ALiBi", "alibi_bias(16, 2048)", milliseconds(lambda: alibi_bias(HEADS, SEQ)),
-         matmul, "alibi"),
+    def matmul():
+        return q @ np.swapaxes(k, -1, -2)  # (16, 2048, 2048)
+
+    def rope_matmul():
+        return x @ np.swapaxes(x, -1, -2)  # (8, 2048, 2048)
+
+    rows = [  # (scheme, what is timed, ours, the product it modifies, torch peer, repeats)
+        ("ALiBi", "alibi_bias(16, 2048)", lambda: alibi_bias(HEADS, SEQ), matmul, "alibi", 5),
         ("ALiBi", "alibi_bias(..., symmetric=True)",
-         milliseconds(lambda: alibi_bias(HEADS, SEQ, symmetric=True)), matmul, None),
+         lambda: alibi_bias(HEADS, SEQ, symmetric=True), matmul, None, 5),
         ("T5", "t5_relative_buckets(2048, 2048)",
-         milliseconds(lambda: t5_relative_buckets(SEQ, SEQ)), matmul, None),
-        ("T5", "T5RelativeBias(32, 16)(2048)", milliseconds(lambda: t5(SEQ)), matmul, None),
-        ("T5", "backward: diagonal sums (fast)",
-         milliseconds(lambda: t5.backward(grad_bias)), matmul, None),
+         lambda: t5_relative_buckets(SEQ, SEQ), matmul, None, 5),
+        ("T5", "T5RelativeBias(32, 16)(2048)", lambda: t5(SEQ), matmul, None, 5),
+        ("T5", "backward: diagonal sums (fast)", lambda: t5.backward(grad_bias), matmul, None, 5),
         ("T5", "backward_reference: np.add.at",
-         milliseconds(lambda: t5.backward_reference(grad_bias), repeats=1), matmul, None),
+         lambda: t5.backward_reference(grad_bias), matmul, None, 1),
         ("Transformer-XL", "rel_shift of (16, 2048, 2048)",
-         milliseconds(lambda: rel_shift(by_distance)), matmul, None),
+         lambda: rel_shift(by_distance), matmul, None, 5),
         ("Transformer-XL", "position term: (q+v) @ r.T + rel_shift",
-         milliseconds(lambda: rel_shift(q @ np.swapaxes(k, -1, -2))), matmul, None),
+         lambda: rel_shift(q @ np.swapaxes(k, -1, -2)), matmul, None, 5),
         ("RoPE (NeoX)", "rope(q) and rope(k), (8, 2048, 64)",
-         milliseconds(lambda: (rope(x, positions), rope(x, positions))), rope_matmul, "rope"),
+         lambda: [rope(x, positions) for _ in "qk"], rope_matmul, "rope", 5),
         ("RoPE (GPT-J)", "interleaved=True, q and k",
-         milliseconds(lambda: [rope(x, positions, interleaved=True) for _ in "qk"]),
-         rope_matmul, None),
+         lambda: [rope(x, positions, interleaved=True) for _ in "qk"], rope_matmul, None, 5),
         ("RoPE (NeoX 25%)", "rotary_dim=16, q and k",
-         milliseconds(lambda: [rope(x, positions, rotary_dim=16) for _ in "qk"]),
-         rope_matmul, None),
+         lambda: [rope(x, positions, rotary_dim=16) for _ in "qk"], rope_matmul, None, 5),
         ("(any)", "softmax of (16, 2048, 2048) scores",
-         milliseconds(lambda: softmax(by_distance)), matmul, None),
+         lambda: softmax(by_distance), matmul, None, 5),
     ]
+    timed = [(scheme, what, *paired(run, reference, repeats), peer)
+             for scheme, what, run, reference, peer, repeats in rows]
     peers = torch_peers(q, k, x, slopes)
 
     print(f"numpy {np.__version__}; torch {torch.__version__ if torch else 'not installed'}; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; best of 5")
-    print(f"q @ k.T, (16, 2048, 64) @ (16, 64, 2048): numpy {matmul:.1f} ms, torch "
-          + (f"{peers['matmul']:.1f} ms" if peers else "not installed"))
-    print(f"q @ k.T, (8, 2048, 64) @ (8, 64, 2048):   numpy {rope_matmul:.1f} ms, torch "
-          + (f"{peers['rope matmul']:.1f} ms" if peers else "not installed"))
+    print("q @ k.T: (16, 2048, 64) @ (16, 64, 2048) for the bias rows, "
+          "(8, 2048, 64) @ (8, 64, 2048) for RoPE; timed alternately with each row")
+    if peers:
+        print(f"torch q @ k.T: {peers['matmul']:.1f} ms and {peers['rope matmul']:.1f} ms")
     print()
     header = f"| {'scheme':<16} | {'what is timed':<40} | {'ours ms':>8} | {'q@k.T ms':>8} |"
     header += f" {'ratio':>6} | {'torch ms':>12} |"
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    for scheme, what, ours, reference, peer in rows:
+    for scheme, what, ours, reference, peer in timed:
         if peer is None:
             theirs = "-"
         else:

@@ -49,21 +49,23 @@ END_OF_TEXT = "<|endoftext|>"
 class TrainConfig:
     """Everything that decides a training run (and so the checkpoint's bytes).
 
-    The defaults are those of the shipped ``data/checkpoint.npz``.
+    The defaults are those of the shipped ``data/checkpoint.npz``. They were picked on the
+    validation loss: without weight decay it is lowest near step 300 and then climbs while the
+    training loss keeps falling (the corpus is small); decay 1.0 over 600 steps ends lowest.
     """
 
     positions: str = "learned"
-    steps: int = 3000
+    steps: int = 600
     seq_len: int = 64
     d_model: int = 128
     n_heads: int = 4
     batch_size: int = 32
     lr: float = 3e-3
-    min_lr: float = 3e-4      # the cosine decay ends here
-    warmup: int = 100         # steps of linear warm-up from 0 to lr
-    weight_decay: float = 0.0
+    min_lr: float = 3e-4  # the cosine decay ends here
+    warmup: int = 100  # steps of linear warm-up from 0 to lr
+    weight_decay: float = 1.0  # AdamW's, on every weight: ~58k training ids overfit quickly
     seed: int = 0
-    eval_every: int = 250
+    eval_every: int = 100
     val_fraction: float = 0.1
 
     def __post_init__(self) -> None:

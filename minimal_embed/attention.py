@@ -453,8 +453,10 @@ def t5_relative_buckets(
 class T5RelativeBias:
     """A learned scalar per (bucket, head), spread over the scores by `t5_relative_buckets`.
 
-    ``bias[h, i, j] = weight[bucket(i, j), h]``. T5 learns one such table, in the first layer,
-    and shares it across layers; the encoder uses ``bidirectional=True``, the decoder ``False``.
+    ``bias[h, i, j] = weight[bucket(i, j), h]``. T5 learns one such table per stack, held by the
+    first layer and reused by the others; the encoder's is bidirectional, the decoder's causal.
+    (T5 itself also leaves out the ``1/sqrt(d_head)`` score scaling, folding it into the
+    initialisation; `attention_scores` keeps it.)
 
     Parameters
     ----------

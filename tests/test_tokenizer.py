@@ -128,6 +128,8 @@ def test_training_refuses_bad_arguments():
 @given(any_text)
 def test_decode_inverts_encode_for_any_text(tok, text):
     assert tok.decode(tok.encode_ordinary(text)) == text
+    with_special = text + EOT + text
+    assert tok.decode(tok.encode(with_special, allowed_special="all")) == with_special
 
 
 @given(any_text)

@@ -147,6 +147,7 @@ def train_naive(piece_counts: Mapping[bytes, int], num_merges: int) -> list[Pair
     >>> train_naive({b"aaab": 1}, 5)   # (256, 97) and (97, 98) tie: the smaller pair wins
     [(97, 97), (97, 98), (256, 257)]
     """
+    _check_piece_counts(piece_counts)
     words = [list(piece) for piece in piece_counts]
     freqs = list(piece_counts.values())
     merges: list[Pair] = []
@@ -200,6 +201,7 @@ def train(
     >>> train({b"aaab": 1, b"ab": 3}, 5)
     [(97, 98), (97, 97), (257, 256)]
     """
+    _check_piece_counts(piece_counts)
     words = [list(piece) for piece in piece_counts]
     freqs = list(piece_counts.values())
     counts: dict[Pair, int] = {}
@@ -239,6 +241,14 @@ def train(
     if progress is not None:
         progress(len(merges), num_merges)
     return merges
+
+
+def _check_piece_counts(piece_counts: Mapping[bytes, int]) -> None:
+    for piece, count in piece_counts.items():
+        if not isinstance(piece, bytes) or isinstance(count, bool) or not isinstance(count, int):
+            raise TypeError(f"piece_counts must map bytes to int, got {piece!r}: {count!r}")
+        if count < 1:
+            raise ValueError(f"piece {piece!r} has count {count}; every count must be at least 1")
 
 
 def _pop_most_frequent(heap: list, counts: dict[Pair, int]) -> Pair | None:

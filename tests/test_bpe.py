@@ -143,6 +143,14 @@ def test_rank_merging_reproduces_the_training_merges(counts, num_merges):
         assert bpe.encode_piece(piece, ranks) == apply_merges_in_order(piece, merges)
 
 
+def test_trainers_refuse_counts_below_one_and_non_bytes():
+    for trainer in (bpe.train, bpe.train_naive):
+        with pytest.raises(ValueError, match="count 0"):
+            trainer({b"ab": 0}, 3)
+        with pytest.raises(TypeError, match="map bytes to int"):
+            trainer({"ab": 1}, 3)
+
+
 def test_progress_reports_merges_done_and_total():
     reports = []
     bpe.train({bytes(range(256)) * 2: 1}, 250, progress=lambda done, total: reports.append(done))

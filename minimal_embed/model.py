@@ -6,6 +6,7 @@ does it, with every gradient written out by hand::
 
     ids (seq_len, batch)
       x      = E[ids] (+ P[:seq_len])              input embeddings; P learned or sinusoidal
+                                                    (sinusoidal: sqrt(d_model) E[ids] + P)
       q,k,v  = x Wq, x Wk, x Wv, split into heads   RoPE rotates q and k
       a      = softmax(q k^T / sqrt(d_head) + bias + causal mask) v    ALiBi / T5 add the bias
       h      = x + merge_heads(a) Wo                one attention layer with a residual
@@ -44,7 +45,12 @@ from minimal_embed.attention import (
 )
 from minimal_embed.embedding import Embedding, check_ids
 from minimal_embed.layernorm import LayerNormCache, layer_norm, layer_norm_backward
-from minimal_embed.positional import LearnedPositions, sinusoidal_table
+from minimal_embed.positional import (
+    LearnedPositions,
+    scale_token_embeddings,
+    scale_token_embeddings_backward,
+    sinusoidal_table,
+)
 
 __all__ = ["POSITION_SCHEMES", "ModelConfig", "AttentionLM", "cross_entropy",
            "cross_entropy_backward", "split_heads", "merge_heads"]
@@ -262,18 +268,26 @@ class AttentionLM:
     # ----------------------------------------------------------------------- input embeddings
 
     def _embed(self, ids: np.ndarray) -> tuple[np.ndarray, _EmbedCache]:
-        """``x = E[ids] + P[:seq_len]`` (learned), ``+ PE`` (sinusoidal), or ``E[ids]``."""
+        """``x = E[ids] + P[:seq_len]`` (learned, GPT-2), ``sqrt(d_model) E[ids] + PE``
+        (sinusoidal, the original Transformer), or ``E[ids]``."""
         x = self.token(ids)  # (seq_len, batch, d_model), checks every id
         seq_len = ids.shape[0]
         if self.config.positions == "learned":
             x += self.positions.forward(seq_len)[:, None, :]  # refuses seq_len > max_len
         elif self.config.positions == "sinusoidal":
+            # Vaswani et al. (2017, section 3.4) scale the token vectors up before adding the
+            # sinusoid, whose entries are as large as 1. Unscaled, 0.02-sized token vectors
+            # drown under it and training stalls at the unigram loss (6.4 nats here).
+            x = scale_token_embeddings(x)
             x += sinusoidal_table(seq_len, self.config.d_model, dtype=self.dtype)[:, None, :]
         return x, _EmbedCache(ids)
 
     def _embed_backward(self, grad_x: np.ndarray, cache: _EmbedCache) -> dict[str, np.ndarray]:
-        # d(E[ids])/dE scatters each row of grad_x back to the row it was read from
-        grads = {"token_embedding": self.token.backward(cache.ids, grad_x)}
+        grad_tokens = grad_x  # x = E[ids] + positions: the sum passes grad_x on unchanged
+        if self.config.positions == "sinusoidal":
+            grad_tokens = scale_token_embeddings_backward(grad_x)  # times sqrt(d_model)
+        # d(E[ids])/dE scatters each row of grad_tokens back to the row it was read from
+        grads = {"token_embedding": self.token.backward(cache.ids, grad_tokens)}
         if self.config.positions == "learned":
             # row i of P was added to every batch item at position i: sum over the batch
             grads["position_embedding"] = self.positions.backward(grad_x)

@@ -87,6 +87,8 @@ def reference_logits(model: AttentionLM, ids: np.ndarray) -> np.ndarray:
                                   max_distance=cfg.t5_max_distance)
     for b in range(batch):
         x = np.array([E[ids[i, b]] for i in range(seq_len)])  # (seq_len, d)
+        if cfg.positions == "sinusoidal":
+            x = x * math.sqrt(d)  # the original Transformer scales token vectors up
         for i in range(seq_len):
             if cfg.positions == "learned":
                 x[i] = x[i] + p["position_embedding"][i]

@@ -5,6 +5,9 @@
 CORPUS defaults to $MINIMAL_EMBED_CORPUS when set, else the bundled corpus. The naive trainer
 (recount every pair after every merge) is run for a few hundred merges and extrapolated to the
 full run; on a small slice both trainers run to the end and must agree.
+
+Targets on the 1.1 MB corpus with vocab_size 4096: no slower than HF tokenizers (Rust) in the
+same run, and at least 1000x faster than the naive recount of every occurrence.
 """
 
 from __future__ import annotations

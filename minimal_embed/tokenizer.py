@@ -99,6 +99,7 @@ class Tokenizer:
             self._decoder[token_id] = text.encode("utf-8")
         self._special_regexes: dict[frozenset[str], regex.Pattern] = {}
         self._piece_cache: dict[str, list[int]] = {}
+        self._joinable = bpe.joinable_pairs(self._ranks)  # where long pieces can be cut
 
     # --- training ------------------------------------------------------------------------------
 
@@ -231,7 +232,7 @@ class Tokenizer:
         if len(cache) > _CACHE_SIZE:
             cache.clear()
         for piece in set(pieces).difference(cache):
-            cache[piece] = bpe.encode_piece(piece.encode("utf-8"), self._ranks)
+            cache[piece] = bpe.encode_piece(piece.encode("utf-8"), self._ranks, self._joinable)
         return list(chain.from_iterable(map(cache.__getitem__, pieces)))
 
     def encode(

@@ -13,7 +13,7 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minimal_embed import data, rankfiles
+from minimal_embed import bpe, data, rankfiles
 from minimal_embed.tokenizer import GPT2_PATTERN, Tokenizer
 
 EOT = {"<|endoftext|>": 50256}
@@ -234,6 +234,35 @@ def test_offset_starts_equal_tiktokens(gpt2, tiktoken_gpt2, text):
     ids, spans = gpt2.encode_with_offsets(text, disallowed_special=())
     _, tiktoken_starts = tiktoken_gpt2.decode_with_offsets(ids)
     assert [start for start, _ in spans] == tiktoken_starts
+
+
+# --- long pieces cut where no token spans ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def vocabularies(gpt2, small_trained):
+    """(ranks, joinable table) for GPT-2's vocabulary and a small trained one."""
+    return [(tok.ranks, bpe.joinable_pairs(tok.ranks)) for tok in (gpt2, small_trained)]
+
+
+def test_joinable_pairs_are_the_byte_pairs_found_inside_tokens(vocabularies):
+    for ranks, joinable in vocabularies:
+        inside = {token[i] * 256 + token[i + 1] for token in ranks for i in range(len(token) - 1)}
+        assert set(joinable.nonzero()[0].tolist()) == inside
+
+
+long_pieces = st.one_of(
+    st.binary(min_size=bpe.LONG_PIECE, max_size=400),
+    st.text("abcqxz '\n", min_size=bpe.LONG_PIECE, max_size=400).map(str.encode),
+    st.text(st.characters(codec="utf-8"), min_size=40, max_size=150).map(str.encode),
+)
+
+
+@settings(max_examples=100)
+@given(piece=long_pieces)
+def test_cutting_where_no_token_spans_keeps_the_ids(vocabularies, piece):
+    for ranks, joinable in vocabularies:
+        assert bpe.encode_piece(piece, ranks, joinable) == bpe.merge_by_rank_long(piece, ranks)
 
 
 # --- the split pattern cannot backtrack catastrophically ----------------------------------------

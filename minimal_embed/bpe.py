@@ -37,8 +37,9 @@ the single bytes at 0..255 (GPT-2's do not).
 :func:`merge_by_rank` scans a list of pair ranks, O(n^2) at worst but cheap for words;
 :func:`merge_by_rank_long` keeps the candidate pairs in buckets by rank, with a heap of the ranks,
 over a linked list of parts: about linear time for long pieces (``"a" * 1_000_000``);
-:func:`encode_piece` chooses. The tests check both against the plainest possible version
-(re-join every adjacent pair of parts, every round).
+:func:`encode_piece` chooses, after cutting a long piece between two bytes that no token holds
+side by side (no merge can cross there: :func:`cut_where_no_token_spans`). The tests check both
+against the plainest possible version (re-join every adjacent pair of parts, every round).
 """
 
 from __future__ import annotations

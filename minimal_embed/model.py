@@ -154,8 +154,8 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.nd
     Examples
     --------
     >>> loss, probs = cross_entropy(np.zeros((2, 4)), np.array([0, 3]))
-    >>> round(loss, 6) == round(np.log(4), 6), probs[0].tolist()
-    (True, [0.25, 0.25, 0.25, 0.25])
+    >>> round(loss, 4), round(float(np.log(4)), 4), probs[0].tolist()
+    (1.3863, 1.3863, [0.25, 0.25, 0.25, 0.25])
     """
     targets = check_ids(targets, logits.shape[-1])
     if targets.shape != logits.shape[:-1]:

@@ -25,6 +25,7 @@ from minimal_embed.attention import (
 )
 from minimal_embed.embedding import Embedding, SparseRows
 from minimal_embed.layernorm import LayerNorm
+from minimal_embed.model import AttentionLM, ModelConfig
 from minimal_embed.optim import SGD, Adam
 from minimal_embed.pipeline import InputEmbedding
 from minimal_embed.positional import (
@@ -38,6 +39,7 @@ from minimal_embed.positional import (
     sinusoidal_table,
 )
 from minimal_embed.tokenizer import GPT2_PATTERN, GPT4_PATTERN, Tokenizer, load_tokenizer
+from minimal_embed.train import TrainConfig, load_checkpoint, nearest_tokens
 
 __all__ = ["data", "rankfiles", "Embedding", "SparseRows", "SGD", "Adam",
            "sinusoidal_table", "LearnedPositions", "add_positions", "add_positions_backward",
@@ -46,4 +48,5 @@ __all__ = ["data", "rankfiles", "Embedding", "SparseRows", "SGD", "Adam",
            "Tokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "load_tokenizer",
            "attention_scores", "softmax", "softmax_backward", "attend", "attend_backward",
            "alibi_slopes", "alibi_bias", "t5_relative_buckets", "T5RelativeBias", "rope",
-           "rope_backward", "relative_sinusoids", "rel_shift", "transformer_xl_scores"]
+           "rope_backward", "relative_sinusoids", "rel_shift", "transformer_xl_scores",
+           "AttentionLM", "ModelConfig", "TrainConfig", "load_checkpoint", "nearest_tokens"]

@@ -295,9 +295,6 @@ class AttentionLM:
 
     # ----------------------------------------------------------------------- attention
 
-    def _rope_positions(self, seq_len: int) -> np.ndarray:
-        return np.arange(seq_len)
-
     def _scores_bias(self, seq_len: int) -> np.ndarray | None:
         """What the scheme adds to the scores: ``(n_heads, seq_len, seq_len)`` or None."""
         if self.config.positions == "alibi":
@@ -309,12 +306,12 @@ class AttentionLM:
     def _attention(self, x: np.ndarray) -> tuple[np.ndarray, _AttentionCache]:
         """``o = merge_heads(softmax(q k^T / sqrt(d_head) + bias, causal) v) Wo``."""
         p, n_heads = self.params, self.config.n_heads
-        seq_len, batch, d = x.shape
+        seq_len, _, d = x.shape
         x2d = x.reshape(-1, d)  # (seq_len * batch, d_model): one matrix product, not seq_len
         q, k, v = (split_heads((x2d @ p[name]).reshape(x.shape), n_heads)
                    for name in ("attn.w_q", "attn.w_k", "attn.w_v"))  # (batch, H, seq_len, d_head)
         if self.config.positions == "rope":
-            positions = self._rope_positions(seq_len)
+            positions = np.arange(seq_len)  # (seq_len,): query and key i sit at position i
             q, k = rope(q, positions), rope(k, positions)
         heads, weights = attend(q, k, v, bias=self._scores_bias(seq_len), causal=True)
         merged = merge_heads(heads).reshape(-1, d)  # (seq_len * batch, d_model)
@@ -340,7 +337,7 @@ class AttentionLM:
             grads["t5.table"] = self.t5.backward(dbias)  # scatter-add over the buckets
         if self.config.positions == "rope":
             # rope is a rotation R(p); its gradient is the inverse rotation R(-p)
-            positions = self._rope_positions(cache.x.shape[0])
+            positions = np.arange(cache.x.shape[0])
             dq, dk = rope_backward(dq, positions), rope_backward(dk, positions)
         grad_x = np.zeros_like(cache.x)  # (seq_len, batch, d_model)
         for name, grad_heads_part in (("attn.w_q", dq), ("attn.w_k", dk), ("attn.w_v", dv)):

@@ -150,6 +150,13 @@ def small_trained() -> Tokenizer:
     return Tokenizer.train(data.corpus_text()[:60_000], 600, special_tokens=["<|endoftext|>"])
 
 
+@pytest.fixture(scope="module", params=["trained", "gpt2"])
+def vocabulary(request):
+    """(tokenizer, ranks, joinable-pair table): a small trained one (always), and GPT-2's."""
+    tok = request.getfixturevalue("small_trained" if request.param == "trained" else "gpt2")
+    return tok, tok.ranks, bpe.joinable_pairs(tok.ranks)
+
+
 def test_trained_vocabulary_written_for_tiktoken_encodes_as_we_do(small_trained, tmp_path):
     tiktoken = pytest.importorskip("tiktoken")
     from tiktoken.load import load_tiktoken_bpe
@@ -220,12 +227,12 @@ def assert_spans_tile(tok, text, ids, spans):
 
 @settings(max_examples=200)
 @given(text=st.one_of(st.text(max_size=60), tricky_text, st.text("\ud800\udfff a", max_size=8)))
-def test_offsets_tile_the_text_and_match_a_byte_walk(gpt2, small_trained, text):
-    for tok in (gpt2, small_trained):
-        ids, spans = tok.encode_with_offsets(text, allowed_special="all")
-        assert ids == tok.encode(text, allowed_special="all")
-        assert spans == offsets_by_walking(tok, text, ids)
-        assert_spans_tile(tok, text, ids, spans)
+def test_offsets_tile_the_text_and_match_a_byte_walk(vocabulary, text):
+    tok, _, _ = vocabulary
+    ids, spans = tok.encode_with_offsets(text, allowed_special="all")
+    assert ids == tok.encode(text, allowed_special="all")
+    assert spans == offsets_by_walking(tok, text, ids)
+    assert_spans_tile(tok, text, ids, spans)
 
 
 @settings(max_examples=100)
@@ -239,16 +246,10 @@ def test_offset_starts_equal_tiktokens(gpt2, tiktoken_gpt2, text):
 # --- long pieces cut where no token spans ------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def vocabularies(gpt2, small_trained):
-    """(ranks, joinable table) for GPT-2's vocabulary and a small trained one."""
-    return [(tok.ranks, bpe.joinable_pairs(tok.ranks)) for tok in (gpt2, small_trained)]
-
-
-def test_joinable_pairs_are_the_byte_pairs_found_inside_tokens(vocabularies):
-    for ranks, joinable in vocabularies:
-        inside = {token[i] * 256 + token[i + 1] for token in ranks for i in range(len(token) - 1)}
-        assert set(joinable.nonzero()[0].tolist()) == inside
+def test_joinable_pairs_are_the_byte_pairs_found_inside_tokens(vocabulary):
+    _, ranks, joinable = vocabulary
+    inside = {token[i] * 256 + token[i + 1] for token in ranks for i in range(len(token) - 1)}
+    assert set(joinable.nonzero()[0].tolist()) == inside
 
 
 long_pieces = st.one_of(
@@ -260,9 +261,9 @@ long_pieces = st.one_of(
 
 @settings(max_examples=100)
 @given(piece=long_pieces)
-def test_cutting_where_no_token_spans_keeps_the_ids(vocabularies, piece):
-    for ranks, joinable in vocabularies:
-        assert bpe.encode_piece(piece, ranks, joinable) == bpe.merge_by_rank_long(piece, ranks)
+def test_cutting_where_no_token_spans_keeps_the_ids(vocabulary, piece):
+    _, ranks, joinable = vocabulary
+    assert bpe.encode_piece(piece, ranks, joinable) == bpe.merge_by_rank_long(piece, ranks)
 
 
 # --- the split pattern cannot backtrack catastrophically ----------------------------------------

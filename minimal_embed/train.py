@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
@@ -270,8 +270,7 @@ class _StopOnInterrupt:
 
 def train(config: TrainConfig, tokenizer: Tokenizer | None = None, *,
           output: str | Path | None = None, log: TextIO | None = sys.stderr,
-          log_every: int = 50,
-          on_step: Callable[[int, float], None] | None = None) -> TrainResult:
+          log_every: int = 50) -> TrainResult:
     """Train an :class:`AttentionLM` on the bundled corpus; save it to ``output`` if given.
 
     Prints a progress line to ``log`` every ``log_every`` steps (step, mean train loss since the
@@ -292,8 +291,6 @@ def train(config: TrainConfig, tokenizer: Tokenizer | None = None, *,
             optimizer.lr = learning_rate(step - 1, config)
             inputs, targets = sample_batch(train_ids, config.seq_len, config.batch_size, rng)
             recent.append(train_step(model, optimizer, inputs, targets))
-            if on_step is not None:
-                on_step(step, recent[-1])
             if step % config.eval_every == 0 or step == config.steps or stop.requested:
                 val_loss = evaluate(model, val_ids, config.seq_len)
             if step % log_every == 0 or step == config.steps or stop.requested:
@@ -337,8 +334,11 @@ def save_checkpoint(path: str | Path, model: AttentionLM, config: TrainConfig,
     arrays = {"positions": np.array(config.positions),
               "config_json": np.array(json.dumps(meta, sort_keys=True))}
     arrays.update(model.params)
-    with open(path, "wb") as file:  # an open file: np.savez would append .npz to a bare name
+    # write beside the target, then rename: an interrupted save never leaves half a checkpoint
+    partial = Path(f"{path}.partial")
+    with open(partial, "wb") as file:  # an open file: np.savez would append .npz to a bare name
         np.savez(file, allow_pickle=False, **arrays)
+    os.replace(partial, path)
 
 
 def load_checkpoint(path: str | Path) -> tuple[AttentionLM, dict]:

@@ -129,14 +129,15 @@ def test_lazy_adam_leaves_absent_rows_untouched_and_applies_the_formula_to_prese
 
 
 def test_adam_on_tables_larger_than_its_blocks_equals_the_formula():
-    # 1600-byte rows: Adam works through 163-row blocks, so both paths cross block edges
+    # 1600-byte rows: the dense step works through 163-row blocks, the lazy one through 40-row
+    # blocks (its last one short), so both paths cross block edges
     rng = np.random.default_rng(7)
     param = rng.standard_normal((400, 200))
     opt = Adam([param], lr=0.01)
     p, m, v = param.copy(), np.zeros((400, 200)), np.zeros((400, 200))
     for t in range(1, 4):
         g = rng.standard_normal((400, 200))
-        rows = np.flatnonzero(rng.random(400) < 0.8)  # ~320 rows: two blocks of the lazy path
+        rows = np.flatnonzero(rng.random(400) < 0.8)  # ~320 rows: eight blocks of the lazy path
         grad = g if t == 1 else SparseRows(rows, g[rows])
         opt.step([grad])
         used = slice(None) if t == 1 else rows

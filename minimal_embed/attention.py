@@ -22,6 +22,8 @@ Each forward has its backward written beneath it, for training with manual gradi
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -300,7 +302,8 @@ def attend_backward(
             f"grad_out {np.shape(grad_out)} must be the outputs' shape (..., q_len, d_v) for "
             f"weights {np.shape(weights)} and v {np.shape(v)}"
         )
-    scale = 1.0 / np.sqrt(np.shape(q)[-1])
+    # a Python float, not a NumPy float64 scalar: float32 gradients stay float32 (NEP 50)
+    scale = 1.0 / math.sqrt(np.shape(q)[-1])
     grad_weights = grad_out @ np.swapaxes(v, -1, -2)  # (..., q_len, k_len)
     grad_scores = softmax_backward(weights, grad_weights)  # (..., q_len, k_len)
     dv = np.swapaxes(weights, -1, -2) @ grad_out  # (..., k_len, d_v)

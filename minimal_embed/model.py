@@ -330,9 +330,6 @@ class AttentionLM:
         dq, dk, dv, dbias = attend_backward(
             grad_heads, cache.q, cache.k, cache.v, cache.weights,
             bias_shape=(self.config.n_heads, *cache.weights.shape[-2:]) if t5 else None)
-        # attention.attend_backward hands back dq, dk in float64 for float32 inputs (its scale
-        # is a NumPy float64 scalar); keep the model in its own dtype
-        dq, dk = dq.astype(self.dtype, copy=False), dk.astype(self.dtype, copy=False)
         if t5:
             grads["t5.table"] = self.t5.backward(dbias)  # scatter-add over the buckets
         if self.config.positions == "rope":

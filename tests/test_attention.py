@@ -589,3 +589,11 @@ def test_module_has_no_python_for_or_while_loop():
     tree = ast.parse(inspect.getsource(attention))
     loops = [node.lineno for node in ast.walk(tree) if isinstance(node, (ast.For, ast.While))]
     assert loops == []
+
+
+def test_attend_backward_keeps_float32_gradients_float32():
+    rng = np.random.default_rng(0)
+    q, k, v = rng.standard_normal((3, 2, 5, 8)).astype(np.float32)
+    out, weights = attend(q, k, v, causal=True)
+    grads = attend_backward(np.ones_like(out), q, k, v, weights)
+    assert [g.dtype for g in grads[:3]] == [np.float32] * 3

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from references import central_differences
 
 from minimal_embed import attention
 from minimal_embed.attention import (
@@ -30,20 +31,6 @@ from minimal_embed.attention import (
 
 lengths = st.integers(1, 9).flatmap(lambda q: st.tuples(st.just(q), st.integers(q, q + 6)))
 seeds = st.integers(0, 2**32 - 1)
-
-
-def numeric_gradient(loss, x, eps=1e-6):
-    """Central differences of a scalar loss with respect to every entry of x (changed in place)."""
-    grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        saved = x[index]
-        x[index] = saved + eps
-        up = loss()
-        x[index] = saved - eps
-        down = loss()
-        x[index] = saved
-        grad[index] = (up - down) / (2 * eps)
-    return grad
 
 
 def naive_scores(q, k, bias=None, causal=False):
@@ -153,7 +140,7 @@ def test_softmax_backward_equals_finite_differences(rows, cols, seed):
     def loss():
         return np.sum(softmax(np.where(mask, -np.inf, finite)) * grad_out)
 
-    expected = numeric_gradient(loss, finite)
+    expected = central_differences(loss, finite)
     np.testing.assert_allclose(got, np.where(mask, 0.0, expected), atol=1e-8)
 
 
@@ -183,7 +170,7 @@ def test_attend_backward_equals_finite_differences(qk, causal, seed):
     _, weights = attend(q, k, v, bias=bias, causal=causal)
     got = attend_backward(grad_out, q, k, v, weights, bias_shape=bias.shape)
     for gradient, array in zip(got, (q, k, v, bias), strict=True):
-        np.testing.assert_allclose(gradient, numeric_gradient(loss, array), atol=1e-7)
+        np.testing.assert_allclose(gradient, central_differences(loss, array), atol=1e-7)
 
 
 def test_attend_backward_sums_a_key_shared_by_all_heads():
@@ -197,8 +184,8 @@ def test_attend_backward_sums_a_key_shared_by_all_heads():
     def loss():
         return np.sum(attend(q, k, v)[0] * grad_out)
 
-    np.testing.assert_allclose(dk, numeric_gradient(loss, k), atol=1e-7)
-    np.testing.assert_allclose(dv, numeric_gradient(loss, v), atol=1e-7)
+    np.testing.assert_allclose(dk, central_differences(loss, k), atol=1e-7)
+    np.testing.assert_allclose(dv, central_differences(loss, v), atol=1e-7)
 
 
 def test_attend_matches_torch_scaled_dot_product_attention():
@@ -238,9 +225,9 @@ def test_gradients_chain_through_rope_a_t5_bias_and_attention():
     _, weights = attend(q_rot, k_rot, v, bias=t5(5), causal=True)
     dq_rot, _, _, dbias = attend_backward(grad_out, q_rot, k_rot, v, weights,
                                           bias_shape=(2, 5, 5))
-    np.testing.assert_allclose(rope_backward(dq_rot, positions), numeric_gradient(loss, q),
+    np.testing.assert_allclose(rope_backward(dq_rot, positions), central_differences(loss, q),
                                atol=1e-7)
-    np.testing.assert_allclose(t5.backward(dbias), numeric_gradient(loss, t5.weight), atol=1e-7)
+    np.testing.assert_allclose(t5.backward(dbias), central_differences(loss, t5.weight), atol=1e-7)
 
 
 # --------------------------------------------------------------------------- ALiBi
@@ -429,7 +416,7 @@ def test_t5_backward_equals_finite_differences():
     def loss():
         return np.sum(t5(6, 9) * grad_bias)
 
-    np.testing.assert_allclose(t5.backward(grad_bias), numeric_gradient(loss, t5.weight),
+    np.testing.assert_allclose(t5.backward(grad_bias), central_differences(loss, t5.weight),
                                atol=1e-8)
 
 
@@ -521,7 +508,7 @@ def test_rope_backward_equals_finite_differences(interleaved, rotary_dim, seed):
         return np.sum(rope(x, positions, **options) * grad_out)
 
     np.testing.assert_allclose(rope_backward(grad_out, positions, **options),
-                               numeric_gradient(loss, x), atol=1e-8)
+                               central_differences(loss, x), atol=1e-8)
 
 
 def test_rope_rejects_bad_positions_and_rotary_dims():

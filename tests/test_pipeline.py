@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from references import central_differences
 
 from minimal_embed import SGD, Adam, InputEmbedding, SparseRows, Tokenizer
 from minimal_embed.pipeline import dropout, dropout_backward
@@ -137,18 +138,6 @@ def test_sinusoidal_positions_past_max_len_are_computed_on_demand():
 
 
 # ----- backward -------------------------------------------------------------------------------
-
-def central_differences(loss, array, h=1e-6):
-    grad = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        keep = array[index]
-        array[index] = keep + h
-        up = loss()
-        array[index] = keep - h
-        down = loss()
-        array[index] = keep
-        grad[index] = (up - down) / (2 * h)
-    return grad
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))

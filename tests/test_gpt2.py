@@ -13,7 +13,7 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minimal_embed import bpe, data, rankfiles
+from minimal_embed import bpe, data, rankfiles, tokenizer
 from minimal_embed.tokenizer import GPT2_PATTERN, Tokenizer
 
 EOT = {"<|endoftext|>": 50256}
@@ -278,10 +278,15 @@ def best_time(function, repeats=5):
     return best
 
 
+SPLITTERS = {"regex": regex.compile(GPT2_PATTERN).findall,
+             "re ASCII twin": re.compile(tokenizer._ASCII_TWINS[GPT2_PATTERN], re.ASCII).findall}
+
+
 @pytest.mark.parametrize("run", [" ", "\n", " \n", "!", "a"], ids=repr)
 @pytest.mark.parametrize("end", ["", "x", " "], ids=repr)
-def test_long_runs_split_in_linear_time(run, end):
-    split = regex.compile(GPT2_PATTERN).findall
+@pytest.mark.parametrize("engine", SPLITTERS)
+def test_long_runs_split_in_linear_time(run, end, engine):
+    split = SPLITTERS[engine]
     small = run * (100_000 // len(run)) + end
     large = run * (1_000_000 // len(run)) + end
     assert "".join(split(large)) == large

@@ -2,6 +2,7 @@
 
 import io
 import random
+import re
 
 import numpy as np
 import pytest
@@ -9,7 +10,16 @@ import regex
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minimal_embed import GPT2_PATTERN, GPT4_PATTERN, Tokenizer, bpe, cli, data, load_tokenizer
+from minimal_embed import (
+    GPT2_PATTERN,
+    GPT4_PATTERN,
+    Tokenizer,
+    bpe,
+    cli,
+    data,
+    load_tokenizer,
+    tokenizer,
+)
 
 EOT = "<|endoftext|>"
 
@@ -61,6 +71,35 @@ def test_gpt2_pattern_splits_exactly_as_the_original(text):
 @given(tricky_text)
 def test_gpt4_pattern_splits_exactly_as_the_original(text):
     assert regex.findall(GPT4_PATTERN, text) == regex.findall(GPT4_ORIGINAL, text)
+
+
+ascii_text = st.text(alphabet=st.one_of(
+    st.characters(max_codepoint=127), st.sampled_from(list(" \t\n\r\x0b\x0c\x1c'sStmdlvreA7.,!"))))
+
+
+@pytest.mark.parametrize("pattern", [GPT2_PATTERN, GPT4_PATTERN], ids=["gpt2", "gpt4"])
+def test_ascii_twins_split_every_pair_of_ascii_characters_as_regex_does(pattern):
+    twin = re.compile(tokenizer._ASCII_TWINS[pattern], re.ASCII)
+    texts = [a + b for a in map(chr, range(128)) for b in map(chr, range(128))]
+    split = regex.compile(pattern).findall
+    assert [twin.findall(text) for text in texts] == [split(text) for text in texts]
+
+
+@given(ascii_text)
+def test_ascii_twins_split_any_ascii_text_as_regex_does(text):
+    for pattern in (GPT2_PATTERN, GPT4_PATTERN):
+        twin = re.compile(tokenizer._ASCII_TWINS[pattern], re.ASCII)
+        assert twin.findall(text) == regex.findall(pattern, text)
+
+
+def test_encoding_is_the_same_on_both_sides_of_the_ascii_fast_path(tok):
+    text = data.corpus_text()[:20_000].encode("ascii", "ignore").decode()
+    text += " 'tis 42\t\x0b\x1c\r\n  ."
+    assert text.isascii()
+    # one non-ASCII character at the end sends the whole text through `regex` (and, after the
+    # final ".", does not change the pieces before it)
+    assert tok.encode(text) + tok.encode("é") == tok.encode(text + "é")
+    assert tok.split(text) + ["é"] == tok.split(text + "é")
 
 
 def test_a_run_of_spaces_gives_its_last_space_to_the_word():

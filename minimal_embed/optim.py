@@ -35,7 +35,7 @@ Gradient = np.ndarray | SparseRows
 # The lazy step gathers rows into buffers and scatters them back; _lazy_step says why its blocks
 # are smaller.
 _DENSE_BLOCK_BYTES = 1 << 18
-_LAZY_BLOCK_BYTES = 1 << 16
+_LAZY_BLOCK_BYTES = 96 << 10
 
 
 class SGD:
@@ -191,13 +191,18 @@ class Adam:
     def _dense_step(
         self, param: np.ndarray, m: np.ndarray, v: np.ndarray, grad: np.ndarray
     ) -> None:
-        """The rule on every row, block by block, on views into the tables."""
+        """The rule on every row, a block of rows at a time, on views into the tables."""
         rows_per_block = _rows_per_block(_DENSE_BLOCK_BYTES, param)
         scratch = _block_buffer(rows_per_block, param, np.result_type(param, grad))
         corrections = self._bias_corrections()
         for start in range(0, param.shape[0], rows_per_block):
             block = slice(start, start + rows_per_block)
-            self._update(param[block], m[block], v[block], grad[block], scratch, corrections)
+            p_block, m_block, v_block = param[block], m[block], v[block]  # views
+            s = scratch[: p_block.shape[0]]
+            g = self._with_l2_penalty(grad[block], p_block)
+            self._update_first_moment(m_block, g, s)
+            self._update_second_moment(v_block, g, s)
+            self._update_param(p_block, m_block, v_block, s, corrections)
 
     def _lazy_step(self, param: np.ndarray, m: np.ndarray, v: np.ndarray, grad: SparseRows) -> None:
         """The rule on the rows ``grad.indices`` only; every other row stays as it was.
@@ -210,23 +215,30 @@ class Adam:
             ...  # the rule on p_rows, m_rows, v_rows with g = grad.values, in place
             param[rows], m[rows], v[rows] = p_rows, m_rows, v_rows
 
-        This does the same a block of rows at a time, gathering with ``np.take`` into four
-        small buffers that every block reuses. Measured on GPT-2's table (one thread, a uniform
-        (8, 1024) batch: 7569 of 50257 rows, interleaved best-of runs on a shared 2-core machine):
+        This does the same a block of rows at a time, with ``np.take`` gathering into four small
+        buffers that every block reuses; each table's rows go back as soon as they are final.
+        The step's cost is mostly moving rows: the arithmetic per row is the dense step's, but
+        the gathers read scattered rows that the hardware cannot fetch ahead. Measured on GPT-2's
+        table (one thread, a uniform (8, 1024) batch touching 7569 of 50257 rows, each lazy step
+        timed right after a dense one, as in the benchmark; a busy shared 2-core machine, so the
+        figures move by 10-20 % from run to run):
 
-        - fancy indexing made fresh arrays for every 256 KiB block, which the allocator took
-          straight from the OS: ~7,200 page faults per step, 39-48 ms. Reused buffers: no page
-          faults, 28-33 ms; a dense step takes 120-130 ms.
+        - Fancy indexing made fresh arrays for every 256 KiB block, which the allocator took
+          straight from the OS: ~7,200 page faults per step, 39-48 ms. Buffers reused by every
+          block: no page faults, 30-37 ms (a dense step takes 110-125 ms).
         - ``mode="clip"``: with the default ``mode="raise"``, ``np.take`` gathers into a hidden
-          temporary and copies that into ``out`` (gathering one block: 13 ms vs 10 ms for the
-          three tables). The rows were checked in ``_check_sparse_rows``, so nothing is clipped.
-        - 64 KiB blocks (21 rows of 768 float32). The table's own cache lines, read by the
-          gather and written by the scatter, must stay in the core's 2 MiB L2 beside the four
-          buffers and the gradient block, so blocks smaller than the dense step's pay off:
-          48/64/96/128/192/256 KiB blocks took 47/43/46/48/54/60 ms in one busy-machine run.
-          Below 64 KiB the ~20 NumPy calls per block (about 15 us) start to dominate.
-        - Sorted unique ids rarely form runs that slices could update in place without copying:
-          7569 uniform rows make 6410 runs, 1710 rows of real text 1443.
+          temporary and copies that into ``out`` (13 ms vs 10 ms to gather the three tables'
+          rows). ``_check_sparse_rows`` has checked the rows, so nothing is clipped.
+        - Scattering m (then v) back right after its update, before gathering the next table,
+          leaves fewer of the tables' cache lines competing for the core's 2 MiB L2, so blocks
+          can be larger (fewer NumPy calls, ~15 us per block in all): 96 KiB blocks, 32 rows of
+          768 float32, took a median 33-37 ms against 38-40 ms for gathering all three tables
+          first in 64 KiB blocks (its best size: 48/96/128/256 KiB took 47/46/48/60 ms to its
+          43 ms).
+        - Sorted unique ids seldom form runs that slices could update without copying: 7569
+          uniform rows make 6410 runs, and the 1710 rows of a real-text batch 1443.
+        - What is left: gathering the three tables' rows alone takes 13 ms after a dense step
+          (9 ms for as many consecutive rows), the arithmetic on the buffers about 14 ms.
         """
         rows_per_block = _rows_per_block(_LAZY_BLOCK_BYTES, param)
         buffer_rows = min(rows_per_block, grad.indices.shape[0])  # a small gradient, small buffers
@@ -239,12 +251,25 @@ class Adam:
             block = slice(start, start + rows_per_block)
             rows = grad.indices[block]
             n = rows.shape[0]  # rows_per_block, fewer in the last block
-            p_rows, m_rows, v_rows = p_buffer[:n], m_buffer[:n], v_buffer[:n]
-            np.take(param, rows, axis=0, out=p_rows, mode="clip")  # gather: p_rows = param[rows]
-            np.take(m, rows, axis=0, out=m_rows, mode="clip")
+            p_rows, m_rows, v_rows, s = p_buffer[:n], m_buffer[:n], v_buffer[:n], scratch[:n]
+            g = self._with_l2_penalty(grad.values[block], param, rows)
+            np.take(m, rows, axis=0, out=m_rows, mode="clip")  # gather: m_rows = m[rows]
+            self._update_first_moment(m_rows, g, s)
+            m[rows] = m_rows  # scatter back
             np.take(v, rows, axis=0, out=v_rows, mode="clip")
-            self._update(p_rows, m_rows, v_rows, grad.values[block], scratch, corrections)
-            param[rows], m[rows], v[rows] = p_rows, m_rows, v_rows  # scatter them back
+            self._update_second_moment(v_rows, g, s)
+            v[rows] = v_rows
+            np.take(param, rows, axis=0, out=p_rows, mode="clip")
+            self._update_param(p_rows, m_rows, v_rows, s, corrections)
+            param[rows] = p_rows
+
+    # The rule of the class docstring in three parts, each in place on one block of rows: views
+    # into the tables (dense gradient) or gathered copies of the touched rows (SparseRows). Each
+    # line is one NumPy pass over the block, into m, v, the weights or the scratch buffer, so
+    # nothing allocates, and the block stays in cache across all thirteen passes. (Folding the
+    # bias corrections into eps and the step size would save a pass, but it changes the
+    # rounding, and it speeds the dense step more than the lazy one: 124 -> 117 ms against
+    # 31.7 -> 30.7 ms.)
 
     def _bias_corrections(self) -> tuple[float, float]:
         """This step's ``lr / (1 - beta1**t)`` and ``sqrt(1 - beta2**t)``, once per step."""
@@ -252,39 +277,39 @@ class Adam:
         t = self.step_count
         return self.lr / (1.0 - beta1**t), math.sqrt(1.0 - beta2**t)
 
-    def _update(
-        self,
-        param: np.ndarray,
-        m: np.ndarray,
-        v: np.ndarray,
-        grad: np.ndarray,
-        scratch: np.ndarray,
-        corrections: tuple[float, float],
-    ) -> None:
-        """The rule in the class docstring, in place, on one block of rows: views into the
-        tables (dense gradient) or gathered copies of the touched rows (``SparseRows``).
+    def _with_l2_penalty(
+        self, grad: np.ndarray, param: np.ndarray, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``g + weight_decay * p`` for Adam's L2 penalty (``param[rows]`` when rows are given);
+        ``g`` itself for AdamW or no decay. A new array: the caller's gradient is not changed."""
+        if not self.weight_decay or self.decoupled:
+            return grad
+        return grad + self.weight_decay * (param if rows is None else param[rows])
 
-        Each line below is one NumPy pass over the block, written into ``m``, ``v``, ``param`` or
-        ``scratch`` (a buffer with at least as many rows, reused for every term), so no pass
-        allocates. The block is small enough to stay in cache across all thirteen passes.
-        (Folding the bias corrections into eps and the step size would save one pass, but it
-        changes the rounding, and it speeds the dense step more than the lazy one: 124 -> 117 ms
-        against 31.7 -> 30.7 ms.)
-        """
-        beta1, beta2 = self.betas
-        step_size, bias2_sqrt = corrections  # lr / (1 - beta1**t), sqrt(1 - beta2**t)
-        scratch = scratch[: grad.shape[0]]
-        if self.weight_decay and self.decoupled:
-            param *= 1.0 - self.lr * self.weight_decay
-        elif self.weight_decay:
-            grad = grad + self.weight_decay * param
+    def _update_first_moment(self, m: np.ndarray, grad: np.ndarray, scratch: np.ndarray) -> None:
+        beta1 = self.betas[0]
         np.multiply(grad, 1.0 - beta1, out=scratch)
         m *= beta1
         m += scratch  # m = beta1 * m + (1 - beta1) * g
+
+    def _update_second_moment(self, v: np.ndarray, grad: np.ndarray, scratch: np.ndarray) -> None:
+        beta2 = self.betas[1]
         np.square(grad, out=scratch)
         scratch *= 1.0 - beta2
         v *= beta2
         v += scratch  # v = beta2 * v + (1 - beta2) * g**2
+
+    def _update_param(
+        self,
+        param: np.ndarray,
+        m: np.ndarray,
+        v: np.ndarray,
+        scratch: np.ndarray,
+        corrections: tuple[float, float],
+    ) -> None:
+        step_size, bias2_sqrt = corrections  # lr / (1 - beta1**t), sqrt(1 - beta2**t)
+        if self.weight_decay and self.decoupled:
+            param *= 1.0 - self.lr * self.weight_decay  # AdamW
         np.sqrt(v, out=scratch)
         scratch /= bias2_sqrt
         scratch += self.eps  # sqrt(v_hat) + eps

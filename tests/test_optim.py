@@ -129,7 +129,7 @@ def test_lazy_adam_leaves_absent_rows_untouched_and_applies_the_formula_to_prese
 
 
 def test_adam_on_tables_larger_than_its_blocks_equals_the_formula():
-    # 1600-byte rows: the dense step works through 163-row blocks, the lazy one through 40-row
+    # 1600-byte rows: the dense step works through 163-row blocks, the lazy one through 61-row
     # blocks (its last one short), so both paths cross block edges
     rng = np.random.default_rng(7)
     param = rng.standard_normal((400, 200))
@@ -137,7 +137,7 @@ def test_adam_on_tables_larger_than_its_blocks_equals_the_formula():
     p, m, v = param.copy(), np.zeros((400, 200)), np.zeros((400, 200))
     for t in range(1, 4):
         g = rng.standard_normal((400, 200))
-        rows = np.flatnonzero(rng.random(400) < 0.8)  # ~320 rows: eight blocks of the lazy path
+        rows = np.flatnonzero(rng.random(400) < 0.8)  # ~320 rows: six blocks of the lazy path
         grad = g if t == 1 else SparseRows(rows, g[rows])
         opt.step([grad])
         used = slice(None) if t == 1 else rows
@@ -145,6 +145,58 @@ def test_adam_on_tables_larger_than_its_blocks_equals_the_formula():
             p[used], m[used], v[used], g[used], t, 0.01, 0.9, 0.999, 1e-8, 0.0, False
         )
         np.testing.assert_allclose(param, p, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_lazy_adam_in_float32_on_wide_rows_over_many_blocks_follows_the_formula(decoupled):
+    # GPT-2's row width: the lazy step goes through ~100 rows in blocks of a few dozen, its
+    # last block short, gathering into float32 buffers that every block reuses
+    rows_total, width = 300, 768
+    rng = np.random.default_rng(8)
+    param = rng.standard_normal((rows_total, width)).astype(np.float32)
+    opt = Adam([param], lr=0.01, weight_decay=0.1, decoupled=decoupled)
+    p, m, v = param.astype(np.float64), np.zeros(param.shape), np.zeros(param.shape)
+    for t in range(1, 4):
+        rows = np.flatnonzero(rng.random(rows_total) < 0.35)
+        values = rng.standard_normal((rows.size, width)).astype(np.float32)
+        opt.step([SparseRows(rows, values)])
+        p[rows], m[rows], v[rows] = adam_formula(
+            p[rows], m[rows], v[rows], values.astype(np.float64), t, 0.01, 0.9, 0.999, 1e-8,
+            0.1, decoupled,
+        )
+        assert param.dtype == np.float32
+        np.testing.assert_allclose(param, p, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(opt.exp_avg[0], m, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(opt.exp_avg_sq[0], v, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(9,), (9, 2, 3)])
+def test_lazy_adam_updates_the_listed_rows_of_a_parameter_of_any_rank(shape):
+    rng = np.random.default_rng(9)
+    param = rng.standard_normal(shape)
+    opt = Adam([param], lr=0.05)
+    p, m, v = param.copy(), np.zeros(shape), np.zeros(shape)
+    for t in range(1, 4):
+        rows = np.sort(rng.choice(shape[0], size=4, replace=False))
+        values = rng.standard_normal((4, *shape[1:]))
+        opt.step([SparseRows(rows, values)])
+        p[rows], m[rows], v[rows] = adam_formula(
+            p[rows], m[rows], v[rows], values, t, 0.05, 0.9, 0.999, 1e-8, 0.0, False
+        )
+        np.testing.assert_allclose(param, p, rtol=1e-13, atol=1e-15)
+
+
+def test_a_step_leaves_the_callers_gradients_unchanged():
+    rng = np.random.default_rng(10)
+    param = rng.standard_normal((6, 3))
+    sparse = SparseRows(np.array([1, 4]), rng.standard_normal((2, 3)))
+    dense = rng.standard_normal((6, 3))
+    sparse_before, dense_before = sparse.values.copy(), dense.copy()
+    opt = Adam([param], weight_decay=0.1)
+    opt.step([sparse])
+    opt.step([dense])
+    np.testing.assert_array_equal(sparse.values, sparse_before)
+    np.testing.assert_array_equal(dense, dense_before)
 
 
 def test_lazy_adam_on_every_row_is_dense_adam_bit_for_bit():

@@ -217,11 +217,12 @@ class Adam:
 
         This does the same a block of rows at a time, with ``np.take`` gathering into four small
         buffers that every block reuses; each table's rows go back as soon as they are final.
-        The step's cost is mostly moving rows: the arithmetic per row is the dense step's, but
-        the gathers read scattered rows that the hardware cannot fetch ahead. Measured on GPT-2's
-        table (one thread, a uniform (8, 1024) batch touching 7569 of 50257 rows, each lazy step
-        timed right after a dense one, as in the benchmark; a busy shared 2-core machine, so the
-        figures move by 10-20 % from run to run):
+        Per row, the arithmetic is the dense step's. What the lazy step adds is moving rows, and
+        its gathers read scattered rows that the hardware cannot fetch ahead while the arithmetic
+        runs, as it does for the dense step's consecutive blocks. Measured on GPT-2's table (one
+        thread, a uniform (8, 1024) batch touching 7569 of 50257 rows, each lazy step timed
+        right after a dense one, as in the benchmark; a busy shared 2-core machine, so figures
+        move by 10-20 % from run to run):
 
         - Fancy indexing made fresh arrays for every 256 KiB block, which the allocator took
           straight from the OS: ~7,200 page faults per step, 39-48 ms. Buffers reused by every
@@ -229,16 +230,18 @@ class Adam:
         - ``mode="clip"``: with the default ``mode="raise"``, ``np.take`` gathers into a hidden
           temporary and copies that into ``out`` (13 ms vs 10 ms to gather the three tables'
           rows). ``_check_sparse_rows`` has checked the rows, so nothing is clipped.
-        - Scattering m (then v) back right after its update, before gathering the next table,
-          leaves fewer of the tables' cache lines competing for the core's 2 MiB L2, so blocks
-          can be larger (fewer NumPy calls, ~15 us per block in all): 96 KiB blocks, 32 rows of
-          768 float32, took a median 33-37 ms against 38-40 ms for gathering all three tables
-          first in 64 KiB blocks (its best size: 48/96/128/256 KiB took 47/46/48/60 ms to its
-          43 ms).
+        - Block size: each block costs ~15 us of NumPy calls, so larger is better until the
+          block's buffers and the tables' cache lines it reads and writes outgrow the core's
+          2 MiB L2. Gathering all three tables first, 64 KiB blocks were best (43 ms; 48, 96,
+          128 and 256 KiB: 47, 46, 48, 60 ms). Scattering m (then v) back right after its
+          update, before gathering the next table, keeps fewer lines in play: 96 KiB blocks
+          (32 rows of 768 float32) then took a median 33-37 ms against 38-40 ms.
         - Sorted unique ids seldom form runs that slices could update without copying: 7569
           uniform rows make 6410 runs, and the 1710 rows of a real-text batch 1443.
         - What is left: gathering the three tables' rows alone takes 13 ms after a dense step
-          (9 ms for as many consecutive rows), the arithmetic on the buffers about 14 ms.
+          (9 ms for as many consecutive rows), the arithmetic on the buffers about 14 ms, the
+          NumPy calls about 4 ms. (``np.subtract.at(param, rows, step)`` would update the
+          weights without a gather, but took 37 ms where gather, subtract, scatter take 5.)
         """
         rows_per_block = _rows_per_block(_LAZY_BLOCK_BYTES, param)
         buffer_rows = min(rows_per_block, grad.indices.shape[0])  # a small gradient, small buffers

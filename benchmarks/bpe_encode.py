@@ -74,7 +74,7 @@ def throughput_section(tok: Tokenizer, text: str) -> None:
     rows = [
         ("minimal_embed, cold cache", cold),
         ("minimal_embed, warm cache", warm),
-        ("  (of which the regex split alone)", split),
+        ("  (of which the split alone)", split),
     ]
     encoding = tiktoken_encoding(tok, "ours")
     equal = "tiktoken not installed"

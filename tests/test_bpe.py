@@ -180,3 +180,34 @@ def test_a_piece_that_is_a_token_is_that_token():
     ranks = bpe.merges_to_ranks([(97, 98), (256, 99)])
     assert bpe.encode_piece(b"abc", ranks) == [257]
     assert bpe.encode_piece(b"", ranks) == []
+
+
+abc_pieces = st.lists(
+    st.binary(min_size=1, max_size=bpe.SHORT_PIECE + 4).map(lambda b: bytes(x % 3 + 97 for x in b)),
+    max_size=bpe.BATCH_MIN + 20,
+)
+
+
+@given(arbitrary_ranks(), abc_pieces)
+def test_batch_merging_equals_the_plain_reference_for_any_ranks(ranks, pieces):
+    merged = bpe.merge_by_rank_batch(pieces, ranks, bpe.byte_pair_ranks(ranks))
+    assert merged == [reference_merge(piece, ranks) for piece in pieces]
+
+
+@given(arbitrary_ranks(), abc_pieces)
+def test_encoding_many_pieces_equals_encoding_each(ranks, pieces):
+    tables = bpe.joinable_pairs(ranks), bpe.byte_pair_ranks(ranks)
+    expected = [bpe.encode_piece(piece, ranks) for piece in pieces]
+    assert bpe.encode_pieces(pieces, ranks, *tables) == expected
+    copies = bpe.BATCH_MIN // max(len(pieces), 1) + 1  # enough pieces to merge them in a batch
+    assert bpe.encode_pieces(pieces * copies, ranks, *tables) == expected * copies
+
+
+def test_batch_merging_of_a_corpus_equals_merging_piece_by_piece():
+    import regex
+
+    pieces = sorted({piece.encode() for piece in regex.findall(GPT2_PATTERN, data.corpus_text())})
+    ranks = bpe.merges_to_ranks(bpe.train(dict.fromkeys(pieces, 1), 500))
+    short = [piece for piece in pieces if len(piece) <= bpe.SHORT_PIECE]
+    merged = bpe.merge_by_rank_batch(short, ranks, bpe.byte_pair_ranks(ranks))
+    assert merged == [bpe.merge_by_rank(piece, ranks) for piece in short]

@@ -3,12 +3,15 @@
 ``bpe.py`` works on bytes; this module adds what turns it into a tokenizer for text:
 
 - the split pattern: text is first cut into pieces (words with their leading space, numbers,
-  punctuation runs, whitespace) by a regular expression, and BPE never merges across pieces;
+  punctuation runs, whitespace) by a regular expression, and BPE never merges across pieces
+  (all-ASCII text goes through an exact twin of GPT-2's and GPT-4's patterns in Python's faster
+  ``re``; other text through ``regex``, which knows Unicode's letter and number classes);
 - special tokens (``<|endoftext|>``): control tokens above the ordinary ids that only appear in
   the ids when the caller explicitly allows their text;
 - encoding many texts into a padded ``(seq_len, batch)`` id array with a mask, the shape the
   embedding step takes next;
-- a human-readable file format.
+- files: our own human-readable format (``tokenizer_file.py``) and other tools' vocabularies
+  (``rankfiles.py``), read into and written from the same ranked vocabulary.
 
 A tokenizer is a ranked vocabulary of distinct byte strings (rank == id, all 256 single bytes
 present), a pattern and special tokens, so trained vocabularies and GPT-2's load into the same
@@ -18,7 +21,6 @@ code point becomes U+FFFD.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections import Counter
@@ -29,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import regex
 
-from minimal_embed import bpe, data, rankfiles
+from minimal_embed import bpe, data, rankfiles, tokenizer_file
 
 # GPT-2's split (Radford et al. 2019; openai/gpt-2 encoder.py). Same pieces as the original
 # "'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", rewritten so that no
@@ -63,11 +65,8 @@ _ASCII_TWINS = {
         r"""| ?[^\sA-Za-z0-9]++[\r\n]*+|\s*[\r\n]|\s++$|\s+(?!\S)|\s""",
 }
 
-FILE_HEADER = "minimal_embed tokenizer v1"
 _CACHE_SIZE = 100_000  # distinct pieces kept between calls; the cache is emptied beyond this
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# A token's bytes in the file: printable ASCII except backslash as itself, "\\" and "\xNN".
-_ESCAPED_BYTES = re.compile(r"(?:[!-\[\]-~]|\\\\|\\x[0-9a-f]{2})+")
 
 
 class Tokenizer:
@@ -460,37 +459,28 @@ class Tokenizer:
     def save(self, path: str | Path) -> None:
         """Write the tokenizer as UTF-8 text; :meth:`load` reads it back exactly.
 
-        The format, one item per line::
-
-            minimal_embed tokenizer v1
-            pattern "<the split pattern as a JSON string>"
-            special_tokens K
-            <id> "<text as a JSON string>"          (K lines)
-            tokens N
-            <rank> <bytes> "<readable>"             (N lines, ranks 0..N-1 in order)
-
-        ``<bytes>`` writes printable ASCII as itself, a backslash as ``\\\\`` and every other
-        byte as ``\\xNN``; the readable column is the bytes decoded as UTF-8, for people. Special
-        tokens are listed by increasing id. :meth:`load` accepts exactly the files this writes.
+        One line per token (rank, escaped bytes, readable text) after a version line, the pattern
+        and the special tokens: the format is described in :mod:`minimal_embed.tokenizer_file`.
         """
-        lines = [FILE_HEADER, f"pattern {json.dumps(self._pattern)}"]
-        lines.append(f"special_tokens {len(self._special_tokens)}")
-        for text, token_id in sorted(self._special_tokens.items(), key=lambda item: item[1]):
-            lines.append(_special_line(token_id, text))
-        lines.append(f"tokens {len(self._ranks)}")
-        lines += [_token_line(rank, self._decoder[rank]) for rank in range(len(self._ranks))]
-        Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8", newline="\n")
+        tokenizer_file.write_tokenizer(path, self._ranks, self._pattern, self._special_tokens)
 
     @classmethod
     def load(cls, path: str | Path) -> Tokenizer:
-        """Read a tokenizer written by :meth:`save`.
+        """Read a tokenizer written by :meth:`save`. Nothing is unpickled: the file is text.
 
         Raises
         ------
         ValueError
-            If the file is not exactly in that format; the message names the line.
+            If the file is not exactly in that format, or does not describe a valid tokenizer;
+            the message names the file (and the line, for a format error).
         """
-        return _parse_file(Path(path).read_bytes(), str(path), cls)
+        ranks, pattern, special_tokens = tokenizer_file.parse_tokenizer(
+            Path(path).read_bytes(), str(path)
+        )
+        try:
+            return cls(ranks, pattern=pattern, special_tokens=special_tokens)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: {error}") from None
 
     @classmethod
     def from_tiktoken(
@@ -773,125 +763,3 @@ def _count_pieces(
 
 def _print_progress(done: int, total: int) -> None:
     print(f"\rmerges {done}/{total}", end="\n" if done == total else "", file=sys.stderr)
-
-
-def _special_line(token_id: int, text: str) -> str:
-    return f"{token_id} {json.dumps(text, ensure_ascii=False)}"
-
-
-def _token_line(rank: int, token: bytes) -> str:
-    readable = json.dumps(token.decode("utf-8", errors="replace"), ensure_ascii=False)
-    return f"{rank} {_escape(token)} {readable}"
-
-
-def _escape(token: bytes) -> str:
-    return "".join(
-        "\\\\" if b == 0x5C else chr(b) if 0x21 <= b <= 0x7E else f"\\x{b:02x}" for b in token
-    )
-
-
-def _unescape(field: str) -> bytes | None:
-    """The bytes written by :func:`_escape`, or None if ``field`` is not in exactly that form."""
-    if not _ESCAPED_BYTES.fullmatch(field):
-        return None
-    token = field.encode("ascii").decode("unicode_escape").encode("latin-1")
-    return token if _escape(token) == field else None
-
-
-# --- reading the file ------------------------------------------------------------------------
-
-
-def _parse_file(content: bytes, name: str, cls: type[Tokenizer]) -> Tokenizer:
-    lines = content.split(b"\n")
-    if lines[-1] != b"":
-        raise ValueError(f"{name}: line {len(lines)}: the file must end with a newline")
-    lines.pop()
-    reader = _LineReader(lines, name)
-    if reader.next() != FILE_HEADER:
-        reader.fail(f"expected the header {FILE_HEADER!r}")
-    field = reader.field("pattern")
-    pattern = reader.json_string(field)
-    if json.dumps(pattern) != field:
-        reader.fail(f"the pattern should be written {json.dumps(pattern)}")
-    special_tokens: dict[str, int] = {}
-    for _ in range(reader.count("special_tokens")):
-        line = reader.next()
-        token_id, _, text = line.partition(" ")
-        token_id, text = reader.integer(token_id), reader.json_string(text)
-        if text in special_tokens or token_id <= max(special_tokens.values(), default=-1):
-            reader.fail("special tokens must be distinct and listed by increasing id")
-        if line != _special_line(token_id, text):
-            reader.fail(f"expected {_special_line(token_id, text)!r}")
-        special_tokens[text] = token_id
-    ranks: dict[bytes, int] = {}
-    for expected_rank in range(reader.count("tokens")):
-        line = reader.next()
-        fields = line.split(" ", 2)
-        if len(fields) < 3 or reader.integer(fields[0]) != expected_rank:
-            reader.fail(f"expected '{expected_rank} <bytes> \"<readable>\"'")
-        token = _unescape(fields[1])
-        if token is None:
-            reader.fail(f"{fields[1]!r} is not escaped bytes (printable ASCII, \\\\, \\xNN)")
-        if token in ranks:
-            reader.fail(f"token {token!r} already has rank {ranks[token]}")
-        if line != _token_line(expected_rank, token):
-            reader.fail(f"expected {_token_line(expected_rank, token)!r} (the readable column "
-                        "must match the bytes)")
-        ranks[token] = expected_rank
-    if reader.index < len(lines):
-        reader.index += 1
-        reader.fail("unexpected line after the last token")
-    try:
-        return cls(ranks, pattern=pattern, special_tokens=special_tokens)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name}: {error}") from None
-
-
-class _LineReader:
-    """Hands out the file's lines in order and words errors with the current line number."""
-
-    def __init__(self, lines: list[bytes], name: str) -> None:
-        self.lines, self.name, self.index = lines, name, 0
-
-    def fail(self, message: str):
-        raise ValueError(f"{self.name}: line {self.index}: {message}")
-
-    def peek(self) -> str:
-        if self.index >= len(self.lines):
-            self.index += 1
-            self.fail("the file ends too early (truncated?)")
-        try:
-            return self.lines[self.index].decode("utf-8")
-        except UnicodeDecodeError:
-            self.index += 1
-            self.fail("not valid UTF-8")
-
-    def next(self) -> str:
-        line = self.peek()
-        self.index += 1
-        return line
-
-    def field(self, key: str) -> str:
-        line = self.next()
-        if not line.startswith(key + " "):
-            self.fail(f"expected '{key} ...'")
-        return line[len(key) + 1 :]
-
-    def count(self, key: str) -> int:
-        return self.integer(self.field(key))
-
-    def integer(self, field: str) -> int:
-        if not field.isascii() or not field.isdigit() or (len(field) > 1 and field[0] == "0"):
-            self.fail(f"{field!r} is not a non-negative integer")
-        if len(field) > 12:
-            self.fail(f"{field!r} is too large")
-        return int(field)
-
-    def json_string(self, field: str) -> str:
-        try:
-            value = json.loads(field)
-        except ValueError:
-            value = None
-        if not isinstance(value, str):
-            self.fail(f"{field!r} is not a JSON string")
-        return value

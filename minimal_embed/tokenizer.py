@@ -168,9 +168,7 @@ class Tokenizer:
                 f"vocab_size={vocab_size} is too small: the 256 single bytes and "
                 f"{len(specials)} special token(s) need {256 + len(specials)} ids"
             )
-        splitters = _compiled_pattern(pattern), _ascii_twin(pattern)
-        texts = [text_or_texts] if isinstance(text_or_texts, str) else text_or_texts
-        piece_counts = _count_pieces(texts, splitters, _alternation(specials))
+        piece_counts = count_pieces(text_or_texts, pattern=pattern, special_tokens=specials)
         if progress is True:
             progress = _print_progress
         merges = bpe.train(piece_counts, vocab_size - 256 - len(specials), progress or None)
@@ -744,12 +742,45 @@ def _alternation(texts: Iterable[str]) -> regex.Pattern | None:
     return regex.compile("|".join(regex.escape(text) for text in texts))
 
 
-def _count_pieces(
-    texts: Iterable[str],
-    splitters: tuple[regex.Pattern, re.Pattern | None],
-    special_regex: regex.Pattern | None,
+def count_pieces(
+    texts: str | Iterable[str],
+    *,
+    pattern: str = GPT2_PATTERN,
+    special_tokens: Iterable[str] | None = None,
 ) -> dict[bytes, int]:
-    """Count the distinct pieces of all texts; special-token text separates, never counts."""
+    """Count the distinct pieces of some texts: what :meth:`Tokenizer.train` hands to the trainer.
+
+    Each text is cut at special-token occurrences (their text separates, never counts), each
+    side is split by ``pattern``, and every distinct piece is counted once with its frequency, so
+    training costs grow with the distinct pieces, not with the length of the text.
+
+    Parameters
+    ----------
+    texts : str or iterable of str
+        One text or many; each is split on its own.
+    pattern : str
+        The split pattern.
+    special_tokens : iterable of str, optional
+        Special-token texts.
+
+    Returns
+    -------
+    dict of bytes -> int
+        Each piece's UTF-8 bytes and how often it occurs.
+
+    Raises
+    ------
+    TypeError
+        If an item of ``texts`` is not a str (the message gives its position).
+
+    Examples
+    --------
+    >>> count_pieces("the cat, the hat")
+    {b'the': 1, b' cat': 1, b',': 1, b' the': 1, b' hat': 1}
+    """
+    texts = [texts] if isinstance(texts, str) else texts
+    split_regex, ascii_regex = _compiled_pattern(pattern), _ascii_twin(pattern)
+    special_regex = _alternation(_special_token_list(special_tokens))
     counts: Counter[str] = Counter()
     for number, text in enumerate(texts):
         if not isinstance(text, str):
@@ -757,7 +788,7 @@ def _count_pieces(
             raise TypeError(f"item {number} of the training texts is a {kind}, not a str")
         text = _repair_surrogates(text)
         for part in special_regex.split(text) if special_regex else [text]:
-            counts.update(_find_pieces(part, *splitters))
+            counts.update(_find_pieces(part, split_regex, ascii_regex))
     return {piece.encode("utf-8"): count for piece, count in counts.items() if piece}
 
 

@@ -3,6 +3,7 @@
 import io
 import random
 import re
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -148,6 +149,13 @@ def test_each_item_is_split_on_its_own():
 def test_a_file_object_streams_line_by_line():
     text = "the cat\nthe hat\n\nthe bat sat\n" * 20
     assert Tokenizer.train(io.StringIO(text), 300) == Tokenizer.train(text.splitlines(True), 300)
+
+
+def test_count_pieces_counts_each_piece_of_the_split_between_special_tokens():
+    texts = [data.corpus_text()[:3000], f"all ASCII, 'tis{EOT}so  \n", "naïve"]
+    pieces = [piece.encode() for text in texts for part in text.split(EOT)
+              for piece in regex.findall(GPT2_PATTERN, part)]
+    assert tokenizer.count_pieces(texts, special_tokens=[EOT]) == dict(Counter(pieces))
 
 
 def test_training_refuses_bad_arguments():

@@ -57,6 +57,14 @@ GPT4_PATTERN = (
 # re.ASCII's [\t\n\v\f\r ], so on ASCII text these give the same pieces (tests compare them on every
 # pair of ASCII characters and on random text). Why bother: `re` splits the 1.1 MB benchmark
 # corpus in 43 ms, `regex` in 83 ms, and the split is most of the cost of encoding.
+# Text that is not all ASCII is cut into stretches of about _ASCII_CHUNK characters, each split by
+# the twin when it is all ASCII: a curly apostrophe every few lines then costs only its stretch.
+# The cuts go after an ASCII letter followed by a space. In both patterns that letter ends its
+# piece (a letter run or a contraction; a space is never part of either's end), no alternative
+# looks back, and `$` cannot match before a letter, so both sides split as they would together.
+# 256 characters: tinyshakespeare with 310 curly apostrophes splits in 52 ms instead of 92.
+_CUT_AFTER = re.compile(r"[A-Za-z](?= )")
+_ASCII_CHUNK = 256
 _ASCII_TWINS = {
     GPT2_PATTERN:
         r"""'(?:[sdmt]|ll|ve|re)| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s++$|\s+(?!\S)|\s""",
@@ -726,12 +734,25 @@ def _repair_surrogates(text: str) -> str:
 
 
 def _find_pieces(
-    text: str, split_regex: regex.Pattern, ascii_regex: re.Pattern | None
+    text: str,
+    split_regex: regex.Pattern,
+    ascii_regex: re.Pattern | None,
+    chunk: int = _ASCII_CHUNK,
 ) -> list[str]:
-    """Split ``text`` by the pattern, with its `re` twin when there is one and the text is ASCII."""
-    if ascii_regex is not None and text.isascii():
+    """Split ``text`` by the pattern; its all-ASCII stretches by the `re` twin, if there is one."""
+    if ascii_regex is None:
+        return split_regex.findall(text)
+    if text.isascii():
         return ascii_regex.findall(text)
-    return split_regex.findall(text)
+    pieces = []
+    start = 0
+    while start < len(text):
+        cut = _CUT_AFTER.search(text, start + chunk)
+        stop = cut.end() if cut else len(text)
+        stretch = text[start:stop]
+        pieces += (ascii_regex if stretch.isascii() else split_regex).findall(stretch)
+        start = stop
+    return pieces
 
 
 def _alternation(texts: Iterable[str]) -> regex.Pattern | None:

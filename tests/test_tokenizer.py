@@ -93,6 +93,19 @@ def test_ascii_twins_split_any_ascii_text_as_regex_does(text):
         assert twin.findall(text) == regex.findall(pattern, text)
 
 
+# ASCII letters before spaces (where mixed text is cut) among characters `re` must not see
+mixed_text = st.text(alphabet=st.sampled_from(list(" \t\n\r\x0b'sStmdlvreA7.,!aZ\xa0\u2019é中1²")))
+
+
+@pytest.mark.parametrize("pattern", [GPT2_PATTERN, GPT4_PATTERN], ids=["gpt2", "gpt4"])
+@given(text=mixed_text, chunk=st.integers(0, 12))
+def test_cutting_mixed_text_into_ascii_stretches_keeps_the_pieces(pattern, text, chunk):
+    split_regex = regex.compile(pattern)
+    ascii_regex = re.compile(tokenizer._ASCII_TWINS[pattern], re.ASCII)
+    pieces = tokenizer._find_pieces(text, split_regex, ascii_regex, chunk)
+    assert pieces == split_regex.findall(text)
+
+
 def test_encoding_is_the_same_on_both_sides_of_the_ascii_fast_path(tok):
     text = data.corpus_text()[:20_000].encode("ascii", "ignore").decode()
     text += " 'tis 42\t\x0b\x1c\r\n  ."

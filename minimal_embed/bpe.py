@@ -448,11 +448,11 @@ def merge_by_rank_batch(
     The pieces are laid end to end. ``starts[j]`` is where part ``j`` begins (all parts of all
     pieces in order), ``part_id[j]`` its token id, ``pair_rank[j]`` the rank of part ``j`` joined
     to part ``j + 1`` (``none`` when that is not a token, ``edge`` when part ``j`` is the last of
-    its piece), and ``first[p]`` the index of piece ``p``'s first part. In a round, each piece finds its lowest,
-    leftmost pair with one segmented minimum over ``pair_rank * count + j`` and merges it: the
-    very step :func:`merge_by_rank` takes, so every piece goes through the same merges. NumPy
-    deletes the merged boundaries; only the ranks of the two new pairs beside each merge are
-    dictionary lookups. The rounds stop when no piece has a pair left to merge; there are as many
+    its piece), and ``first[p]`` the index of piece ``p``'s first part. In a round, each piece
+    finds its lowest, leftmost pair with one segmented minimum over ``pair_rank * count + j`` and
+    merges it: the very step :func:`merge_by_rank` takes, so every piece goes through the same
+    merges, and the merged part is the token of that rank. NumPy deletes the merged boundaries;
+    only the ranks of the two new pairs beside each merge are dictionary lookups. The rounds stop when no piece has a pair left to merge; there are as many
     as the most merges any one piece needs (at most its length), so give it short pieces.
 
     Parameters

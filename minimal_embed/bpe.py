@@ -452,8 +452,9 @@ def merge_by_rank_batch(
     finds its lowest, leftmost pair with one segmented minimum over ``pair_rank * count + j`` and
     merges it: the very step :func:`merge_by_rank` takes, so every piece goes through the same
     merges, and the merged part is the token of that rank. NumPy deletes the merged boundaries;
-    only the ranks of the two new pairs beside each merge are dictionary lookups. The rounds stop when no piece has a pair left to merge; there are as many
-    as the most merges any one piece needs (at most its length), so give it short pieces.
+    only the ranks of the two new pairs beside each merge are dictionary lookups. The rounds
+    stop when no piece has a pair left to merge; there are as many as the most merges any one
+    piece needs (at most its length), so give it short pieces.
 
     Parameters
     ----------

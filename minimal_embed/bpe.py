@@ -373,9 +373,10 @@ def encode_pieces(
 ) -> list[list[int]]:
     """Encode many pieces: ``[encode_piece(piece, ranks, joinable) for piece in pieces]``, faster.
 
-    Given ``pair_table`` and at least :data:`BATCH_MIN` short pieces (at most :data:`SHORT_PIECE`
-    bytes) that are not tokens themselves, those are merged together by
-    :func:`merge_by_rank_batch`; the others go one by one through :func:`encode_piece`.
+    A piece that is a token is that token. Given ``pair_table`` and at least :data:`BATCH_MIN`
+    short pieces (at most :data:`SHORT_PIECE` bytes) that are not tokens, those are merged
+    together by :func:`merge_by_rank_batch`; otherwise each is merged as :func:`encode_piece`
+    would.
 
     Parameters
     ----------
@@ -399,17 +400,23 @@ def encode_pieces(
     >>> encode_pieces([b"lowly", b"low"], ranks)
     [[257, 108, 121], [257]]
     """
-    encoded: list[list[int] | None] = [None] * len(pieces)
-    short = [i for i, piece in enumerate(pieces)
-             if 2 <= len(piece) <= SHORT_PIECE and piece not in ranks]
+    encoded: list = [None] * len(pieces)
+    short = []  # the short pieces that are not tokens: merged below, all together if many
+    for i, piece in enumerate(pieces):
+        rank = ranks.get(piece)
+        if rank is not None:
+            encoded[i] = [rank]
+        elif 2 <= len(piece) <= SHORT_PIECE:
+            short.append(i)
+        else:
+            encoded[i] = encode_piece(piece, ranks, joinable)
     if pair_table is not None and len(short) >= BATCH_MIN:
         merged = merge_by_rank_batch([pieces[i] for i in short], ranks, pair_table)
-        for i, ids in zip(short, merged, strict=True):
-            encoded[i] = ids
-    return [
-        encode_piece(piece, ranks, joinable) if ids is None else ids
-        for piece, ids in zip(pieces, encoded, strict=True)
-    ]
+    else:
+        merged = [merge_by_rank(pieces[i], ranks) for i in short]
+    for i, ids in zip(short, merged, strict=True):
+        encoded[i] = ids
+    return encoded
 
 
 def byte_pair_ranks(ranks: Mapping[bytes, int]) -> np.ndarray:

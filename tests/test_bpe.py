@@ -6,6 +6,7 @@ import random
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from references import reference_merge
 
 from minimal_embed import bpe, data
 from minimal_embed.tokenizer import GPT2_PATTERN
@@ -35,18 +36,6 @@ def reference_train(piece_counts, num_merges):
                     word[i : i + 2] = [new_id]
                 i += 1
     return merges
-
-
-def reference_merge(piece, ranks):
-    """Tiktoken's rule, plainly: join the lowest-ranked adjacent pair (leftmost) until none is."""
-    parts = [bytes([b]) for b in piece]
-    while True:
-        joined = [(ranks.get(parts[i] + parts[i + 1]), i) for i in range(len(parts) - 1)]
-        candidates = [(rank, i) for rank, i in joined if rank is not None]
-        if not candidates:
-            return [ranks[part] for part in parts]
-        _, i = min(candidates)
-        parts[i : i + 2] = [parts[i] + parts[i + 1]]
 
 
 def apply_merges_in_order(piece, merges):

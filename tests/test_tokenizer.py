@@ -10,6 +10,7 @@ import pytest
 import regex
 from hypothesis import given
 from hypothesis import strategies as st
+from references import reference_merge
 
 from minimal_embed import (
     GPT2_PATTERN,
@@ -35,18 +36,6 @@ GPT4_ORIGINAL = (
 # text with every kind of character the patterns treat differently
 tricky_text = st.text(alphabet=st.sampled_from(list(" \t\n\r\u00a0'sStmdlvreA7é中🙂.,!-_")))
 any_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)))
-
-
-def reference_merge(piece, ranks):
-    """Join the lowest-ranked adjacent pair of parts (leftmost on a tie) until none is a token."""
-    parts = [bytes([b]) for b in piece]
-    while True:
-        joined = [(ranks.get(parts[i] + parts[i + 1]), i) for i in range(len(parts) - 1)]
-        candidates = [(rank, i) for rank, i in joined if rank is not None]
-        if not candidates:
-            return [ranks[part] for part in parts]
-        _, i = min(candidates)
-        parts[i : i + 2] = [parts[i] + parts[i + 1]]
 
 
 @pytest.fixture(scope="module")

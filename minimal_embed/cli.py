@@ -18,7 +18,7 @@ class CommandError(Exception):
     """A mistake in the command's input that the user can fix; printed without a traceback."""
 
 
-# --- sub-commands, in pipeline order (each helper adds its own pair below) ---------------------
+# --- sub-commands, in pipeline order ---------------------------------------------------------
 
 
 def _add_tokenize(subparsers) -> argparse.ArgumentParser:

@@ -110,6 +110,14 @@ COLORMAPS = {
 }
 
 
+def _unit_interval(values: np.ndarray, vmin: float | None, vmax: float | None) -> np.ndarray:
+    """``clip((v - vmin) / (vmax - vmin), 0, 1)``, vmin and vmax defaulting to the data's range."""
+    low = float(values.min()) if vmin is None else vmin
+    high = float(values.max()) if vmax is None else vmax
+    span = high - low if high > low else 1.0  # a constant array maps to the low end
+    return np.clip((values - low) / span, 0.0, 1.0)
+
+
 def colorize(values: np.ndarray, cmap: str = "viridis", *, vmin: float | None = None,
              vmax: float | None = None) -> np.ndarray:
     """Map values to colours: ``table[round((v - vmin) / (vmax - vmin) * 255)]``.
@@ -140,11 +148,8 @@ def colorize(values: np.ndarray, cmap: str = "viridis", *, vmin: float | None = 
     values = np.asarray(values, dtype=np.float64)
     if not np.all(np.isfinite(values)):
         raise ValueError("cannot colour NaN or infinite values; check the array being drawn")
-    low = float(values.min()) if vmin is None else vmin
-    high = float(values.max()) if vmax is None else vmax
-    span = high - low if high > low else 1.0  # a constant array maps to the low end
     table = COLORMAPS[cmap]
-    index = np.round(np.clip((values - low) / span, 0.0, 1.0) * (len(table) - 1))
+    index = np.round(_unit_interval(values, vmin, vmax) * (len(table) - 1))
     return table[index.astype(np.intp)]
 
 
@@ -395,11 +400,9 @@ def terminal_heatmap(values: np.ndarray, cmap: str = "viridis", *, color: bool =
     if values.ndim != 2:
         raise ValueError(f"a heatmap needs a 2-D array (rows, cols), got shape {values.shape}")
     if not color:
-        low = values.min() if vmin is None else vmin
-        high = values.max() if vmax is None else vmax
-        level = np.clip((values - low) / (high - low if high > low else 1.0), 0.0, 1.0)
         ramp = np.array(list(ASCII_RAMP))
-        return "\n".join("".join(row) for row in ramp[np.round(level * 9).astype(int)])
+        level = np.round(_unit_interval(values, vmin, vmax) * (len(ramp) - 1))
+        return "\n".join("".join(row) for row in ramp[level.astype(int)])
     rgb = colorize(values, cmap, vmin=vmin, vmax=vmax)  # (rows, cols, 3)
     lines = []
     for top in range(0, len(rgb), 2):
@@ -419,8 +422,9 @@ def terminal_scatter(points: np.ndarray, labels: list[str], *, width: int = 78,
                      height: int = 24) -> str:
     """Place labels at 2-D points ``(n, 2)`` on a ``height × width`` grid of characters.
 
-    Each point is a ``*`` followed by its label; a label that would overwrite an earlier one is
-    shifted down to the next free line, so every label stays readable.
+    Each point is a ``*`` followed by its label; a label that would overwrite an earlier one
+    moves down to the next free line, or up when no line below is free, so every label stays
+    readable (a label with no free line at all is left out).
     """
     points = np.asarray(points, dtype=np.float64)
     canvas = np.full((height, width), " ")

@@ -1,4 +1,5 @@
-"""Shared test settings: Hypothesis profiles and the paths of the optional shared data."""
+"""Shared test settings: Hypothesis profiles, the paths of the optional shared data, and a small
+trained tokenizer with a save-and-read fixture for the tokenizer and tokenizer-file tests."""
 
 import os
 from pathlib import Path
@@ -54,3 +55,24 @@ def shared_corpus_path() -> Path:
     if found is None:
         pytest.skip("set MINIMAL_EMBED_CORPUS to a large UTF-8 text file")
     return found
+
+
+@pytest.fixture(scope="module")
+def tok():
+    """A small tokenizer trained on a slice of the bundled corpus, with two special tokens."""
+    from minimal_embed import Tokenizer, data
+
+    specials = ["<|endoftext|>", "<|pad|>"]
+    return Tokenizer.train(data.corpus_text()[:30_000], 600, special_tokens=specials)
+
+
+@pytest.fixture
+def saved_bytes(tmp_path):
+    """A function that saves a tokenizer under this test's tmp_path and returns the file's bytes."""
+
+    def save_and_read(tokenizer) -> bytes:
+        path = tmp_path / "tok.txt"
+        tokenizer.save(path)
+        return path.read_bytes()
+
+    return save_and_read

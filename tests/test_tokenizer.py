@@ -22,7 +22,7 @@ from minimal_embed import (
     tokenizer,
 )
 
-EOT = "<|endoftext|>"
+EOT = "<|endoftext|>"  # `tok` (conftest.py) has it and "<|pad|>" as special tokens
 
 # The patterns as first published (GPT-2's encoder.py; tiktoken's cl100k_base), written out here
 # so that our backtracking-safe versions are checked against them, not against themselves.
@@ -35,18 +35,6 @@ GPT4_ORIGINAL = (
 # text with every kind of character the patterns treat differently
 tricky_text = st.text(alphabet=st.sampled_from(list(" \t\n\r\u00a0'sStmdlvreA7é中🙂.,!-_")))
 any_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)))
-
-
-@pytest.fixture(scope="module")
-def tok():
-    """A small tokenizer trained on a slice of the bundled corpus."""
-    return Tokenizer.train(data.corpus_text()[:30_000], 600, special_tokens=[EOT, "<|pad|>"])
-
-
-def save_text(tokenizer, tmp_path):
-    path = tmp_path / "tok.txt"
-    tokenizer.save(path)
-    return path.read_bytes()
 
 
 # --- the split patterns -----------------------------------------------------------------------
@@ -119,10 +107,10 @@ def test_a_run_of_spaces_gives_its_last_space_to_the_word():
 # --- training rules ---------------------------------------------------------------------------
 
 
-def test_training_is_deterministic_same_bytes_on_disk(tmp_path):
+def test_training_is_deterministic_same_bytes_on_disk(saved_bytes):
     text = data.corpus_text()[:20_000]
-    first = save_text(Tokenizer.train(text, 400, special_tokens=[EOT]), tmp_path)
-    second = save_text(Tokenizer.train(text, 400, special_tokens=[EOT]), tmp_path)
+    first = saved_bytes(Tokenizer.train(text, 400, special_tokens=[EOT]))
+    second = saved_bytes(Tokenizer.train(text, 400, special_tokens=[EOT]))
     assert first == second
 
 

@@ -5,21 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minimal_embed import GPT2_PATTERN, Tokenizer, data, tokenizer_file
+from minimal_embed import GPT2_PATTERN, Tokenizer, tokenizer_file
 
-EOT = "<|endoftext|>"
-
-
-@pytest.fixture(scope="module")
-def tok():
-    """A small tokenizer trained on a slice of the bundled corpus."""
-    return Tokenizer.train(data.corpus_text()[:30_000], 600, special_tokens=[EOT, "<|pad|>"])
-
-
-def save_text(tokenizer, tmp_path):
-    path = tmp_path / "tok.txt"
-    tokenizer.save(path)
-    return path.read_bytes()
+EOT = "<|endoftext|>"  # `tok` (conftest.py) has it and "<|pad|>" as special tokens
 
 
 def test_save_load_round_trips_exactly(tok, tmp_path):
@@ -31,15 +19,15 @@ def test_save_load_round_trips_exactly(tok, tmp_path):
     assert (tmp_path / "again.txt").read_bytes() == path.read_bytes()
 
 
-def test_load_refuses_a_readable_column_that_does_not_match(tok, tmp_path):
-    content = save_text(tok, tmp_path).replace(b'101 e "e"', b'101 e "x"')
+def test_load_refuses_a_readable_column_that_does_not_match(tok, saved_bytes, tmp_path):
+    content = saved_bytes(tok).replace(b'101 e "e"', b'101 e "x"')
     (tmp_path / "bad.txt").write_bytes(content)
     with pytest.raises(ValueError, match='line 108: expected .*the readable column'):
         Tokenizer.load(tmp_path / "bad.txt")
 
 
-def test_the_file_is_readable_text(tok, tmp_path):
-    lines = save_text(tok, tmp_path).decode("utf-8").splitlines()
+def test_the_file_is_readable_text(tok, saved_bytes):
+    lines = saved_bytes(tok).decode("utf-8").splitlines()
     assert lines[0] == "minimal_embed tokenizer v1"
     assert f'{tok.special_tokens[EOT]} "{EOT}"' in lines
     assert '32 \\x20 " "' in lines and '92 \\\\ "\\\\"' in lines
@@ -55,8 +43,8 @@ def test_the_file_is_readable_text(tok, tmp_path):
         (lambda lines: lines[:1] + ['pattern "unclosed'] + lines[2:], 2),
     ],
 )
-def test_load_reports_the_line_of_a_damaged_file(tok, tmp_path, damage, line):
-    lines = save_text(tok, tmp_path).decode("utf-8").split("\n")[:-1]
+def test_load_reports_the_line_of_a_damaged_file(tok, saved_bytes, tmp_path, damage, line):
+    lines = saved_bytes(tok).decode("utf-8").split("\n")[:-1]
     (tmp_path / "bad.txt").write_text("\n".join(damage(lines)) + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match=f"line {line}:"):
         Tokenizer.load(tmp_path / "bad.txt")

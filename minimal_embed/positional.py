@@ -1,4 +1,4 @@
-"""Step 4: position vectors, and the ways they are combined with the token vectors.
+"""Step 3: position vectors, and the ways they are combined with the token vectors.
 
 The embedding step hands on token vectors ``E[ids]`` of shape ``(seq_len, batch, d_model)``. They
 say *what* each token is but not *where* it is: attention is blind to order. This module adds
@@ -91,7 +91,8 @@ def sinusoidal_table_reference(num_positions: int, dim: int, *, base: float = 10
 
     Every angle ``p * w_j`` is formed in float64 and passed to ``np.sin``/``np.cos``; the result
     is rounded to ``dtype`` at the end. :func:`sinusoidal_table` returns the same values (to
-    float rounding) about ten times faster; the tests hold the two together.
+    float rounding) about ten times faster; the tests hold the two together. Parameters,
+    Returns and Raises are those of :func:`sinusoidal_table`.
 
     Examples
     --------
@@ -251,10 +252,23 @@ class LearnedPositions:
     def forward(self, seq_len: int, offset: int = 0) -> np.ndarray:
         """Rows ``offset .. offset + seq_len - 1``: a ``(seq_len, dim)`` view of ``weight``.
 
+        Parameters
+        ----------
+        seq_len : int
+            How many positions (>= 0).
+        offset : int, default 0
+            Position of the first row (e.g. the length of a cached prefix).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(seq_len, dim)``, a view: writing into it writes into ``weight``.
+
         Raises
         ------
         ValueError
-            If ``offset + seq_len > max_len`` (the message names all three).
+            If ``seq_len`` or ``offset`` is not an integer >= 0, or ``offset + seq_len >
+            max_len`` (the message names all three).
         """
         _check_position_range(seq_len, offset, self.max_len)
         return self.weight[offset: offset + seq_len]             # (seq_len, dim)
@@ -279,6 +293,11 @@ class LearnedPositions:
         -------
         numpy.ndarray
             ``(max_len, dim)``, zero outside the rows used.
+
+        Raises
+        ------
+        ValueError
+            If ``grad_out`` is not one of the shapes above, or its rows run past ``max_len``.
         """
         grad_out = np.asarray(grad_out)
         if grad_out.ndim not in (2, 3) or grad_out.shape[-1] != self.dim:
@@ -378,6 +397,27 @@ def add_positions_backward(grad_out: np.ndarray, *,
 
     ``d token_emb = grad_out`` (the same array, not a copy), and the table row i, added to every
     batch item, collects ``sum_b grad_out[i, b]``: shape ``(seq_len, d_model)``.
+
+    Parameters
+    ----------
+    grad_out : numpy.ndarray
+        dL/dx: ``(seq_len, batch, d_model)``, ``(batch, seq_len, d_model)`` with
+        ``batch_first=True``, or ``(seq_len, d_model)`` (then both gradients are ``grad_out``).
+    batch_first : bool, default False
+        The layout given to :func:`add_positions`.
+
+    Returns
+    -------
+    grad_token_emb : numpy.ndarray
+        The shape of ``grad_out``.
+    grad_pos_table : numpy.ndarray
+        ``(seq_len, d_model)``.
+
+    Examples
+    --------
+    >>> grad_tok, grad_pos = add_positions_backward(np.ones((3, 2, 4)))   # (seq_len, batch, d)
+    >>> grad_tok.shape, grad_pos.shape, grad_pos[0].tolist()
+    ((3, 2, 4), (3, 4), [2.0, 2.0, 2.0, 2.0])
     """
     grad_out = np.asarray(grad_out)
     if grad_out.ndim == 2:
@@ -405,6 +445,12 @@ def concat_positions(token_emb: np.ndarray, pos_table: np.ndarray, *,
     numpy.ndarray
         ``(seq_len, batch, d_tok + d_pos)`` (the same layout as ``token_emb``).
 
+    Raises
+    ------
+    ValueError
+        If the sequence lengths differ (as in :func:`add_positions`) or an array has the wrong
+        number of axes.
+
     Examples
     --------
     >>> x = concat_positions(np.zeros((3, 2, 4)), sinusoidal_table(3, 2))
@@ -427,6 +473,34 @@ def concat_positions_backward(grad_out: np.ndarray, d_tok: int, *,
 
     The first ``d_tok`` columns flow back to the token vectors unchanged; the rest, summed over
     the batch, to the table: ``(seq_len, batch, d_tok)`` and ``(seq_len, d_pos)``.
+
+    Parameters
+    ----------
+    grad_out : numpy.ndarray
+        dL/dx, ``(seq_len, batch, d_tok + d_pos)`` (or batch-first, or ``(seq_len, d_tok +
+        d_pos)``).
+    d_tok : int
+        Width of the token vectors that were concatenated first.
+    batch_first : bool, default False
+        The layout given to :func:`concat_positions`.
+
+    Returns
+    -------
+    grad_token_emb : numpy.ndarray
+        ``grad_out[..., :d_tok]``, a view.
+    grad_pos_table : numpy.ndarray
+        ``(seq_len, d_pos)``.
+
+    Raises
+    ------
+    ValueError
+        If ``d_tok`` is not in ``0 .. grad_out.shape[-1]``.
+
+    Examples
+    --------
+    >>> grad_tok, grad_pos = concat_positions_backward(np.ones((3, 2, 6)), 4)
+    >>> grad_tok.shape, grad_pos.shape, grad_pos[0].tolist()
+    ((3, 2, 4), (3, 2), [2.0, 2.0])
     """
     grad_out = np.asarray(grad_out)
     if not 0 <= d_tok <= grad_out.shape[-1]:
@@ -442,7 +516,23 @@ def scale_token_embeddings(token_emb: np.ndarray, d_model: int | None = None) ->
     The original Transformer (Vaswani et al. 2017, section 3.4) shares E with the output layer
     and initialises it with std ``d_model ** -0.5``; the factor brings token vectors back to
     unit-size entries, comparable with the sinusoid's entries in [-1, 1].
-    ``d_model`` defaults to the width of ``token_emb`` (its last axis).
+
+    Parameters
+    ----------
+    token_emb : numpy.ndarray
+        ``(..., d_model)``, any layout; a floating array keeps its dtype.
+    d_model : int, optional
+        The width whose square root scales; defaults to ``token_emb.shape[-1]``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``token_emb * sqrt(d_model)``, the shape of ``token_emb``.
+
+    Raises
+    ------
+    ValueError
+        If ``d_model`` is not an integer >= 1.
 
     Examples
     --------
@@ -460,5 +550,9 @@ def scale_token_embeddings(token_emb: np.ndarray, d_model: int | None = None) ->
 
 
 def scale_token_embeddings_backward(grad_out: np.ndarray, d_model: int | None = None) -> np.ndarray:
-    """Gradient of :func:`scale_token_embeddings`: ``grad_out * sqrt(d_model)``."""
+    """Gradient of :func:`scale_token_embeddings`: ``grad_out * sqrt(d_model)``.
+
+    The map is linear with the factor ``sqrt(d_model)`` on every entry, so its backward is the
+    same multiplication; the arguments are those of :func:`scale_token_embeddings`.
+    """
     return scale_token_embeddings(grad_out, d_model)

@@ -1,13 +1,16 @@
 """The walkthrough: your own text through every step of the pipeline, printed with real numbers.
 
 This module adds no new mathematics; it runs the steps of the earlier modules one at a time and
-prints what each hands to the next, with the array shape at every step (``minimal-embed embed``):
+prints what each hands to the next, with the array shape at every step (``minimal-embed embed``
+numbers its lines as below):
 
 1. text → pieces: the tokenizer's split pattern (BPE never merges across two pieces);
-2. pieces → tokens → ids: byte-level BPE, each token a byte string, its id its rank;
-3. ids → token vectors: row lookup ``E[ids]`` in the token table, ``(seq_len, batch, d_model)``;
-4. positions 0..n-1 → position vectors: a sinusoidal or a learned table, ``(seq_len, d_model)``;
-5. the sum, broadcast over the batch: the input embeddings the first layer reads.
+2. pieces → tokens: byte-level BPE, each token a byte string;
+3. tokens → ids: each token's id is its rank; several texts are padded into one
+   ``(seq_len, batch)`` array with a mask;
+4. ids → token vectors: row lookup ``E[ids]`` in the token table, ``(seq_len, batch, d_model)``;
+5. positions 0..n-1 → position vectors: a sinusoidal or a learned table, ``(seq_len, d_model)``;
+6. the sum, broadcast over the batch: the input embeddings the first layer reads.
 
 The token table is the trained one in ``data/checkpoint.npz`` when it is bundled (see
 :func:`bundled_checkpoint`); otherwise a seeded random table N(0, 0.02²), GPT-2's initialisation,
@@ -209,16 +212,16 @@ def walk(texts: list[str], tokenizer, *, tokenizer_name: str, positions: str | N
         raise ValueError(f"--dim must be at least 1, got {dim}")
     allowed = "all" if allow_special else ()
     ids, mask = tokenizer.encode_batch(texts, batch_first=batch_first,
-                                       allowed_special=allowed)  # (seq_len, batch)
+                                       allowed_special=allowed)  # (seq_len, batch), or swapped
     seq_axis = 1 if batch_first else 0
     tables = choose_tables(tokenizer.vocab_size, ids.shape[seq_axis], positions, checkpoint)
-    token_emb = tables.token[ids]            # (seq_len, batch, d_model)
+    token_emb = tables.token[ids]  # (seq_len, batch, d_model), or batch first
     summed = add_positions(token_emb, tables.position, batch_first=batch_first)
     result = Result(ids, mask, token_emb, tables.position, summed)
 
     lines = _text_lines(texts, tokenizer, tokenizer_name, allowed)
     lines += _id_lines(ids, mask, batch_first)
-    labels = _row_labels(ids, mask, tokenizer, batch_first)
+    labels = _row_labels(ids, mask, tokenizer)
     broadcast = "positions[None, :, :]" if batch_first else "positions[:, None, :]"
     lines += [f"4 token vectors  E[ids] -> {_shape(token_emb)} = {_layout(batch_first, 'd_model')}",
               f"                 E {_shape(tables.token)}: {tables.token_source}"]
@@ -276,8 +279,11 @@ def _id_lines(ids: np.ndarray, mask: np.ndarray, batch_first: bool) -> list[str]
     return lines
 
 
-def _row_labels(ids, mask, tokenizer, batch_first: bool) -> list[str]:
-    """One label per vector row, ``[pos, text] 'token'``, in the array's own index order."""
+def _row_labels(ids: np.ndarray, mask: np.ndarray, tokenizer) -> list[str]:
+    """One label per vector row, ``[index] 'token'``, in the array's own index order.
+
+    The index is ``[pos,text]`` for ``(seq_len, batch)`` ids and ``[text,pos]`` for batch first.
+    """
     labels = []
     for index in np.ndindex(ids.shape):
         token = readable(tokenizer.token_bytes(int(ids[index]))) if mask[index] else "(padding)"

@@ -230,6 +230,32 @@ class Embedding:
 
         As in PyTorch, the padding row keeps its pretrained values; it only stops receiving
         gradient.
+
+        Parameters
+        ----------
+        weight : np.ndarray, shape (V, d), floating
+            The table; it is copied, so training never writes into the caller's array.
+        padding_idx : int or None
+            A row ``0 <= padding_idx < V`` that receives no gradient.
+
+        Returns
+        -------
+        Embedding
+            With ``.weight`` a copy of ``weight`` (same dtype).
+
+        Raises
+        ------
+        ValueError
+            If ``weight`` is not a non-empty 2-D array, or ``padding_idx`` is not a row of it.
+        TypeError
+            If ``weight`` is not floating point.
+
+        Examples
+        --------
+        >>> table = np.arange(6.0).reshape(3, 2)
+        >>> emb = Embedding.from_pretrained(table, padding_idx=0)
+        >>> emb(0).tolist(), emb.backward([0, 2], np.ones((2, 2)))[0].tolist()
+        ([0.0, 1.0], [0.0, 0.0])
         """
         weight = np.array(weight)  # a copy: training must not write into the caller's array
         if weight.ndim != 2 or 0 in weight.shape:
@@ -244,10 +270,12 @@ class Embedding:
 
     @property
     def num_embeddings(self) -> int:
+        """V, the number of rows; valid ids are ``0 .. V-1``."""
         return self.weight.shape[0]
 
     @property
     def dim(self) -> int:
+        """d, the length of each row."""
         return self.weight.shape[1]
 
     def __repr__(self) -> str:
@@ -370,7 +398,17 @@ class Embedding:
         return out
 
     def save(self, path: str | Path) -> None:
-        """Write the table to ``path`` as an uncompressed ``.npz`` (exactly that file name)."""
+        """Write the table to ``path`` as an uncompressed ``.npz`` (exactly that file name).
+
+        The archive holds three arrays: ``format`` (the string ``"minimal_embed.Embedding/1"``),
+        ``weight`` ``(V, d)`` and ``padding_idx`` (an int64 scalar, -1 for none). Read it back
+        with :meth:`load`; NumPy's ``np.load`` opens it too, without pickles.
+
+        Parameters
+        ----------
+        path : str or Path
+            The file to write; no ``.npz`` is appended.
+        """
         padding = -1 if self.padding_idx is None else self.padding_idx
         with open(path, "wb") as file:
             np.savez(
@@ -382,7 +420,24 @@ class Embedding:
 
     @classmethod
     def load(cls, path: str | Path) -> Embedding:
-        """Read a table written by :meth:`save` (never unpickles: ``allow_pickle=False``)."""
+        """Read a table written by :meth:`save` (never unpickles: ``allow_pickle=False``).
+
+        Parameters
+        ----------
+        path : str or Path
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        Embedding
+            The saved table (same dtype) and padding row.
+
+        Raises
+        ------
+        ValueError
+            If the file lacks the ``format``/``weight``/``padding_idx`` arrays or names another
+            format, or holds pickled objects.
+        """
         with np.load(path, allow_pickle=False) as archive:
             missing = {"format", "weight", "padding_idx"} - set(archive.files)
             if missing or str(archive["format"]) != _FILE_FORMAT:

@@ -37,6 +37,7 @@ def _add_tokenize(subparsers) -> argparse.ArgumentParser:
 
 def _run_tokenize(args) -> int:
     from minimal_embed.tokenizer import Tokenizer, load_tokenizer
+    from minimal_embed.walkthrough import readable
 
     tok = Tokenizer.load(args.tokenizer) if args.tokenizer else load_tokenizer()
     allowed = "all" if args.allow_special else ()
@@ -47,17 +48,10 @@ def _run_tokenize(args) -> int:
     pieces = tok.split(args.text, allowed_special=allowed)
     print("pieces:", " ".join(repr(piece) for piece in pieces))
     # a token that is not whole UTF-8 characters is shown as its bytes, b'\xf0\x9f'
-    print("tokens:", " ".join(_readable_token(tok.token_bytes(i)) for i in ids))
+    print("tokens:", " ".join(readable(tok.token_bytes(i)) for i in ids))
     print("ids:   ", " ".join(str(i) for i in ids))
     print("count: ", len(ids))
     return 0
-
-
-def _readable_token(token: bytes) -> str:
-    try:
-        return repr(token.decode("utf-8"))
-    except UnicodeDecodeError:
-        return repr(token)
 
 
 def _add_train_tokenizer(subparsers) -> argparse.ArgumentParser:

@@ -213,6 +213,24 @@ class Tokenizer:
         Allowed special tokens come out as pieces of their own; all other text is split by the
         pattern (no disallowed-special check: this only shows the cut).
 
+        Parameters
+        ----------
+        text : str
+            Any text; lone surrogates become U+FFFD.
+        allowed_special : "all" or collection of str
+            Special tokens whose text becomes a piece of its own, as in :meth:`encode`.
+
+        Returns
+        -------
+        list of str
+            The pieces in order; they concatenate to ``text`` (after the surrogate repair).
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``allowed_special`` is one str other than "all", or names a text that is not a
+            special token of this tokenizer.
+
         Examples
         --------
         >>> Tokenizer.train("", 256).split("I love  LLMs!")
@@ -356,6 +374,14 @@ class Tokenizer:
         mask : np.ndarray of bool, shape (seq_len, batch)
             True at real tokens.
 
+        Raises
+        ------
+        TypeError
+            If ``texts`` is one str (wrap it in a list), or ``pad_id`` is not an integer.
+        ValueError
+            If ``max_len`` is not a positive int, ``pad_id`` is not in the vocabulary, or a text
+            holds a special token that is not allowed.
+
         Examples
         --------
         >>> tok = Tokenizer.train("ab ab ab", 258)
@@ -397,12 +423,22 @@ class Tokenizer:
         two GPT-2 tokens of "你" both get ``(0, 1)``). In order, the spans cover the text with no
         gap; two neighbours overlap only on a character they split between them.
 
+        Parameters
+        ----------
+        text, allowed_special, disallowed_special
+            As in :meth:`encode`.
+
         Returns
         -------
         ids : list of int
             The token ids, as :meth:`encode` returns them.
         spans : list of (int, int)
             One per id: ``text[start:end]`` holds that token's bytes.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`encode` does.
 
         Examples
         --------
@@ -425,12 +461,26 @@ class Tokenizer:
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """Concatenate the byte strings of ``ids`` exactly (special tokens as their UTF-8 text).
 
+        Parameters
+        ----------
+        ids : iterable of int, or integer np.ndarray of any shape
+            Token ids (an array is read in row-major order).
+
+        Returns
+        -------
+        bytes
+
         Raises
         ------
         TypeError
             If an id is not an integer (floats and bools are refused).
         ValueError
             If an id is negative or not in the vocabulary.
+
+        Examples
+        --------
+        >>> Tokenizer.train("", 256).decode_bytes([0xE2, 0x82])   # half a character stays bytes
+        b'\\xe2\\x82'
         """
         ids = _checked_id_list(ids)
         try:
@@ -440,6 +490,9 @@ class Tokenizer:
 
     def decode(self, ids: Iterable[int]) -> str:
         """Decode ``ids`` to text; byte sequences that are not valid UTF-8 become U+FFFD.
+
+        ``decode_bytes(ids).decode("utf-8", errors="replace")``: takes and refuses the same ids as
+        :meth:`decode_bytes`.
 
         Examples
         --------
@@ -451,6 +504,13 @@ class Tokenizer:
 
     def token_bytes(self, token_id: int) -> bytes:
         """The byte string of one id (a special token's UTF-8 text).
+
+        Raises
+        ------
+        TypeError
+            If ``token_id`` is not an integer.
+        ValueError
+            If ``token_id`` is not in the vocabulary.
 
         Examples
         --------
@@ -535,7 +595,7 @@ class Tokenizer:
         ranks, special_tokens = rankfiles.read_gpt2(encoder_json, vocab_bpe)
         return cls(ranks, pattern=GPT2_PATTERN, special_tokens=special_tokens)
 
-    # --- helpers -------------------------------------------------------------------------------
+    # --- special-token sets, id checks, equality -----------------------------------------------
 
     def _special_set(self, names: Collection[str] | str, argument: str) -> set[str]:
         if names == "all":
@@ -642,7 +702,9 @@ def _special_token_list(special_tokens: Iterable[str] | None) -> list[str]:
     if special_tokens is None:
         return []
     if isinstance(special_tokens, (str, Mapping)):
-        raise TypeError("special_tokens for training must be a list of str, e.g. ['<|endoftext|>']")
+        raise TypeError(
+            f"special_tokens must be a list of str, e.g. ['<|endoftext|>'], got {special_tokens!r}"
+        )
     specials = list(special_tokens)
     for text in specials:
         _check_special_text(text)
@@ -720,7 +782,7 @@ def _checked_id_list(ids: Iterable[int]) -> Iterable[int]:
     return ids
 
 
-# --- text helpers ----------------------------------------------------------------------------
+# --- repairing and splitting text ------------------------------------------------------------
 
 
 def _repair_surrogates(text: str) -> str:

@@ -206,7 +206,14 @@ def plot_similarity(checkpoint: dict | None, *, out=None, color: bool) -> str:
 
 def choose_tokens(tokenizer, texts: list[str], top: int, corpus: str) -> list[int]:
     """Ids to draw: each of ``texts`` (each must be a single token), or else the ``top`` most
-    frequent word tokens (letters only, with or without a leading space) in ``corpus``."""
+    frequent word tokens in ``corpus``: letters only, with or without a leading space, at least
+    three bytes long (so ``' a'`` and ``'s'`` are left out); ties go to the smaller id.
+
+    Raises
+    ------
+    ValueError
+        If a text is not exactly one token, or ``top < 2``.
+    """
     if texts:
         ids = []
         for text in texts:

@@ -73,7 +73,9 @@ _NOT_A_TOKEN = float("inf")  # the rank of a pair whose concatenation is not a t
 # --- the two basic steps -----------------------------------------------------------------------
 
 
-def count_pairs(ids: list[int], counts: dict[Pair, int] | None = None, weight: int = 1) -> dict:
+def count_pairs(
+    ids: list[int], counts: dict[Pair, int] | None = None, weight: int = 1
+) -> dict[Pair, int]:
     """Add ``weight`` for every adjacent, overlapping pair in ``ids`` to ``counts``.
 
     Parameters
@@ -319,207 +321,7 @@ def merges_to_ranks(merges: list[Pair]) -> dict[bytes, int]:
     return {token: rank for rank, token in enumerate(vocab)}
 
 
-# --- encoding one piece ------------------------------------------------------------------------
-
-
-def encode_piece(
-    piece: bytes, ranks: Mapping[bytes, int], joinable: np.ndarray | None = None
-) -> list[int]:
-    """Encode one piece with ranked merges, choosing the fastest exact method.
-
-    A piece that is itself a token is that token (tiktoken does the same; for trained
-    vocabularies the merges would reach it anyway). Short pieces use :func:`merge_by_rank`, long
-    ones :func:`merge_by_rank_long`; both give the same ids. Given the ``joinable`` table, a long
-    piece is first cut where no token can span (:func:`cut_where_no_token_spans`).
-
-    Parameters
-    ----------
-    piece : bytes
-        The UTF-8 bytes of one piece of the split text.
-    ranks : mapping of bytes -> int
-        The ranked vocabulary; all 256 single bytes must be in it.
-    joinable : numpy.ndarray, optional
-        ``joinable_pairs(ranks)``, ``(65536,)`` bool.
-
-    Returns
-    -------
-    list of int
-        The token ids, whose byte strings concatenate to ``piece``.
-
-    Examples
-    --------
-    >>> ranks = merges_to_ranks([(108, 111), (256, 119)])   # "lo", then "low"
-    >>> encode_piece(b"lowly", ranks)
-    [257, 108, 121]
-    """
-    rank = ranks.get(piece)
-    if rank is not None:
-        return [rank]
-    if len(piece) < LONG_PIECE:
-        return merge_by_rank(piece, ranks)
-    if joinable is None:
-        return merge_by_rank_long(piece, ranks)
-    ids: list[int] = []
-    for chunk in cut_where_no_token_spans(piece, joinable):
-        ids += encode_piece(chunk, ranks)
-    return ids
-
-
-def encode_pieces(
-    pieces: list[bytes],
-    ranks: Mapping[bytes, int],
-    joinable: np.ndarray | None = None,
-    pair_table: np.ndarray | None = None,
-) -> list[list[int]]:
-    """Encode many pieces: ``[encode_piece(piece, ranks, joinable) for piece in pieces]``, faster.
-
-    A piece that is a token is that token. Given ``pair_table`` and at least :data:`BATCH_MIN`
-    short pieces (at most :data:`SHORT_PIECE` bytes) that are not tokens, those are merged
-    together by :func:`merge_by_rank_batch`; otherwise each is merged as :func:`encode_piece`
-    would.
-
-    Parameters
-    ----------
-    pieces : list of bytes
-        The pieces, each the UTF-8 bytes of one piece of the split text.
-    ranks : mapping of bytes -> int
-        The ranked vocabulary; all 256 single bytes must be in it.
-    joinable : numpy.ndarray, optional
-        ``joinable_pairs(ranks)``, ``(65536,)`` bool.
-    pair_table : numpy.ndarray, optional
-        ``byte_pair_ranks(ranks)``, ``(65536,)`` int64.
-
-    Returns
-    -------
-    list of list of int
-        The ids of each piece, in order.
-
-    Examples
-    --------
-    >>> ranks = merges_to_ranks([(108, 111), (256, 119)])   # "lo", then "low"
-    >>> encode_pieces([b"lowly", b"low"], ranks)
-    [[257, 108, 121], [257]]
-    """
-    encoded: list = [None] * len(pieces)
-    short = []  # the short pieces that are not tokens: merged below, all together if many
-    for i, piece in enumerate(pieces):
-        rank = ranks.get(piece)
-        if rank is not None:
-            encoded[i] = [rank]
-        elif 2 <= len(piece) <= SHORT_PIECE:
-            short.append(i)
-        else:
-            encoded[i] = encode_piece(piece, ranks, joinable)
-    if pair_table is not None and len(short) >= BATCH_MIN:
-        merged = merge_by_rank_batch([pieces[i] for i in short], ranks, pair_table)
-    else:
-        merged = [merge_by_rank(pieces[i], ranks) for i in short]
-    for i, ids in zip(short, merged, strict=True):
-        encoded[i] = ids
-    return encoded
-
-
-def byte_pair_ranks(ranks: Mapping[bytes, int]) -> np.ndarray:
-    """The rank of every two-byte token at ``table[256 * a + b]``, ``len(ranks)`` for the others.
-
-    ``len(ranks)`` is above every rank, so it reads "no token" in a minimum over ranks.
-
-    Parameters
-    ----------
-    ranks : mapping of bytes -> int
-        The ranked vocabulary.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(65536,)`` int64.
-
-    Examples
-    --------
-    >>> table = byte_pair_ranks({bytes([b]): b for b in range(256)} | {b"ab": 256})
-    >>> int(table[256 * ord("a") + ord("b")]), int(table[256 * ord("b") + ord("a")])
-    (256, 257)
-    """
-    table = np.full(65536, len(ranks), dtype=np.int64)
-    for token, rank in ranks.items():
-        if len(token) == 2:
-            table[256 * token[0] + token[1]] = rank
-    return table
-
-
-def merge_by_rank_batch(
-    pieces: list[bytes], ranks: Mapping[bytes, int], pair_table: np.ndarray
-) -> list[list[int]]:
-    """``[merge_by_rank(piece, ranks) for piece in pieces]``, with all pieces advancing together.
-
-    The pieces are laid end to end. ``starts[j]`` is where part ``j`` begins (all parts of all
-    pieces in order), ``part_id[j]`` its token id, ``pair_rank[j]`` the rank of part ``j`` joined
-    to part ``j + 1`` (``none`` when that is not a token, ``edge`` when part ``j`` is the last of
-    its piece), and ``first[p]`` the index of piece ``p``'s first part. In a round, each piece
-    finds its lowest, leftmost pair with one segmented minimum over ``pair_rank * count + j`` and
-    merges it: the very step :func:`merge_by_rank` takes, so every piece goes through the same
-    merges, and the merged part is the token of that rank. NumPy deletes the merged boundaries;
-    only the ranks of the two new pairs beside each merge are dictionary lookups. The rounds
-    stop when no piece has a pair left to merge; there are as many as the most merges any one
-    piece needs (at most its length), so give it short pieces.
-
-    Parameters
-    ----------
-    pieces : list of bytes
-        Non-empty pieces.
-    ranks : mapping of bytes -> int
-        The ranked vocabulary; all 256 single bytes must be in it.
-    pair_table : numpy.ndarray
-        ``byte_pair_ranks(ranks)``, ``(65536,)`` int64.
-
-    Returns
-    -------
-    list of list of int
-        The ids of each piece.
-
-    Examples
-    --------
-    >>> ranks = {bytes([b]): b for b in range(256)} | {b"aa": 256}
-    >>> merge_by_rank_batch([b"aaa", b"ba"], ranks, byte_pair_ranks(ranks))
-    [[256, 97], [98, 97]]
-    """
-    if not pieces:
-        return []
-    none, edge = len(ranks), len(ranks) + 1  # both above every rank; edge is never merged
-    data = b"".join(pieces)
-    codes = np.frombuffer(data, dtype=np.uint8).astype(np.int64)  # (n_bytes,)
-    first = np.cumsum([0] + [len(piece) for piece in pieces[:-1]])  # (n_pieces,)
-    starts = np.arange(len(data) + 1)  # (n_parts + 1,) every byte a part, then the end
-    byte_ids = np.array([ranks[bytes([b])] for b in range(256)], dtype=np.int64)  # (256,)
-    part_id = byte_ids[codes]  # (n_parts,) the token id of each part
-    pair_rank = np.append(pair_table[codes[:-1] * 256 + codes[1:]], edge)  # (n_parts,)
-    pair_rank[first[1:] - 1] = edge
-
-    def ranks_of(left: np.ndarray, right: np.ndarray) -> list[int]:
-        """The rank of ``data[starts[l]:starts[r]]`` for each l, r (``none`` if not a token)."""
-        spans = map(slice, starts[left].tolist(), starts[right].tolist())
-        return list(map(ranks.get, map(data.__getitem__, spans), repeat(none)))
-
-    while True:
-        count = len(pair_rank)
-        lowest = np.minimum.reduceat(pair_rank * count + np.arange(count), first)  # (n_pieces,)
-        merging = lowest // count < none  # (n_pieces,) the pieces with a pair left to merge
-        if not merging.any():
-            break
-        k = lowest[merging] % count  # part k of each merging piece absorbs part k + 1
-        part_id[k] = lowest[merging] // count  # the merged part is the token of that rank
-        part_id = np.delete(part_id, k + 1)
-        starts = np.delete(starts, k + 1)
-        pair_rank = np.delete(pair_rank, k)
-        first -= np.cumsum(merging) - merging  # parts deleted in the pieces before
-        k -= np.arange(len(k))  # part indices after the deletions
-        left = k[k > first[merging]]  # merged parts with a part on their left in the piece
-        pair_rank[left - 1] = ranks_of(left - 1, left + 1)
-        right = k[pair_rank[k] != edge]  # ... and with a part on their right
-        pair_rank[right] = ranks_of(right, right + 2)
-    ids = part_id.tolist()
-    cuts = [*first.tolist(), len(ids)]
-    return [ids[start:stop] for start, stop in pairwise(cuts)]
+# --- merging one piece by rank -----------------------------------------------------------------
 
 
 def merge_by_rank(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
@@ -710,3 +512,206 @@ def cut_where_no_token_spans(piece: bytes, joinable: np.ndarray) -> list[bytes]:
     codes = np.frombuffer(piece, dtype=np.uint8).astype(np.intp)  # (n,)
     cuts = (np.flatnonzero(~joinable[codes[:-1] * 256 + codes[1:]]) + 1).tolist()
     return [piece[start:stop] for start, stop in pairwise([0, *cuts, len(piece)])]
+
+
+# --- encoding a piece, and many pieces at once -------------------------------------------------
+
+
+def encode_piece(
+    piece: bytes, ranks: Mapping[bytes, int], joinable: np.ndarray | None = None
+) -> list[int]:
+    """Encode one piece with ranked merges, choosing the fastest exact method.
+
+    A piece that is itself a token is that token (tiktoken does the same; for trained
+    vocabularies the merges would reach it anyway). Short pieces use :func:`merge_by_rank`, long
+    ones :func:`merge_by_rank_long`; both give the same ids. Given the ``joinable`` table, a long
+    piece is first cut where no token can span (:func:`cut_where_no_token_spans`).
+
+    Parameters
+    ----------
+    piece : bytes
+        The UTF-8 bytes of one piece of the split text.
+    ranks : mapping of bytes -> int
+        The ranked vocabulary; all 256 single bytes must be in it.
+    joinable : numpy.ndarray, optional
+        ``joinable_pairs(ranks)``, ``(65536,)`` bool.
+
+    Returns
+    -------
+    list of int
+        The token ids, whose byte strings concatenate to ``piece``.
+
+    Examples
+    --------
+    >>> ranks = merges_to_ranks([(108, 111), (256, 119)])   # "lo", then "low"
+    >>> encode_piece(b"lowly", ranks)
+    [257, 108, 121]
+    """
+    rank = ranks.get(piece)
+    if rank is not None:
+        return [rank]
+    if len(piece) < LONG_PIECE:
+        return merge_by_rank(piece, ranks)
+    if joinable is None:
+        return merge_by_rank_long(piece, ranks)
+    ids: list[int] = []
+    for chunk in cut_where_no_token_spans(piece, joinable):
+        ids += encode_piece(chunk, ranks)
+    return ids
+
+
+def byte_pair_ranks(ranks: Mapping[bytes, int]) -> np.ndarray:
+    """The rank of every two-byte token at ``table[256 * a + b]``, ``len(ranks)`` for the others.
+
+    ``len(ranks)`` is above every rank, so it reads "no token" in a minimum over ranks.
+
+    Parameters
+    ----------
+    ranks : mapping of bytes -> int
+        The ranked vocabulary.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(65536,)`` int64.
+
+    Examples
+    --------
+    >>> table = byte_pair_ranks({bytes([b]): b for b in range(256)} | {b"ab": 256})
+    >>> int(table[256 * ord("a") + ord("b")]), int(table[256 * ord("b") + ord("a")])
+    (256, 257)
+    """
+    table = np.full(65536, len(ranks), dtype=np.int64)
+    for token, rank in ranks.items():
+        if len(token) == 2:
+            table[256 * token[0] + token[1]] = rank
+    return table
+
+
+def merge_by_rank_batch(
+    pieces: list[bytes], ranks: Mapping[bytes, int], pair_table: np.ndarray
+) -> list[list[int]]:
+    """``[merge_by_rank(piece, ranks) for piece in pieces]``, with all pieces advancing together.
+
+    The pieces are laid end to end. ``starts[j]`` is where part ``j`` begins (all parts of all
+    pieces in order), ``part_id[j]`` its token id, ``pair_rank[j]`` the rank of part ``j`` joined
+    to part ``j + 1`` (``none`` when that is not a token, ``edge`` when part ``j`` is the last of
+    its piece), and ``first[p]`` the index of piece ``p``'s first part. In a round, each piece
+    finds its lowest, leftmost pair with one segmented minimum over ``pair_rank * count + j`` and
+    merges it: the very step :func:`merge_by_rank` takes, so every piece goes through the same
+    merges, and the merged part is the token of that rank. NumPy deletes the merged boundaries;
+    only the ranks of the two new pairs beside each merge are dictionary lookups. The rounds
+    stop when no piece has a pair left to merge; there are as many as the most merges any one
+    piece needs (at most its length), so give it short pieces.
+
+    Parameters
+    ----------
+    pieces : list of bytes
+        Non-empty pieces.
+    ranks : mapping of bytes -> int
+        The ranked vocabulary; all 256 single bytes must be in it.
+    pair_table : numpy.ndarray
+        ``byte_pair_ranks(ranks)``, ``(65536,)`` int64.
+
+    Returns
+    -------
+    list of list of int
+        The ids of each piece.
+
+    Examples
+    --------
+    >>> ranks = {bytes([b]): b for b in range(256)} | {b"aa": 256}
+    >>> merge_by_rank_batch([b"aaa", b"ba"], ranks, byte_pair_ranks(ranks))
+    [[256, 97], [98, 97]]
+    """
+    if not pieces:
+        return []
+    none, edge = len(ranks), len(ranks) + 1  # both above every rank; edge is never merged
+    data = b"".join(pieces)
+    codes = np.frombuffer(data, dtype=np.uint8).astype(np.int64)  # (n_bytes,)
+    first = np.cumsum([0] + [len(piece) for piece in pieces[:-1]])  # (n_pieces,)
+    starts = np.arange(len(data) + 1)  # (n_parts + 1,) every byte a part, then the end
+    byte_ids = np.array([ranks[bytes([b])] for b in range(256)], dtype=np.int64)  # (256,)
+    part_id = byte_ids[codes]  # (n_parts,) the token id of each part
+    pair_rank = np.append(pair_table[codes[:-1] * 256 + codes[1:]], edge)  # (n_parts,)
+    pair_rank[first[1:] - 1] = edge
+
+    def ranks_of(left: np.ndarray, right: np.ndarray) -> list[int]:
+        """The rank of ``data[starts[l]:starts[r]]`` for each l, r (``none`` if not a token)."""
+        spans = map(slice, starts[left].tolist(), starts[right].tolist())
+        return list(map(ranks.get, map(data.__getitem__, spans), repeat(none)))
+
+    while True:
+        count = len(pair_rank)
+        lowest = np.minimum.reduceat(pair_rank * count + np.arange(count), first)  # (n_pieces,)
+        merging = lowest // count < none  # (n_pieces,) the pieces with a pair left to merge
+        if not merging.any():
+            break
+        k = lowest[merging] % count  # part k of each merging piece absorbs part k + 1
+        part_id[k] = lowest[merging] // count  # the merged part is the token of that rank
+        part_id = np.delete(part_id, k + 1)
+        starts = np.delete(starts, k + 1)
+        pair_rank = np.delete(pair_rank, k)
+        first -= np.cumsum(merging) - merging  # parts deleted in the pieces before
+        k -= np.arange(len(k))  # part indices after the deletions
+        left = k[k > first[merging]]  # merged parts with a part on their left in the piece
+        pair_rank[left - 1] = ranks_of(left - 1, left + 1)
+        right = k[pair_rank[k] != edge]  # ... and with a part on their right
+        pair_rank[right] = ranks_of(right, right + 2)
+    ids = part_id.tolist()
+    cuts = [*first.tolist(), len(ids)]
+    return [ids[start:stop] for start, stop in pairwise(cuts)]
+
+
+def encode_pieces(
+    pieces: list[bytes],
+    ranks: Mapping[bytes, int],
+    joinable: np.ndarray | None = None,
+    pair_table: np.ndarray | None = None,
+) -> list[list[int]]:
+    """Encode many pieces: ``[encode_piece(piece, ranks, joinable) for piece in pieces]``, faster.
+
+    A piece that is a token is that token. Given ``pair_table`` and at least :data:`BATCH_MIN`
+    short pieces (at most :data:`SHORT_PIECE` bytes) that are not tokens, those are merged
+    together by :func:`merge_by_rank_batch`; otherwise each is merged as :func:`encode_piece`
+    would.
+
+    Parameters
+    ----------
+    pieces : list of bytes
+        The pieces, each the UTF-8 bytes of one piece of the split text.
+    ranks : mapping of bytes -> int
+        The ranked vocabulary; all 256 single bytes must be in it.
+    joinable : numpy.ndarray, optional
+        ``joinable_pairs(ranks)``, ``(65536,)`` bool.
+    pair_table : numpy.ndarray, optional
+        ``byte_pair_ranks(ranks)``, ``(65536,)`` int64.
+
+    Returns
+    -------
+    list of list of int
+        The ids of each piece, in order.
+
+    Examples
+    --------
+    >>> ranks = merges_to_ranks([(108, 111), (256, 119)])   # "lo", then "low"
+    >>> encode_pieces([b"lowly", b"low"], ranks)
+    [[257, 108, 121], [257]]
+    """
+    encoded: list = [None] * len(pieces)
+    short = []  # the short pieces that are not tokens: merged below, all together if many
+    for i, piece in enumerate(pieces):
+        rank = ranks.get(piece)
+        if rank is not None:
+            encoded[i] = [rank]
+        elif 2 <= len(piece) <= SHORT_PIECE:
+            short.append(i)
+        else:
+            encoded[i] = encode_piece(piece, ranks, joinable)
+    if pair_table is not None and len(short) >= BATCH_MIN:
+        merged = merge_by_rank_batch([pieces[i] for i in short], ranks, pair_table)
+    else:
+        merged = [merge_by_rank(pieces[i], ranks) for i in short]
+    for i, ids in zip(short, merged, strict=True):
+        encoded[i] = ids
+    return encoded

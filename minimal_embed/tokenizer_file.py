@@ -31,6 +31,7 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NoReturn
 
 FILE_HEADER = "minimal_embed tokenizer v1"
 # A token's bytes in the file: printable ASCII except backslash as itself, "\\" and "\xNN".
@@ -196,28 +197,26 @@ def _unescape(field: str) -> bytes | None:
 
 
 class _LineReader:
-    """Hands out the file's lines in order and words errors with the current line number."""
+    """Hands out the file's lines in order and words errors with the current line number.
+
+    ``index`` counts the lines handed out so far, so it is the 1-based number of the line just
+    read, the one an error is about.
+    """
 
     def __init__(self, lines: list[bytes], name: str) -> None:
         self.lines, self.name, self.index = lines, name, 0
 
-    def fail(self, message: str):
+    def fail(self, message: str) -> NoReturn:
         raise ValueError(f"{self.name}: line {self.index}: {message}")
 
-    def peek(self) -> str:
-        if self.index >= len(self.lines):
-            self.index += 1
+    def next(self) -> str:
+        self.index += 1
+        if self.index > len(self.lines):
             self.fail("the file ends too early (truncated?)")
         try:
-            return self.lines[self.index].decode("utf-8")
+            return self.lines[self.index - 1].decode("utf-8")
         except UnicodeDecodeError:
-            self.index += 1
             self.fail("not valid UTF-8")
-
-    def next(self) -> str:
-        line = self.peek()
-        self.index += 1
-        return line
 
     def field(self, key: str) -> str:
         line = self.next()

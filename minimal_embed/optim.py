@@ -89,7 +89,22 @@ class SGD:
         self.momentum_buffers = [np.zeros_like(p) for p in self.params] if momentum else None
 
     def step(self, grads: Sequence[Gradient]) -> None:
-        """Apply one update; ``grads[i]`` is the gradient of ``params[i]``."""
+        """Apply one update; ``grads[i]`` is the gradient of ``params[i]``.
+
+        Parameters
+        ----------
+        grads : sequence of np.ndarray or SparseRows
+            One per parameter, in the order of ``params``: an array of the parameter's shape,
+            or ``SparseRows`` whose indices are sorted, unique rows of it.
+
+        Raises
+        ------
+        ValueError
+            If the number of gradients differs from the number of parameters, a dense gradient
+            has another shape, or ``SparseRows`` indices are unsorted, repeated or out of range.
+        TypeError
+            If ``SparseRows`` indices are not a 1-D integer array.
+        """
         grads = _check_grads(self.params, grads)
         for i, (param, grad) in enumerate(zip(self.params, grads, strict=True)):
             if isinstance(grad, SparseRows):
@@ -178,7 +193,22 @@ class Adam:
         self.exp_avg_sq = [np.zeros_like(p) for p in self.params]  # v, second moments
 
     def step(self, grads: Sequence[Gradient]) -> None:
-        """Apply one update; ``grads[i]`` is the gradient of ``params[i]``."""
+        """Apply one update; ``grads[i]`` is the gradient of ``params[i]``.
+
+        Parameters
+        ----------
+        grads : sequence of np.ndarray or SparseRows
+            One per parameter, in the order of ``params``: an array of the parameter's shape,
+            or ``SparseRows`` whose indices are sorted, unique rows of it.
+
+        Raises
+        ------
+        ValueError
+            If the number of gradients differs from the number of parameters, a dense gradient
+            has another shape, or ``SparseRows`` indices are unsorted, repeated or out of range.
+        TypeError
+            If ``SparseRows`` indices are not a 1-D integer array.
+        """
         grads = _check_grads(self.params, grads)
         self.step_count += 1
         states = zip(self.params, self.exp_avg, self.exp_avg_sq, grads, strict=True)
@@ -335,12 +365,19 @@ def _check_params(params: Sequence[np.ndarray]) -> list[np.ndarray]:
     params = list(params)
     for i, param in enumerate(params):
         if not isinstance(param, np.ndarray) or not np.issubdtype(param.dtype, np.floating):
+            got = type(param).__name__
+            if isinstance(param, np.ndarray):
+                got = f"an array of dtype {param.dtype}"
             raise TypeError(
                 f"params[{i}] must be a floating NumPy array updated in place "
-                f"(e.g. emb.weight), got {type(param).__name__}"
+                f"(e.g. emb.weight), got {got}"
             )
         if not param.flags.writeable or param.ndim == 0:
-            raise ValueError(f"params[{i}] must be a writeable array with at least one axis")
+            raise ValueError(
+                f"params[{i}] must be a writeable array with at least one axis, got shape "
+                f"{param.shape}, writeable={param.flags.writeable}; pass the table itself, "
+                "not a read-only view or a scalar"
+            )
     return params
 
 
@@ -348,7 +385,7 @@ def _check_grads(params: list[np.ndarray], grads: Sequence[Gradient]) -> list[Gr
     grads = list(grads)
     if len(grads) != len(params):
         raise ValueError(
-            f"step() needs one gradient per parameter: {len(params)}, got {len(grads)}"
+            f"step() needs one gradient per parameter: expected {len(params)}, got {len(grads)}"
         )
     for i, (param, grad) in enumerate(zip(params, grads, strict=True)):
         if isinstance(grad, SparseRows):
@@ -364,7 +401,10 @@ def _check_grads(params: list[np.ndarray], grads: Sequence[Gradient]) -> list[Gr
 def _check_sparse_rows(i: int, param: np.ndarray, grad: SparseRows) -> None:
     indices, values = np.asarray(grad.indices), np.asarray(grad.values)
     if indices.ndim != 1 or not np.issubdtype(indices.dtype, np.integer):
-        raise TypeError(f"grads[{i}].indices must be a 1-D integer array, got {indices.dtype}")
+        raise TypeError(
+            f"grads[{i}].indices must be a 1-D integer array, got shape {indices.shape} of "
+            f"dtype {indices.dtype}"
+        )
     if values.shape != (indices.shape[0], *param.shape[1:]):
         raise ValueError(
             f"grads[{i}].values has shape {values.shape}; {indices.shape[0]} rows of a "

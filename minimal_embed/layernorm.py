@@ -54,6 +54,11 @@ def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, *,
     cache : LayerNormCache
         Pass it to :func:`layer_norm_backward`.
 
+    Raises
+    ------
+    ValueError
+        If gamma or beta is not of shape ``(d,)`` for x of shape ``(..., d)``, or ``eps < 0``.
+
     Examples
     --------
     >>> y, _ = layer_norm(np.array([[1.0, 2.0, 3.0]]), np.ones(3), np.zeros(3), eps=0.0)
@@ -98,6 +103,18 @@ def layer_norm_backward(grad_out: np.ndarray,
         ``(..., d)``.
     grad_gamma, grad_beta : numpy.ndarray
         ``(d,)``, summed over every leading axis.
+
+    Raises
+    ------
+    ValueError
+        If ``grad_out``'s shape is not the forward output's.
+
+    Examples
+    --------
+    >>> y, cache = layer_norm(np.array([[1.0, 2.0, 3.0]]), np.ones(3), np.zeros(3))
+    >>> grad_x, grad_gamma, grad_beta = layer_norm_backward(np.ones((1, 3)), cache)
+    >>> grad_x.round(12).tolist(), grad_beta.tolist()    # L = sum(y) = 0 + sum(beta) for any x
+    ([[0.0, 0.0, 0.0]], [1.0, 1.0, 1.0])
     """
     x_hat, inv_std, gamma = cache
     grad_out = np.asarray(grad_out)
@@ -149,7 +166,16 @@ class LayerNorm:
         return y
 
     def backward(self, grad_out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(grad_x, grad_gamma, grad_beta)`` for the last :meth:`forward` call."""
+        """``(grad_x, grad_gamma, grad_beta)`` for the last :meth:`forward` call.
+
+        Raises
+        ------
+        RuntimeError
+            If :meth:`forward` has not been called (the backward needs its cache).
+        ValueError
+            If ``grad_out``'s shape is not the last forward output's.
+        """
         if self._cache is None:
-            raise RuntimeError("LayerNorm.backward called before forward")
+            raise RuntimeError("LayerNorm.backward called before forward; call forward(x) "
+                               "first, then backward with the gradient of its output")
         return layer_norm_backward(grad_out, self._cache)

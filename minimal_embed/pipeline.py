@@ -52,7 +52,28 @@ def dropout(x: np.ndarray, rate: float,
     """Inverted dropout: zero each entry with probability ``rate``, scale the rest by 1/(1-rate).
 
     The expected value of every entry is unchanged, so nothing needs rescaling at inference time
-    (PyTorch's ``nn.Dropout``). Returns ``(y, keep)`` with ``keep`` the bool mask, same shape as x.
+    (PyTorch's ``nn.Dropout``): ``y = x * keep / (1 - rate)``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Any shape, floating.
+    rate : float
+        Probability of zeroing an entry, in ``[0, 1)``.
+    rng : numpy.random.Generator
+        Draws the mask (one float32 per entry).
+
+    Returns
+    -------
+    y : numpy.ndarray
+        The shape and dtype of ``x``.
+    keep : numpy.ndarray of bool
+        The shape of ``x``; True where the entry was kept. Pass it to :func:`dropout_backward`.
+
+    Raises
+    ------
+    ValueError
+        If ``rate`` is not in ``[0, 1)``.
 
     Examples
     --------
@@ -212,6 +233,18 @@ class InputEmbedding:
         longer input is refused rather than fed untrained rows. Schemes that act inside
         attention (alibi, rope, t5) add nothing here (``positions="none"``). Never unpickles.
 
+        Parameters
+        ----------
+        path : str or Path
+            A checkpoint written by training (``minimal-embed train -o PATH``).
+        tokenizer : Tokenizer or None
+            The tokenizer the checkpoint was trained with (None: feed id arrays only).
+
+        Returns
+        -------
+        InputEmbedding
+            With the checkpoint's tables, no scaling, LayerNorm or dropout.
+
         Raises
         ------
         ValueError
@@ -291,19 +324,27 @@ class InputEmbedding:
         embeddings : numpy.ndarray
             ``(seq_len, batch, d_model)`` (``(batch, seq_len, d_model)`` with ``batch_first``).
         mask : numpy.ndarray of bool
-            ``(seq_len, batch)``: True at real tokens, False at padding (embedded like id 0;
-            attention must ignore them).
+            ``(seq_len, batch)`` (``(batch, seq_len)`` with ``batch_first``): True at real
+            tokens, False at padding (embedded like id 0; attention must ignore them).
+
+        Raises
+        ------
+        TypeError
+            A single str instead of a list, texts without a tokenizer, or non-integer ids.
+        ValueError
+            Ids that are not a non-empty 2-D array or lie outside the vocabulary; positions
+            past a learned table's ``max_len``; ``token_type_ids`` of another shape, or given
+            to a model without a token-type table.
         """
         ids, mask = self._ids_and_mask(texts_or_ids)
         seq_len = ids.shape[1 if self.batch_first else 0]
-        bf = self.batch_first
         x = self.token_embedding(ids)                            # (seq_len, batch, d_tok)
         if self.scale:
             x = scale_token_embeddings(x)
         pos = self._position_rows(seq_len, offset)               # (seq_len, d_pos) or None
         if pos is not None:
             combine = add_positions if self.combine == "add" else concat_positions
-            x = combine(x, pos, batch_first=bf)                  # (seq_len, batch, d_model)
+            x = combine(x, pos, batch_first=self.batch_first)    # (seq_len, batch, d_model)
         type_ids = self._token_type_ids(token_type_ids, ids)
         if type_ids is not None:
             x = x + self.token_type_embedding(type_ids)          # (seq_len, batch, d_model)
@@ -339,7 +380,7 @@ class InputEmbedding:
         """
         if self._saved is None:
             raise RuntimeError("backward needs a forward call first (it uses that call's ids)")
-        saved, bf = self._saved, self.batch_first
+        saved = self._saved
         grad = np.asarray(grad)
         if grad.shape != saved["shape"]:
             raise ValueError(f"grad has shape {grad.shape}; the last forward returned "
@@ -358,7 +399,8 @@ class InputEmbedding:
         if self.positions != "none":
             combine_backward = (add_positions_backward if self.combine == "add"
                                 else partial(concat_positions_backward, d_tok=self.d_tok))
-            grad_tok, grad_pos = combine_backward(grad, batch_first=bf)  # grad_pos (seq_len, d_pos)
+            # grad_pos: (seq_len, d_pos)
+            grad_tok, grad_pos = combine_backward(grad, batch_first=self.batch_first)
         if self.learned_positions is not None:
             grads["position_embedding"] = self.learned_positions.backward(
                 grad_pos, offset=saved["offset"])
@@ -368,7 +410,7 @@ class InputEmbedding:
                                                                  sparse=sparse)
         return {name: grads[name] for name in self.parameters()}
 
-    # --- helpers ---------------------------------------------------------------------------
+    # --- forward's inputs: ids and mask, position rows, token-type ids ---------------------
 
     def _ids_and_mask(self, texts_or_ids) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(texts_or_ids, str):

@@ -86,7 +86,7 @@ def test_merge_pair_merges_left_to_right():
 
 
 @given(piece_counts, st.integers(min_value=0, max_value=25))
-def test_fast_trainer_equals_naive_trainer(counts, num_merges):
+def test_fast_trainer_equals_the_reference_trainer(counts, num_merges):
     assert bpe.train(counts, num_merges) == reference_train(counts, num_merges)
 
 
@@ -95,7 +95,7 @@ def test_train_naive_equals_reference_trainer(counts, num_merges):
     assert bpe.train_naive(counts, num_merges) == reference_train(counts, num_merges)
 
 
-def test_fast_trainer_equals_naive_trainer_on_the_bundled_corpus():
+def test_fast_trainer_equals_the_reference_trainer_on_the_bundled_corpus():
     import regex
 
     text = data.corpus_text()[:20_000]

@@ -213,7 +213,7 @@ def test_special_token_offsets_cover_its_text(gpt2):
         gpt2.encode_with_offsets(text)
 
 
-def assert_spans_tile(tok, text, ids, spans):
+def assert_spans_tile(text, ids, spans):
     """In order, without gaps, from 0 to len(text); neighbours share only a split character."""
     assert len(spans) == len(ids)
     if not text:
@@ -232,7 +232,7 @@ def test_offsets_tile_the_text_and_match_a_byte_walk(vocabulary, text):
     ids, spans = tok.encode_with_offsets(text, allowed_special="all")
     assert ids == tok.encode(text, allowed_special="all")
     assert spans == offsets_by_walking(tok, text, ids)
-    assert_spans_tile(tok, text, ids, spans)
+    assert_spans_tile(text, ids, spans)
 
 
 @settings(max_examples=100)

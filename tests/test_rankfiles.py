@@ -13,6 +13,7 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from references import reference_merge
 
 from minimal_embed.rankfiles import (
     alphabet_order,
@@ -147,18 +148,6 @@ def test_merges_of_a_vocabulary_built_from_merges_are_those_merges():
     assert merges_from_ranks(vocabulary_from_merges(SMALL_MERGES, order)) == SMALL_MERGES
 
 
-def naive_encode(piece: bytes, ranks: dict[bytes, int]) -> list[bytes]:
-    """The encoding rule, plainly: join the adjacent pair of lowest rank until none is left."""
-    parts = [piece[i:i + 1] for i in range(len(piece))]
-    while True:
-        joinable = [(ranks[parts[i] + parts[i + 1]], i) for i in range(len(parts) - 1)
-                    if parts[i] + parts[i + 1] in ranks]
-        if not joinable:
-            return parts
-        _, i = min(joinable)
-        parts[i:i + 2] = [parts[i] + parts[i + 1]]
-
-
 @st.composite
 def learned_merges(draw):
     """Merges as training finds them: two neighbouring tokens in the encoding of some text."""
@@ -166,7 +155,8 @@ def learned_merges(draw):
     merges = []
     for _ in range(draw(st.integers(0, 25))):
         text = draw(st.text(alphabet="ab c", min_size=2, max_size=10)).encode()
-        parts = naive_encode(text, ranks)
+        token_of_rank = {rank: token for token, rank in ranks.items()}
+        parts = [token_of_rank[rank] for rank in reference_merge(text, ranks)]
         if len(parts) < 2:
             continue
         at = draw(st.integers(0, len(parts) - 2))

@@ -110,7 +110,8 @@ def split_ids(ids: np.ndarray, val_fraction: float = 0.1) -> tuple[np.ndarray, n
     """``(train, validation)``: the last ``val_fraction`` of the ids is validation."""
     n_val = int(round(len(ids) * val_fraction))
     if not 0 < n_val < len(ids):
-        raise ValueError(f"{len(ids)} ids cannot be split with val_fraction={val_fraction}")
+        raise ValueError(f"{len(ids)} ids cannot be split with val_fraction={val_fraction}: "
+                         f"it leaves {n_val} validation ids, and both parts need at least one")
     return ids[:-n_val], ids[-n_val:]
 
 
@@ -228,6 +229,8 @@ def train_step(model: AttentionLM, optimizer: Adam, inputs: np.ndarray,
 
 @dataclass
 class TrainResult:
+    """What :func:`train` returns: the trained model and how the run went."""
+
     model: AttentionLM
     steps_done: int
     train_loss: float  # mean over the last logging interval
@@ -276,6 +279,25 @@ def train(config: TrainConfig, tokenizer: Tokenizer | None = None, *,
     Prints a progress line to ``log`` every ``log_every`` steps (step, mean train loss since the
     last line, the latest validation loss, tokens per second, time left). A first Ctrl-C stops
     after the current step and still saves (``interrupted=True`` in the result).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run: model shape, position scheme, steps, batches, learning rate, seed.
+    tokenizer : Tokenizer, optional
+        Encodes the corpus; default the bundled ``data/tokenizer.txt``.
+    output : path, optional
+        Where to write the checkpoint (:func:`save_checkpoint`); None writes nothing.
+    log : text stream or None
+        Where the progress lines go; None prints nothing.
+    log_every : int
+        Steps between progress lines.
+
+    Returns
+    -------
+    TrainResult
+        The model, the steps done, the last train and validation losses, seconds taken, and
+        whether Ctrl-C cut the run short.
     """
     tokenizer = tokenizer or load_tokenizer()
     train_ids, val_ids = split_ids(corpus_ids(tokenizer), config.val_fraction)
@@ -315,13 +337,18 @@ def train(config: TrainConfig, tokenizer: Tokenizer | None = None, *,
 
 def save_checkpoint(path: str | Path, model: AttentionLM, config: TrainConfig,
                     tokenizer: Tokenizer, *, steps_done: int | None = None) -> None:
-    """Write the model to ``path`` as an uncompressed ``.npz`` (the format in the notes).
+    """Write the model to ``path`` as an uncompressed ``.npz`` file, one array per key.
 
     Keys: ``token_embedding``, ``position_embedding`` (learned only), ``positions`` (0-d str),
     ``config_json`` (0-d str: the training configuration, vocabulary size, tokenizer), and the
     other parameters under their dotted names (``attn.w_q`` ...). Nothing depends on the clock:
     ``np.savez`` stamps every zip entry 1980-01-01 00:00 (zipfile's default), so the same
     model gives the same bytes.
+
+    Raises
+    ------
+    ValueError
+        If the tokenizer's vocabulary size is not the model's.
     """
     meta = asdict(config) | {
         "vocab_size": model.config.vocab_size, "max_len": model.config.max_len,
@@ -330,7 +357,7 @@ def save_checkpoint(path: str | Path, model: AttentionLM, config: TrainConfig,
     }
     if tokenizer.vocab_size != model.config.vocab_size:
         raise ValueError(f"the tokenizer has {tokenizer.vocab_size} ids, the model "
-                         f"{model.config.vocab_size}")
+                         f"{model.config.vocab_size}; save with the tokenizer it was trained on")
     arrays = {"positions": np.array(config.positions),
               "config_json": np.array(json.dumps(meta, sort_keys=True))}
     arrays.update(model.params)

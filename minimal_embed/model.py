@@ -111,6 +111,7 @@ class ModelConfig:
 
     @property
     def d_head(self) -> int:
+        """Width of one attention head, ``d_model // n_heads``."""
         return self.d_model // self.n_heads
 
 
@@ -151,6 +152,13 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.nd
     loss : float, accumulated in float64.
     probs : ``softmax(logits)``, logits' shape and dtype; keep it for `cross_entropy_backward`.
 
+    Raises
+    ------
+    TypeError
+        For targets that are not integers.
+    ValueError
+        For a target outside ``0 .. vocab_size - 1`` or targets not of logits' leading shape.
+
     Examples
     --------
     >>> loss, probs = cross_entropy(np.zeros((2, 4)), np.array([0, 3]))
@@ -173,7 +181,15 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.nd
 def cross_entropy_backward(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """``dL/dz_n = (softmax(z_n) - one_hot(t_n)) / N`` for the mean over N tokens.
 
-    Overwrites ``probs`` (the forward's buffer, not needed again) and returns it.
+    Parameters
+    ----------
+    probs : float array ``(..., vocab_size)``, the ``probs`` returned by `cross_entropy`.
+    targets : int array of probs' leading shape, the same targets.
+
+    Returns
+    -------
+    ``dL/dlogits``, probs' shape and dtype: ``probs`` itself, overwritten (the forward's
+    buffer, not needed again).
     """
     flat = probs.reshape(-1, probs.shape[-1])  # (N, V), a view
     flat[np.arange(flat.shape[0]), targets.reshape(-1)] -= 1.0
@@ -320,6 +336,8 @@ class AttentionLM:
 
     def _attention_backward(self, grad_out: np.ndarray,
                             cache: _AttentionCache) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``(dL/dx, grads)`` for `_attention`: back through Wo, the heads, RoPE and the
+        projections; grads holds ``attn.w_*`` (and ``t5.table`` with T5 buckets)."""
         p, d = self.params, self.config.d_model
         x2d = cache.x.reshape(-1, d)  # (seq_len * batch, d_model)
         grad_out = grad_out.reshape(-1, d)  # (seq_len * batch, d_model)

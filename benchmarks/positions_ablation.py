@@ -13,6 +13,7 @@ so the columns differ only in how much context each token gets. The unigram and 
 same tokens.
 
     python benchmarks/positions_ablation.py [--steps N] [--threads 1] [--seed 0]
+                                            [--lengths 64 128 256]
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=None,
                         help="training steps per scheme (default: the shipped checkpoint's)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of weights and batches (default 0)")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
-    parser.add_argument("--lengths", type=int, nargs="+", default=[64, 128, 256])
+    parser.add_argument("--lengths", type=int, nargs="+", default=[64, 128, 256],
+                        help="evaluation window lengths (default 64 128 256)")
     return parser.parse_args()
 
 
@@ -82,6 +85,7 @@ def main() -> None:
     for name, loss in (("unigram", unigram_loss(train_ids, val_ids, vocab)),
                        ("bigram", bigram_loss(train_ids, val_ids, vocab))):
         print(f"{name:<12}" + f"{loss:>10.3f}" * len(ARGS.lengths))
+
 
 if __name__ == "__main__":
     main()

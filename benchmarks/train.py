@@ -2,9 +2,10 @@
 
 One step = forward, loss, backward and an Adam update of every parameter, for the model of
 ``minimal_embed/model.py`` with learned positions: d_model 128, 4 heads, seq_len 64, batch 32,
-the bundled tokenizer's 2048 ids (the tied output ``h @ E.T`` is most of the work). PyTorch runs
-the same architecture with autograd (``scaled_dot_product_attention`` for the attention) and
-``torch.optim.Adam``, on the same number of threads. Target: NumPy at least 0.5x PyTorch.
+the bundled tokenizer's 2048 ids (the tied output ``LayerNorm(h) @ E.T`` is most of the work).
+PyTorch runs the same architecture with autograd (``scaled_dot_product_attention`` for the
+attention) and ``torch.optim.Adam``, on the same number of threads. Target: NumPy at least 0.5x
+PyTorch.
 
     python benchmarks/train.py [--threads 1] [--steps 10] [--rounds 5]
 

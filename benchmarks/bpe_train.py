@@ -134,8 +134,7 @@ def main() -> None:
     for label, seconds, ratio in rows:
         print(f"{label:<52} {seconds:>13} {ratio:>12}")
     print(f"\n(best of 3 alternating runs; of ours, splitting and counting the pieces takes "
-          f"{split_time:.2f} s "
-          f"for {len(pieces)} pieces, {len(counts)} distinct)")
+          f"{split_time:.2f} s for {len(pieces)} pieces, {len(counts)} distinct)")
     print(f"* timed over the first {args.naive_merges // 4} / {args.naive_merges} merges and "
           f"extrapolated to {num_merges}, scaled by the pieces' mean length over the run\n"
           f"  (training shrinks them to {shrink:.2f} of their bytes)")

@@ -16,7 +16,8 @@
 A tokenizer is a ranked vocabulary of distinct byte strings (rank == id, all 256 single bytes
 present), a pattern and special tokens, so trained vocabularies and GPT-2's load into the same
 class. Text with lone surrogates (which UTF-8 cannot encode) is repaired first: every surrogate
-code point becomes U+FFFD.
+code point becomes U+FFFD. The rules the arguments must follow, with their error messages, are in
+``tokenizer_checks.py``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 import regex
 
 from minimal_embed import bpe, data, rankfiles, tokenizer_file
+from minimal_embed import tokenizer_checks as checks
 
 # GPT-2's split (Radford et al. 2019; openai/gpt-2 encoder.py). Same pieces as the original
 # "'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", rewritten so that no
@@ -74,7 +76,6 @@ _ASCII_TWINS = {
 }
 
 _CACHE_SIZE = 100_000  # distinct pieces kept between calls; the cache is emptied beyond this
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Tokenizer:
@@ -112,10 +113,10 @@ class Tokenizer:
         pattern: str = GPT2_PATTERN,
         special_tokens: Mapping[str, int] | Iterable[str] | None = None,
     ) -> None:
-        self._ranks = _checked_ranks(ranks)
-        self._special_tokens = _checked_special_tokens(special_tokens, len(self._ranks))
+        self._ranks = checks.checked_ranks(ranks)
+        self._special_tokens = checks.checked_special_tokens(special_tokens, len(self._ranks))
         self._pattern = pattern
-        self._split_regex = _compiled_pattern(pattern)
+        self._split_regex = checks.compiled_pattern(pattern)
         self._ascii_regex = _ascii_twin(pattern)
         self._decoder = {rank: token for token, rank in self._ranks.items()}
         for text, token_id in self._special_tokens.items():
@@ -168,7 +169,7 @@ class Tokenizer:
         TypeError, ValueError
             If ``vocab_size`` is not an integer large enough, or an item is not a str.
         """
-        specials = _special_token_list(special_tokens)
+        specials = checks.special_token_list(special_tokens)
         if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
             raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")
         if vocab_size < 256 + len(specials):
@@ -482,7 +483,7 @@ class Tokenizer:
         >>> Tokenizer.train("", 256).decode_bytes([0xE2, 0x82])   # half a character stays bytes
         b'\\xe2\\x82'
         """
-        ids = _checked_id_list(ids)
+        ids = checks.checked_id_list(ids)
         try:
             return b"".join(map(self._decoder.__getitem__, ids))
         except KeyError as error:
@@ -670,78 +671,17 @@ def load_tokenizer() -> Tokenizer:
     return Tokenizer.load(data.path("tokenizer.txt"))
 
 
-# --- checking the inputs ---------------------------------------------------------------------
+# --- repairing and splitting text ------------------------------------------------------------
 
 
-def _checked_ranks(ranks: Mapping[bytes, int]) -> dict[bytes, int]:
-    if not isinstance(ranks, Mapping):
-        raise TypeError(f"ranks must be a mapping of bytes -> int, got {type(ranks).__name__}")
-    ranks = dict(ranks)
-    for token, rank in ranks.items():
-        if not isinstance(token, bytes) or not token:
-            raise TypeError(f"every token must be non-empty bytes, got {token!r}")
-        if isinstance(rank, bool) or not isinstance(rank, int):
-            raise TypeError(f"the rank of {token!r} must be an int, got {rank!r}")
-    missing = [b for b in range(256) if bytes([b]) not in ranks]
-    if missing:
-        raise ValueError(
-            f"the ranks lack {len(missing)} single byte(s), first {bytes([missing[0]])!r}; "
-            "a byte-level vocabulary needs all 256 so that any text can be encoded"
-        )
-    if set(ranks.values()) != set(range(len(ranks))):
-        outside = sorted(set(ranks.values()) - set(range(len(ranks))))
-        problem = f"rank {outside[0]} is outside" if outside else "some ranks repeat, so not"
-        raise ValueError(
-            f"ranks must be unique and dense, 0..{len(ranks) - 1} for {len(ranks)} tokens; "
-            f"{problem} all of 0..{len(ranks) - 1} are used"
-        )
-    return ranks
-
-
-def _special_token_list(special_tokens: Iterable[str] | None) -> list[str]:
-    if special_tokens is None:
-        return []
-    if isinstance(special_tokens, (str, Mapping)):
-        raise TypeError(
-            f"special_tokens must be a list of str, e.g. ['<|endoftext|>'], got {special_tokens!r}"
-        )
-    specials = list(special_tokens)
-    for text in specials:
-        _check_special_text(text)
-    if len(set(specials)) != len(specials):
-        raise ValueError(f"special tokens repeat: {specials}")
-    return specials
-
-
-def _check_special_text(text: str) -> None:
-    if not isinstance(text, str) or not text:
-        raise TypeError(f"every special token must be a non-empty str, got {text!r}")
-    if _SURROGATE.search(text):
-        raise ValueError(f"special token {text!r} holds a lone surrogate (not encodable in UTF-8)")
-
-
-def _checked_special_tokens(
-    special_tokens: Mapping[str, int] | Iterable[str] | None, num_ordinary: int
-) -> dict[str, int]:
-    if special_tokens is None:
-        return {}
-    if not isinstance(special_tokens, Mapping):
-        names = _special_token_list(special_tokens)
-        return {text: num_ordinary + i for i, text in enumerate(names)}
-    checked = {}
-    for text, token_id in special_tokens.items():
-        _check_special_text(text)
-        if isinstance(token_id, bool) or not isinstance(token_id, int):
-            raise TypeError(f"the id of special token {text!r} must be an int, got {token_id!r}")
-        if token_id < num_ordinary:
-            raise ValueError(
-                f"special token {text!r} has id {token_id}, which collides with the ordinary "
-                f"ranks 0..{num_ordinary - 1}; special ids start at {num_ordinary}"
-            )
-        checked[text] = token_id
-    if len(set(checked.values())) != len(checked):
-        raise ValueError(f"special tokens share ids: {checked}")
-    return checked
+def _repair_surrogates(text: str) -> str:
+    if text.isascii():  # O(1): CPython knows a str's widest character
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return checks.LONE_SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def _ascii_twin(pattern: str) -> re.Pattern | None:
@@ -753,46 +693,6 @@ def _ascii_twin(pattern: str) -> re.Pattern | None:
         return re.compile(twin, re.ASCII)
     except re.error:  # before Python 3.11, `re` has no possessive quantifiers: use `regex` only
         return None
-
-
-def _compiled_pattern(pattern: str) -> regex.Pattern:
-    if not isinstance(pattern, str):
-        raise TypeError(f"pattern must be a str, got {type(pattern).__name__}")
-    try:
-        compiled = regex.compile(pattern)
-    except (regex.error, OverflowError, RecursionError) as error:
-        raise ValueError(f"pattern {pattern!r} is not a valid regex: {error}") from None
-    if compiled.groups:
-        raise ValueError(
-            f"pattern {pattern!r} has capturing groups, which would change what findall "
-            "returns; write them as non-capturing groups (?:...)"
-        )
-    return compiled
-
-
-def _checked_id_list(ids: Iterable[int]) -> Iterable[int]:
-    if isinstance(ids, np.ndarray):
-        if ids.dtype.kind not in "iu":
-            raise TypeError(f"token ids must be integers, got an array of dtype {ids.dtype}")
-        return ids.ravel().tolist()
-    ids = list(ids)
-    for kind in set(map(type, ids)) - {int}:
-        if kind is bool or not issubclass(kind, (int, np.integer)):
-            raise TypeError(f"token ids must be integers, got a {kind.__name__}")
-    return ids
-
-
-# --- repairing and splitting text ------------------------------------------------------------
-
-
-def _repair_surrogates(text: str) -> str:
-    if text.isascii():  # O(1): CPython knows a str's widest character
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATE.sub("\ufffd", text)
-    return text
 
 
 def _find_pieces(
@@ -862,8 +762,8 @@ def count_pieces(
     {b'the': 1, b' cat': 1, b',': 1, b' the': 1, b' hat': 1}
     """
     texts = [texts] if isinstance(texts, str) else texts
-    split_regex, ascii_regex = _compiled_pattern(pattern), _ascii_twin(pattern)
-    special_regex = _alternation(_special_token_list(special_tokens))
+    split_regex, ascii_regex = checks.compiled_pattern(pattern), _ascii_twin(pattern)
+    special_regex = _alternation(checks.special_token_list(special_tokens))
     counts: Counter[str] = Counter()
     for number, text in enumerate(texts):
         if not isinstance(text, str):

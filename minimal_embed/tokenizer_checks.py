@@ -1,0 +1,172 @@
+"""What a Tokenizer accepts: the checks on the arguments of its constructor and methods.
+
+``tokenizer.py`` builds a tokenizer from a ranked vocabulary, a split pattern and special tokens.
+The rules those must follow live here, so that ``tokenizer.py`` reads as the algorithm while every
+bad argument still fails early, with a message that names the value, the limit and the fix:
+
+- ranks: distinct non-empty byte strings with int ranks ``0..n-1``, all 256 single bytes present;
+- special tokens: distinct non-empty strings without lone surrogates, with ids above the ranks;
+- the split pattern: a valid ``regex`` pattern without capturing groups;
+- token ids to decode: integers (floats and bools are refused).
+
+Each function returns the value in the form the Tokenizer keeps, or raises TypeError/ValueError.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import regex
+
+# Code points U+D800..U+DFFF: half of a UTF-16 pair, which UTF-8 cannot encode on its own.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def checked_ranks(ranks: Mapping[bytes, int]) -> dict[bytes, int]:
+    """A copy of ``ranks`` as a dict, after checking it is a byte-level ranked vocabulary.
+
+    Raises
+    ------
+    TypeError
+        If ``ranks`` is not a mapping, a token is not non-empty bytes, or a rank not an int.
+    ValueError
+        If a single byte is missing, or the ranks are not exactly ``0..len(ranks)-1``.
+
+    Examples
+    --------
+    >>> len(checked_ranks({bytes([b]): b for b in range(256)}))
+    256
+    >>> checked_ranks({bytes([b]): b + 1 for b in range(256)})
+    Traceback (most recent call last):
+    ...
+    ValueError: ranks must be unique and dense, 0..255 for 256 tokens; rank 256 is outside ...
+    """
+    if not isinstance(ranks, Mapping):
+        raise TypeError(f"ranks must be a mapping of bytes -> int, got {type(ranks).__name__}")
+    ranks = dict(ranks)
+    for token, rank in ranks.items():
+        if not isinstance(token, bytes) or not token:
+            raise TypeError(f"every token must be non-empty bytes, got {token!r}")
+        if isinstance(rank, bool) or not isinstance(rank, int):
+            raise TypeError(f"the rank of {token!r} must be an int, got {rank!r}")
+    missing = [b for b in range(256) if bytes([b]) not in ranks]
+    if missing:
+        raise ValueError(
+            f"the ranks lack {len(missing)} single byte(s), first {bytes([missing[0]])!r}; "
+            "a byte-level vocabulary needs all 256 so that any text can be encoded"
+        )
+    if set(ranks.values()) != set(range(len(ranks))):
+        outside = sorted(set(ranks.values()) - set(range(len(ranks))))
+        problem = f"rank {outside[0]} is outside" if outside else "some ranks repeat, so not"
+        raise ValueError(
+            f"ranks must be unique and dense, 0..{len(ranks) - 1} for {len(ranks)} tokens; "
+            f"{problem} all of 0..{len(ranks) - 1} are used"
+        )
+    return ranks
+
+
+def check_special_text(text: str) -> None:
+    """Refuse a special token that is not a non-empty str (TypeError) or holds a lone surrogate
+    (ValueError: its text could never be written as UTF-8)."""
+    if not isinstance(text, str) or not text:
+        raise TypeError(f"every special token must be a non-empty str, got {text!r}")
+    if LONE_SURROGATE.search(text):
+        raise ValueError(f"special token {text!r} holds a lone surrogate (not encodable in UTF-8)")
+
+
+def special_token_list(special_tokens: Iterable[str] | None) -> list[str]:
+    """Special tokens given as texts (for training): a list of distinct texts, ``[]`` for None.
+
+    Raises
+    ------
+    TypeError
+        If ``special_tokens`` is one str or a dict, or an item is not a non-empty str.
+    ValueError
+        If a text repeats or holds a lone surrogate.
+    """
+    if special_tokens is None:
+        return []
+    if isinstance(special_tokens, (str, Mapping)):
+        raise TypeError(
+            f"special_tokens must be a list of str, e.g. ['<|endoftext|>'], got {special_tokens!r}"
+        )
+    specials = list(special_tokens)
+    for text in specials:
+        check_special_text(text)
+    if len(set(specials)) != len(specials):
+        raise ValueError(f"special tokens repeat: {specials}")
+    return specials
+
+
+def checked_special_tokens(
+    special_tokens: Mapping[str, int] | Iterable[str] | None, num_ordinary: int
+) -> dict[str, int]:
+    """Special tokens as ``{text: id}``: a list gets ids ``num_ordinary, num_ordinary + 1, ...``.
+
+    Raises
+    ------
+    TypeError
+        If a text is not a non-empty str, or an id is not an int.
+    ValueError
+        If an id is below ``num_ordinary`` (it would be an ordinary token's), two tokens share an
+        id, or a text repeats or holds a lone surrogate.
+    """
+    if special_tokens is None:
+        return {}
+    if not isinstance(special_tokens, Mapping):
+        names = special_token_list(special_tokens)
+        return {text: num_ordinary + i for i, text in enumerate(names)}
+    checked = {}
+    for text, token_id in special_tokens.items():
+        check_special_text(text)
+        if isinstance(token_id, bool) or not isinstance(token_id, int):
+            raise TypeError(f"the id of special token {text!r} must be an int, got {token_id!r}")
+        if token_id < num_ordinary:
+            raise ValueError(
+                f"special token {text!r} has id {token_id}, which collides with the ordinary "
+                f"ranks 0..{num_ordinary - 1}; special ids start at {num_ordinary}"
+            )
+        checked[text] = token_id
+    if len(set(checked.values())) != len(checked):
+        raise ValueError(f"special tokens share ids: {checked}")
+    return checked
+
+
+def compiled_pattern(pattern: str) -> regex.Pattern:
+    """``pattern`` compiled by ``regex``; TypeError if not a str, ValueError if it does not
+    compile or has capturing groups."""
+    if not isinstance(pattern, str):
+        raise TypeError(f"pattern must be a str, got {type(pattern).__name__}")
+    try:
+        compiled = regex.compile(pattern)
+    except (regex.error, OverflowError, RecursionError) as error:
+        raise ValueError(f"pattern {pattern!r} is not a valid regex: {error}") from None
+    if compiled.groups:
+        raise ValueError(
+            f"pattern {pattern!r} has capturing groups, which would change what findall "
+            "returns; write them as non-capturing groups (?:...)"
+        )
+    return compiled
+
+
+def checked_id_list(ids: Iterable[int]) -> list[int]:
+    """Token ids as a list (an integer array of any shape is read in row-major order).
+
+    Only the types are checked here; whether each id is in the vocabulary is the decoder's check.
+
+    Raises
+    ------
+    TypeError
+        If an id is not an integer: floats, bools and float arrays are refused.
+    """
+    if isinstance(ids, np.ndarray):
+        if ids.dtype.kind not in "iu":
+            raise TypeError(f"token ids must be integers, got an array of dtype {ids.dtype}")
+        return ids.ravel().tolist()
+    ids = list(ids)
+    for kind in set(map(type, ids)) - {int}:
+        if kind is bool or not issubclass(kind, (int, np.integer)):
+            raise TypeError(f"token ids must be integers, got a {kind.__name__}")
+    return ids

@@ -301,7 +301,7 @@ def test_encode_batch_refuses_bad_arguments(tok):
         tok.encode_batch(["a"], pad_id=-1)
 
 
-# --- constructing from ranks ------------------------------------------------------------------
+# --- constructing from ranks: the checks in tokenizer_checks.py -------------------------------
 
 
 def byte_ranks():

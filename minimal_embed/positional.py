@@ -44,14 +44,19 @@ __all__ = [
 ]
 
 
+def _check_integer(name: str, value: object, least: int) -> None:
+    """Refuse anything but an integer >= least (bools and floats such as 4.0 included)."""
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < least:
+        raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+
+
 # ---------------------------------------------------------------------------------------------
 # The sinusoidal table
 # ---------------------------------------------------------------------------------------------
 
 def _check_table_args(num_positions, dim, base, offset, dtype) -> np.dtype:
-    for name, value, least in (("num_positions", num_positions, 0), ("dim", dim, 1)):
-        if not isinstance(value, Integral) or isinstance(value, bool) or value < least:
-            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    _check_integer("num_positions", num_positions, 0)
+    _check_integer("dim", dim, 1)
     if not isinstance(offset, Integral) or isinstance(offset, bool):
         raise TypeError(f"offset must be an integer position, got {offset!r}")
     if abs(offset) + num_positions > 2**53:
@@ -194,9 +199,8 @@ def sinusoidal_table(num_positions: int, dim: int, *, base: float = 10000.0, off
 # ---------------------------------------------------------------------------------------------
 
 def _check_position_range(seq_len, offset, max_len: int) -> None:
-    for name, value in (("seq_len", seq_len), ("offset", offset)):
-        if not isinstance(value, Integral) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    _check_integer("seq_len", seq_len, 0)
+    _check_integer("offset", offset, 0)
     if offset + seq_len > max_len:
         raise ValueError(
             f"positions {offset}..{offset + seq_len - 1} (seq_len={seq_len}, offset={offset}) "
@@ -240,9 +244,8 @@ class LearnedPositions:
 
     def __init__(self, max_len: int, dim: int, *, std: float = 0.01, seed: int | None = None,
                  dtype=np.float32) -> None:
-        for name, value in (("max_len", max_len), ("dim", dim)):
-            if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        _check_integer("max_len", max_len, 1)
+        _check_integer("dim", dim, 1)
         if not std >= 0:
             raise ValueError(f"std must be >= 0, got {std!r}")
         rng = np.random.default_rng(seed)
@@ -541,8 +544,7 @@ def scale_token_embeddings(token_emb: np.ndarray, d_model: int | None = None) ->
     """
     token_emb = np.asarray(token_emb)
     d_model = token_emb.shape[-1] if d_model is None else d_model
-    if isinstance(d_model, bool) or not isinstance(d_model, Integral) or d_model < 1:
-        raise ValueError(f"d_model must be an integer >= 1, got {d_model!r}")
+    _check_integer("d_model", d_model, 1)
     factor = math.sqrt(d_model)
     if np.issubdtype(token_emb.dtype, np.floating):
         factor = np.asarray(factor, dtype=token_emb.dtype)     # keep float32 float32

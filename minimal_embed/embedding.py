@@ -83,6 +83,15 @@ def check_ids(ids: object, num_embeddings: int) -> np.ndarray:
     ValueError
         If an id is negative or ``>= V``, naming the first such id in C order and V. (NumPy
         itself would silently read row ``V - 1`` for id ``-1``.)
+
+    Examples
+    --------
+    >>> check_ids([[0, 4]], 5).shape
+    (1, 2)
+    >>> check_ids([[0, -1]], 5)
+    Traceback (most recent call last):
+    ...
+    ValueError: token id -1 at position (0, 1) is outside the table: valid ids are 0..4 ...
     """
     array = np.asarray(ids)
     if array.size == 0 and not isinstance(ids, np.ndarray):

@@ -150,6 +150,14 @@ class InputEmbedding:
         The sinusoid's base.
     dtype : floating dtype, default np.float32
 
+    Raises
+    ------
+    ValueError
+        Neither a tokenizer nor ``vocab_size`` (or the two disagree); an unknown ``positions``
+        or ``combine``; ``d_model``, ``max_len`` or ``token_types`` not an integer of at least
+        1, 1, 0; ``dropout`` outside ``[0, 1)``; a ``d_pos`` that leaves the token vectors no
+        column or is given with ``combine="add"``.
+
     Examples
     --------
     >>> emb = InputEmbedding(None, 8, vocab_size=50, max_len=16, seed=0)

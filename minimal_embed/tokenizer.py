@@ -540,6 +540,15 @@ class Tokenizer:
         ValueError
             If the file is not exactly in that format, or does not describe a valid tokenizer;
             the message names the file (and the line, for a format error).
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> tok = Tokenizer.train("ab ab ab", 259, special_tokens=["<|eot|>"])
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     tok.save(pathlib.Path(folder) / "tok.txt")
+        ...     Tokenizer.load(pathlib.Path(folder) / "tok.txt") == tok
+        True
         """
         ranks, pattern, special_tokens = tokenizer_file.parse_tokenizer(
             Path(path).read_bytes(), str(path)
@@ -563,11 +572,19 @@ class Tokenizer:
         are given here (GPT-2: the default pattern, ``special_tokens={"<|endoftext|>": 50256}``).
         See :func:`minimal_embed.rankfiles.parse_tiktoken` for the checks.
 
+        Parameters
+        ----------
+        path : str or Path
+            The rank file.
+        pattern, special_tokens
+            As in the constructor.
+
         Raises
         ------
         ValueError
             If the file is malformed (the message names the line), lacks a single byte, or its
-            ranks are not 0..n-1.
+            ranks are not 0..n-1; TypeError or ValueError for bad ``pattern`` or
+            ``special_tokens``, as the constructor raises.
         """
         ranks = rankfiles.read_tiktoken(path)
         return cls(ranks, pattern=pattern, special_tokens=special_tokens)

@@ -153,6 +153,15 @@ def evaluate(model: AttentionLM, ids: np.ndarray, seq_len: int, *,
              tokens_per_batch: int = 8192) -> float:
     """Mean next-token loss (nats/token) over the `evaluation_windows` of ``ids``.
 
+    Parameters
+    ----------
+    model : AttentionLM
+    ids : int array ``(n,)``, e.g. the validation split.
+    seq_len : int
+        Window length; every window scores ``seq_len`` targets.
+    tokens_per_batch : int
+        About how many tokens each forward pass holds (bounds memory, not the result).
+
     Raises
     ------
     ValueError
@@ -208,7 +217,15 @@ def bigram_loss(train_ids: np.ndarray, val_ids: np.ndarray, vocab_size: int, *,
 def learning_rate(step: int, config: TrainConfig) -> float:
     """Linear warm-up to ``lr`` over ``warmup`` steps, then cosine decay to ``min_lr``.
 
-    ``step`` counts from 0. Examples: ``learning_rate(0, TrainConfig())`` is ``lr / warmup``.
+    ``lr * (step + 1) / warmup`` while ``step < warmup`` (``step`` counts from 0), then
+    ``min_lr + (lr - min_lr) (1 + cos(pi t)) / 2`` with ``t`` going from 0 to 1 over the
+    remaining steps.
+
+    Examples
+    --------
+    >>> config = TrainConfig()  # lr 3e-3, warmup 100, 600 steps, min_lr 3e-4
+    >>> learning_rate(0, config) == config.lr / config.warmup, learning_rate(100, config)
+    (True, 0.003)
     """
     if step < config.warmup:
         return config.lr * (step + 1) / config.warmup

@@ -40,6 +40,11 @@ def bundled_checkpoint() -> dict[str, np.ndarray] | None:
 
     Keys used here: ``token_embedding`` ``(vocab_size, d_model)``, ``positions`` (the scheme's
     name) and, for learned positions, ``position_embedding`` ``(max_len, d_model)``.
+
+    Raises
+    ------
+    ValueError
+        If the file is there but is not a readable ``.npz`` or has no ``token_embedding``.
     """
     try:
         path = data.path("checkpoint.npz")
@@ -71,7 +76,22 @@ def choose_tables(vocab_size: int, num_positions: int, positions: str | None,
                   checkpoint: dict[str, np.ndarray] | None) -> Tables:
     """Pick the token table and the position table for a text of ``num_positions`` tokens.
 
-    ``positions=None`` means: learned when the checkpoint has a learned table, else sinusoidal.
+    Parameters
+    ----------
+    vocab_size : int
+        The tokenizer's; a checkpoint whose token table has another row count is not used.
+    num_positions : int
+        The sequence length; the position table returned has this many rows.
+    positions : {"learned", "sinusoidal"} or None
+        None means: learned when the checkpoint has a learned table, else sinusoidal.
+    checkpoint : dict or None
+        The arrays of :func:`bundled_checkpoint`; with None, seeded random tables stand in.
+
+    Returns
+    -------
+    Tables
+        ``token`` ``(vocab_size, d_model)``, ``position`` ``(num_positions, d_model)``, and
+        where each came from.
 
     Raises
     ------
@@ -302,7 +322,13 @@ def _vector_lines(vectors: np.ndarray, labels: list[str], dim: int) -> list[str]
 
 
 def pick_tokenizer(gpt2_ranks: str | os.PathLike | None = None):
-    """The bundled tokenizer, or GPT-2's from its tiktoken rank file; and a name for it."""
+    """The bundled tokenizer, or GPT-2's from its tiktoken rank file; and a name for it.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``gpt2_ranks`` names no file.
+    """
     from minimal_embed.tokenizer import Tokenizer, load_tokenizer
 
     if gpt2_ranks is None:

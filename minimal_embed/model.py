@@ -272,9 +272,19 @@ class AttentionLM:
             self.params["t5.table"] = self.t5.weight
 
     def load_params(self, arrays: dict[str, np.ndarray]) -> None:
-        """Copy saved arrays into the parameters (names and shapes must match exactly)."""
+        """Copy saved arrays into the parameters (names and shapes must match exactly).
+
+        Raises
+        ------
+        ValueError
+            Naming the missing or unexpected arrays, or the first array of the wrong shape.
+        """
         if set(arrays) != set(self.params):
-            raise ValueError(f"expected parameters {sorted(self.params)}, got {sorted(arrays)}")
+            missing, unexpected = set(self.params) - set(arrays), set(arrays) - set(self.params)
+            raise ValueError(
+                f"the arrays do not fit a {self.config.positions!r} model: missing "
+                f"{sorted(missing)}, unexpected {sorted(unexpected)}; build the model with the "
+                f"configuration they were saved from")
         for name, value in arrays.items():
             if value.shape != self.params[name].shape:
                 raise ValueError(f"{name} has shape {value.shape}, the model needs "

@@ -17,7 +17,10 @@ Alignment, everywhere: q holds the *last* q_len of the k_len key positions (quer
 position ``i + k_len - q_len``), so the same code serves a full sequence and incremental
 decoding with cached keys. Arrays are ``(..., seq, d_head)``; per-head biases are
 ``(n_heads, q_len, k_len)``.
-Each forward has its backward written beneath it, for training with manual gradients.
+
+What training with manual gradients needs has its backward written beneath its forward: softmax,
+attention (whose gradient with respect to the scores is also the gradient of an added bias),
+the T5 table and RoPE. ALiBi has nothing to learn, and the Transformer-XL scores are forward only.
 """
 
 from __future__ import annotations

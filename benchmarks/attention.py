@@ -53,7 +53,9 @@ def milliseconds(run, repeats: int = 5) -> float:
 
 
 def paired(run, reference, repeats: int = 5) -> tuple[float, float]:
-    """Best times of ``run()`` and ``reference()``, called alternately so both see the same load."""
+    """Best times of ``run()`` and ``reference()``, called alternately so both see the same load.
+
+    ``reference=None`` times ``run`` alone; the second time is then ``inf``."""
     best = {run: math.inf, reference: math.inf}
     for attempt in range(repeats + 1):
         for function in (run, reference) if reference else (run,):

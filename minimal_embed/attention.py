@@ -214,8 +214,17 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 def softmax_backward(weights: np.ndarray, grad_weights: np.ndarray, axis: int = -1) -> np.ndarray:
     """Gradient through softmax: ``dx_j = y_j (dy_j - sum_l dy_l y_l)`` with ``y = softmax(x)``.
 
-    Takes the saved output ``weights`` (y) and the incoming ``grad_weights`` (dy), same shape;
-    returns dx. Masked entries (y = 0) and all-masked rows get zero gradient.
+    Masked entries (y = 0) and all-masked rows get zero gradient.
+
+    Parameters
+    ----------
+    weights : float array, the saved output y of `softmax`.
+    grad_weights : array of the same shape, dy, the gradient of the loss with respect to y.
+    axis : the axis the softmax normalised.
+
+    Returns
+    -------
+    dx, the shape of ``weights``.
 
     Examples
     --------
@@ -529,6 +538,20 @@ class T5RelativeBias:
         ``grad[b, h] = sum of grad_bias[..., h, i, j] over all (i, j) in bucket b``. Fast path:
         sum each diagonal first (one value per relative position), then scatter those
         q_len + k_len - 1 sums into their buckets. `backward_reference` is the direct version.
+
+        Parameters
+        ----------
+        grad_bias : float array ``(..., n_heads, q_len, k_len)``, the gradient of the loss with
+            respect to the bias (`attend_backward`'s dbias); leading axes are summed, as the one
+            bias served every batch item.
+
+        Returns
+        -------
+        array ``(num_buckets, n_heads)`` of the table's dtype.
+
+        Raises
+        ------
+        TypeError for a non-float gradient; ValueError for another head count or q_len > k_len.
         """
         grad_bias = self._check_grad(grad_bias)  # (n_heads, q_len, k_len)
         q_len, k_len = grad_bias.shape[-2:]

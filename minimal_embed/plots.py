@@ -197,7 +197,8 @@ def plot_similarity(checkpoint: dict | None, *, out=None, color: bool) -> str:
     checkpoint = _require_checkpoint(checkpoint, "similarity")
     if "position_embedding" not in checkpoint:
         raise ValueError(f"the bundled checkpoint has no learned position table (its positions "
-                         f"are {str(checkpoint.get('positions', 'unknown'))!r})")
+                         f"are {str(checkpoint.get('positions', 'unknown'))!r}); retrain it with "
+                         "`minimal-embed train --positions learned -o data/checkpoint.npz`")
     learned = checkpoint["position_embedding"]  # (max_len, d_model)
     if out is not None:
         return _written(out, similarity_image(learned))
@@ -244,7 +245,8 @@ def plot_tokens(checkpoint: dict | None, tokenizer, texts: list[str], *, top: in
                          f"tokenizer has {tokenizer.vocab_size} ids; they do not belong together")
     ids = choose_tokens(tokenizer, texts, top, corpus)
     if len(ids) < 2:
-        raise ValueError("give at least two tokens to place on a plane")
+        raise ValueError(f"a scatter needs at least two tokens, got {len(ids)}; "
+                         "give two or more tokens")
     points, share = pca_2d(table[ids])
     labels = [token_label(tokenizer.token_bytes(i)) for i in ids]
     if out is not None:

@@ -143,7 +143,8 @@ def evaluation_windows(ids: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.nd
     the last whole window are left out."""
     n_windows = (len(ids) - 1) // seq_len
     if n_windows < 1:
-        raise ValueError(f"{len(ids)} ids hold no window of seq_len + 1 = {seq_len + 1}")
+        raise ValueError(f"{len(ids)} ids hold no window of seq_len + 1 = {seq_len + 1}; "
+                         "use a shorter seq_len")
     starts = np.arange(n_windows) * seq_len  # (n_windows,)
     windows = ids[starts[None, :] + np.arange(seq_len + 1)[:, None]]  # (seq_len + 1, n_windows)
     return windows[:-1], windows[1:]
@@ -425,7 +426,8 @@ def nearest_tokens(table: np.ndarray, token_id: int, k: int = 10) -> tuple[np.nd
     ([1, 2], [0.994, 0.0])
     """
     if not 0 <= token_id < table.shape[0]:
-        raise ValueError(f"token id {token_id} is outside the table's 0..{table.shape[0] - 1}")
+        raise ValueError(f"token id {token_id} is outside the table's 0..{table.shape[0] - 1}; "
+                         "pass the id of one of its rows")
     table = table.astype(np.float64)
     norms = np.linalg.norm(table, axis=1)  # (V,)
     similarity = table @ table[token_id] / np.maximum(norms * norms[token_id], 1e-300)  # (V,)

@@ -1,4 +1,5 @@
-"""End-to-end tests of `minimal-embed embed` and `minimal-embed plot ...`, run in a subprocess.
+"""End-to-end tests of `minimal-embed embed` and `minimal-embed plot ...`, run in a subprocess,
+and of the plot and walkthrough functions behind them, called on a stand-in checkpoint.
 
 The printed walkthrough is checked against the tokenizer (ids, tokens), against the arrays that
 `--save` writes (shapes, values) and against the sinusoid written out in float64.
@@ -219,7 +220,7 @@ def test_plots_of_trained_tables_need_the_checkpoint(tmp_path, picture):
         assert "no trained checkpoint is bundled yet" in result.stderr
 
 
-# --- the plot functions on a stand-in checkpoint (so they are tested before one is bundled) ----
+# --- the plot functions on a stand-in checkpoint (random tables of known values) ---------------
 
 @pytest.fixture(scope="module")
 def fake_checkpoint(tok):
@@ -278,7 +279,6 @@ def test_pca_coordinates_match_the_covariance_eigenvectors():
     reference = centred @ eigenvectors[:, [-1, -2]]
     np.testing.assert_allclose(np.abs(points), np.abs(reference), atol=1e-9)
     np.testing.assert_allclose(share, eigenvalues[[-1, -2]] / eigenvalues.sum(), rtol=1e-9)
-
 
 
 # --- the walkthrough with a trained checkpoint (a stand-in, in process) ------------------------

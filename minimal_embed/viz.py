@@ -111,7 +111,12 @@ COLORMAPS = {
 
 
 def _unit_interval(values: np.ndarray, vmin: float | None, vmax: float | None) -> np.ndarray:
-    """``clip((v - vmin) / (vmax - vmin), 0, 1)``, vmin and vmax defaulting to the data's range."""
+    """``clip((v - vmin) / (vmax - vmin), 0, 1)``, vmin and vmax defaulting to the data's range.
+
+    Refuses NaN and infinities here, so the colour and the character pictures fail alike.
+    """
+    if not np.all(np.isfinite(values)):
+        raise ValueError("cannot colour NaN or infinite values; check the array being drawn")
     low = float(values.min()) if vmin is None else vmin
     high = float(values.max()) if vmax is None else vmax
     span = high - low if high > low else 1.0  # a constant array maps to the low end
@@ -146,8 +151,6 @@ def colorize(values: np.ndarray, cmap: str = "viridis", *, vmin: float | None = 
     if cmap not in COLORMAPS:
         raise ValueError(f"unknown colour map {cmap!r}; choose one of {sorted(COLORMAPS)}")
     values = np.asarray(values, dtype=np.float64)
-    if not np.all(np.isfinite(values)):
-        raise ValueError("cannot colour NaN or infinite values; check the array being drawn")
     table = COLORMAPS[cmap]
     index = np.round(_unit_interval(values, vmin, vmax) * (len(table) - 1))
     return table[index.astype(np.intp)]
@@ -390,6 +393,11 @@ def terminal_heatmap(values: np.ndarray, cmap: str = "viridis", *, color: bool =
     With ``color``, each line shows two rows: ``▀`` in the upper row's colour on the lower
     row's colour (an odd last row gets the terminal's own background), ``ceil(rows / 2)`` lines.
     Without, one line per row, each value a character of ``" .:-=+*#%@"`` (darkest to densest).
+
+    Raises
+    ------
+    ValueError
+        For an array that is not 2-D or holds NaN or infinite values.
 
     Examples
     --------

@@ -664,7 +664,9 @@ def rope_backward(
     positions = np.asarray(positions)
     if not np.issubdtype(positions.dtype, np.integer):
         raise TypeError(f"positions must be integers, got dtype {positions.dtype}")
-    return rope(grad_out, -positions, base=base, interleaved=interleaved, rotary_dim=rotary_dim)
+    # negate in a signed type: on unsigned positions, -p would wrap around to a huge position
+    return rope(grad_out, -positions.astype(np.int64), base=base, interleaved=interleaved,
+                rotary_dim=rotary_dim)
 
 
 # --------------------------------------------------------------------------- Transformer-XL

@@ -584,3 +584,10 @@ def test_attend_backward_keeps_float32_gradients_float32():
     out, weights = attend(q, k, v, causal=True)
     grads = attend_backward(np.ones_like(out), q, k, v, weights)
     assert [g.dtype for g in grads[:3]] == [np.float32] * 3
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint64, np.int32])
+def test_rope_backward_undoes_rope_for_unsigned_positions_too(dtype):
+    x = np.random.default_rng(0).standard_normal((5, 8))
+    positions = np.arange(5, dtype=dtype)
+    np.testing.assert_allclose(rope_backward(rope(x, positions), positions), x, atol=1e-12)

@@ -146,6 +146,9 @@ def _add_plot(subparsers) -> argparse.ArgumentParser:
         if picture == "positions":
             one.add_argument("--length", type=int, default=64, help="positions (default 64)")
             one.add_argument("--dim", type=int, help="dimensions (default 128, or terminal width)")
+        if picture == "similarity":
+            one.add_argument("--cosine", action="store_true",
+                             help="cosine similarity instead of dot products (row lengths removed)")
         if picture == "tokens":
             one.add_argument("tokens", nargs="*", metavar="TOKEN",
                              help="single tokens, e.g. ' love' (default: the most frequent words)")
@@ -164,7 +167,8 @@ def _run_plot(args) -> int:
         print(plots.plot_positions(out=args.out, color=color, length=args.length, dim=args.dim,
                                    terminal_width=width))
     elif args.picture == "similarity":
-        print(plots.plot_similarity(walkthrough.bundled_checkpoint(), out=args.out, color=color))
+        print(plots.plot_similarity(walkthrough.bundled_checkpoint(), out=args.out, color=color,
+                                    cosine=args.cosine))
     else:
         from minimal_embed import data
         from minimal_embed.tokenizer import load_tokenizer

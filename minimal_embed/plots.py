@@ -84,36 +84,48 @@ def positions_text(length: int, dim: int, *, color: bool) -> str:
 
 # --- 2. position-position similarity --------------------------------------------------------------
 
-def similarity_matrices(learned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def similarity_matrices(learned: np.ndarray, *, cosine: bool = False
+                        ) -> tuple[np.ndarray, np.ndarray]:
     """``(S @ S.T, P @ P.T)`` for the sinusoidal table S shaped like the learned table P.
 
-    Both are ``(max_len, max_len)`` float64: entry (p, q) is the dot product of positions p, q.
+    Both are ``(max_len, max_len)`` float64: entry (p, q) is the dot product of positions p, q,
+    or with ``cosine=True`` the cosine ``P[p] . P[q] / (|P[p]| |P[q]|)``. Every sinusoid row has
+    the same norm (``sqrt(d/2)`` for even d), so cosine only rescales the left panel; a trained
+    table's first rows are much longer than the rest and dominate its dot products, so cosine
+    shows how the directions of later rows relate.
     """
     learned = learned.astype(np.float64)                    # (max_len, d_model)
     sines = sinusoidal_table(*learned.shape, dtype=np.float64)  # (max_len, d_model)
+    if cosine:
+        sines = sines / np.linalg.norm(sines, axis=1, keepdims=True)
+        norms = np.linalg.norm(learned, axis=1, keepdims=True)  # (max_len, 1)
+        learned = learned / np.where(norms == 0.0, 1.0, norms)  # a zero row stays zero
     return sines @ sines.T, learned @ learned.T
 
 
-def similarity_image(learned: np.ndarray) -> np.ndarray:
-    """The two dot-product matrices side by side, each on its own colour scale (viridis)."""
-    sines, trained = similarity_matrices(learned)
+def similarity_image(learned: np.ndarray, *, cosine: bool = False) -> np.ndarray:
+    """The two similarity matrices side by side, each on its own colour scale (viridis)."""
+    sines, trained = similarity_matrices(learned, cosine=cosine)
     scale = max(1, 256 // len(sines))
+    measure = "cos" if cosine else "."
     panels = [framed_heatmap(sines, "viridis", scale=scale, rows="position p",
-                             columns="position q", title="sinusoidal PE[p] . PE[q]"),
+                             columns="position q", title=f"sinusoidal PE[p] {measure} PE[q]"),
               framed_heatmap(trained, "viridis", scale=scale, rows="position p",
-                             columns="position q", title="learned P[p] . P[q] (trained)")]
+                             columns="position q", title=f"learned P[p] {measure} P[q] (trained)")]
     return viz.pad(viz.side_by_side(panels, gap=24), top=8, bottom=8, left=8, right=8)
 
 
-def similarity_text(learned: np.ndarray, *, color: bool) -> str:
-    """The two dot-product matrices for the terminal, one under the other."""
-    sines, trained = similarity_matrices(learned)
+def similarity_text(learned: np.ndarray, *, color: bool, cosine: bool = False) -> str:
+    """The two similarity matrices for the terminal, one under the other."""
+    sines, trained = similarity_matrices(learned, cosine=cosine)
     n = len(sines)
+    measure = "cos" if cosine else "."
     return "\n".join([
-        f"sinusoidal PE[p] . PE[q] for p, q in 0..{n - 1} (p down, q across), "
+        f"sinusoidal PE[p] {measure} PE[q] for p, q in 0..{n - 1} (p down, q across), "
         f"from {sines.min():.3g} (dark) to {sines.max():.3g} (light)",
         viz.terminal_heatmap(sines, "viridis", color=color),
-        f"learned P[p] . P[q] (trained table), from {trained.min():.3g} to {trained.max():.3g}",
+        f"learned P[p] {measure} P[q] (trained table), "
+        f"from {trained.min():.3g} to {trained.max():.3g}",
         viz.terminal_heatmap(trained, "viridis", color=color)])
 
 
@@ -192,8 +204,9 @@ def plot_positions(*, out=None, color: bool, length: int, dim: int | None,
     return positions_text(length, fitting if dim is None else dim, color=color)
 
 
-def plot_similarity(checkpoint: dict | None, *, out=None, color: bool) -> str:
-    """``plot similarity``: sinusoidal vs trained learned position dot products."""
+def plot_similarity(checkpoint: dict | None, *, out=None, color: bool,
+                    cosine: bool = False) -> str:
+    """``plot similarity``: sinusoidal vs trained learned position dot products (or cosines)."""
     checkpoint = _require_checkpoint(checkpoint, "similarity")
     if "position_embedding" not in checkpoint:
         raise ValueError(f"the bundled checkpoint has no learned position table (its positions "
@@ -201,8 +214,8 @@ def plot_similarity(checkpoint: dict | None, *, out=None, color: bool) -> str:
                          "`minimal-embed train --positions learned -o data/checkpoint.npz`")
     learned = checkpoint["position_embedding"]  # (max_len, d_model)
     if out is not None:
-        return _written(out, similarity_image(learned))
-    return similarity_text(learned, color=color)
+        return _written(out, similarity_image(learned, cosine=cosine))
+    return similarity_text(learned, color=color, cosine=cosine)
 
 
 def choose_tokens(tokenizer, texts: list[str], top: int, corpus: str) -> list[int]:

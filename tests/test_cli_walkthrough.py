@@ -238,6 +238,20 @@ def test_similarity_is_the_dot_product_of_the_tables(fake_checkpoint):
     np.testing.assert_allclose(learned, p @ p.T, rtol=1e-12)
 
 
+def test_cosine_similarity_is_the_dot_product_of_the_unit_rows(fake_checkpoint):
+    sines, learned = plots.similarity_matrices(fake_checkpoint["position_embedding"], cosine=True)
+    table = sinusoid(12, 16)
+    p = fake_checkpoint["position_embedding"].astype(np.float64)
+    for got, rows in ((sines, table), (learned, p)):
+        expected = [[a @ b / np.sqrt((a @ a) * (b @ b)) for b in rows] for a in rows]
+        np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_cosine_option_reaches_the_picture(tmp_path, fake_checkpoint):
+    text = plots.plot_similarity(fake_checkpoint, color=False, cosine=True)
+    assert "sinusoidal PE[p] cos PE[q]" in text and "learned P[p] cos P[q]" in text
+
+
 def test_similarity_png_and_terminal_on_a_stand_in(tmp_path, fake_checkpoint):
     message = plots.plot_similarity(fake_checkpoint, out=tmp_path / "s.png", color=False)
     assert "wrote" in message and decode_png((tmp_path / "s.png").read_bytes()).ndim == 3

@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-# `ci`: reproducible runs (same examples every time), no per-example deadline on a shared machine.
+# `ci`: reproducible runs (same examples every time), no per-example deadline on a shared machine,
+# and no example database written into the checkout.
 settings.register_profile(
     "ci",
     derandomize=True,
+    database=None,
     deadline=None,
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],

@@ -29,17 +29,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from minimal_embed import Tokenizer, bpe, data  # noqa: E402
+from corpus import read_corpus  # noqa: E402  (benchmarks/corpus.py)
+
+from minimal_embed import Tokenizer, bpe  # noqa: E402
 
 EOT = "<|endoftext|>"
-
-
-def read_corpus(path: str | None) -> tuple[str, str]:
-    path = path or os.environ.get("MINIMAL_EMBED_CORPUS")
-    if path:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read(), path
-    return data.corpus_text(), "bundled corpus (data/corpus)"
 
 
 def best_time(run, repeat: int = 3) -> float:

@@ -20,18 +20,12 @@ import time
 import regex
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from minimal_embed import GPT2_PATTERN, Tokenizer, bpe, data  # noqa: E402
+from corpus import read_corpus  # noqa: E402  (benchmarks/corpus.py)
+
+from minimal_embed import GPT2_PATTERN, Tokenizer, bpe  # noqa: E402
 from minimal_embed.tokenizer import count_pieces  # noqa: E402
 
 EOT = "<|endoftext|>"
-
-
-def read_corpus(path: str | None) -> tuple[str, str]:
-    path = path or os.environ.get("MINIMAL_EMBED_CORPUS")
-    if path:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read(), path
-    return data.corpus_text(), "bundled corpus (data/corpus)"
 
 
 def piece_counts(text: str) -> dict[bytes, int]:

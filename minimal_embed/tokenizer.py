@@ -237,8 +237,10 @@ class Tokenizer:
         >>> Tokenizer.train("", 256).split("I love  LLMs!")
         ['I', ' love', ' ', ' LLMs', '!']
         """
+        text = _repair_surrogates(text)
+        allowed = self._special_set(allowed_special, "allowed_special")
         pieces = []
-        for ordinary, special in self._segments(text, allowed_special):
+        for ordinary, special in self._segments(text, allowed):
             pieces += _find_pieces(ordinary, self._split_regex, self._ascii_regex)
             if special is not None:
                 pieces.append(special)
@@ -269,7 +271,11 @@ class Tokenizer:
         """
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
-        pieces = _find_pieces(_repair_surrogates(text), self._split_regex, self._ascii_regex)
+        return self._encode_repaired(_repair_surrogates(text))
+
+    def _encode_repaired(self, text: str) -> list[int]:
+        """`encode_ordinary` of a text whose lone surrogates are already repaired."""
+        pieces = _find_pieces(text, self._split_regex, self._ascii_regex)
         cache = self._piece_cache
         if len(cache) > _CACHE_SIZE:
             cache.clear()
@@ -337,7 +343,7 @@ class Tokenizer:
                 )
         ids: list[int] = []
         for ordinary, special in self._segments(text, allowed):
-            ids += self.encode_ordinary(ordinary)
+            ids += self._encode_repaired(ordinary)  # `text` was repaired once, above
             if special is not None:
                 ids.append(self._special_tokens[special])
         return ids
@@ -628,10 +634,9 @@ class Tokenizer:
             )
         return set(names)
 
-    def _segments(self, text: str, allowed_special: Collection[str] | str):
-        """Yield ``(ordinary_text, special_text_or_None)``, cutting at allowed special tokens."""
-        text = _repair_surrogates(text)
-        allowed = self._special_set(allowed_special, "allowed_special")
+    def _segments(self, text: str, allowed: set[str]):
+        """Yield ``(ordinary_text, special_text_or_None)``, cutting ``text`` (already repaired)
+        at the special tokens in ``allowed`` (already checked)."""
         start = 0
         if allowed:
             for found in self._special_regex(allowed).finditer(text):

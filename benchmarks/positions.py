@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a plain checkout
 
 from minimal_embed import InputEmbedding, sinusoidal_table  # noqa: E402
-from minimal_embed.positional import sinusoidal_table_reference  # noqa: E402
+from minimal_embed.positional import sinusoidal_table_plain  # noqa: E402
 
 N_POS, DIM = 8192, 1024
 BATCH, SEQ_LEN, D_MODEL, VOCAB = 8, 1024, 768, 50257
@@ -69,8 +69,8 @@ def table_rows() -> list[tuple[str, float, str]]:
     rows = [("bare float64 np.sin, 8192x1024 (floor)", best_ms(lambda: np.sin(same_size)), "-")]
     for name, fn in (("sinusoidal_table (ours, float32)",
                       lambda: sinusoidal_table(N_POS, DIM)),
-                     ("sinusoidal_table_reference (float32)",
-                      lambda: sinusoidal_table_reference(N_POS, DIM))):
+                     ("sinusoidal_table_plain (float32)",
+                      lambda: sinusoidal_table_plain(N_POS, DIM))):
         error = np.abs(fn().astype(np.float64) - exact).max()
         rows.append((name, best_ms(fn), f"{error:.1e}"))
     if torch is None:

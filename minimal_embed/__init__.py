@@ -6,23 +6,15 @@ text -> pieces (split pattern) -> token ids (byte-level BPE) -> token vectors (E
 The public names are re-exported here; see README.md for a tour in pipeline order.
 """
 
-from minimal_embed import data, rankfiles
+from minimal_embed import data, rankfiles, schemes
 from minimal_embed.attention import (
-    T5RelativeBias,
-    alibi_bias,
-    alibi_slopes,
     attend,
     attend_backward,
     attention_scores,
-    rel_shift,
-    relative_sinusoids,
-    rope,
-    rope_backward,
     softmax,
     softmax_backward,
-    t5_relative_buckets,
-    transformer_xl_scores,
 )
+from minimal_embed.checkpoint import read_checkpoint, write_checkpoint
 from minimal_embed.embedding import Embedding, SparseRows
 from minimal_embed.layernorm import LayerNorm
 from minimal_embed.model import AttentionLM, ModelConfig
@@ -37,16 +29,33 @@ from minimal_embed.positional import (
     scale_token_embeddings,
     scale_token_embeddings_backward,
     sinusoidal_table,
+    sinusoidal_table_plain,
 )
+from minimal_embed.relative import (
+    T5RelativeBias,
+    alibi_bias,
+    alibi_slopes,
+    rel_shift,
+    relative_sinusoids,
+    rope,
+    rope_backward,
+    t5_relative_buckets,
+    transformer_xl_scores,
+)
+from minimal_embed.schemes import POSITION_SCHEMES, PositionScheme, position_scheme
 from minimal_embed.tokenizer import GPT2_PATTERN, GPT4_PATTERN, Tokenizer, load_tokenizer
 from minimal_embed.train import TrainConfig, load_checkpoint, nearest_tokens
 
-__all__ = ["data", "rankfiles", "Embedding", "SparseRows", "SGD", "Adam",
-           "sinusoidal_table", "LearnedPositions", "add_positions", "add_positions_backward",
-           "concat_positions", "concat_positions_backward", "scale_token_embeddings",
-           "scale_token_embeddings_backward", "LayerNorm", "InputEmbedding",
+__all__ = ["data", "rankfiles", "schemes",
            "Tokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "load_tokenizer",
+           "Embedding", "SparseRows",
+           "sinusoidal_table", "sinusoidal_table_plain", "LearnedPositions", "add_positions",
+           "add_positions_backward", "concat_positions", "concat_positions_backward",
+           "scale_token_embeddings", "scale_token_embeddings_backward",
            "attention_scores", "softmax", "softmax_backward", "attend", "attend_backward",
            "alibi_slopes", "alibi_bias", "t5_relative_buckets", "T5RelativeBias", "rope",
            "rope_backward", "relative_sinusoids", "rel_shift", "transformer_xl_scores",
-           "AttentionLM", "ModelConfig", "TrainConfig", "load_checkpoint", "nearest_tokens"]
+           "POSITION_SCHEMES", "PositionScheme", "position_scheme",
+           "LayerNorm", "InputEmbedding", "read_checkpoint", "write_checkpoint",
+           "SGD", "Adam", "AttentionLM", "ModelConfig", "TrainConfig", "load_checkpoint",
+           "nearest_tokens"]

@@ -19,7 +19,7 @@ __all__ = ["check_integer", "check_choice", "check_real", "check_float_dtype",
 
 
 def check_integer(name: str, value: object, least: int = 0) -> int:
-    """``value`` as an ``int`` if it is an integer ``>= least`` (TypeError / ValueError otherwise)."""
+    """``value`` as an ``int`` if it is an integer ``>= least`` (else TypeError / ValueError)."""
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
     if value < least:

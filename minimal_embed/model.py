@@ -29,33 +29,22 @@ Hands on: a model whose parameters ``train.py`` updates with Adam and saves as a
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
-from minimal_embed.attention import (
-    T5RelativeBias,
-    alibi_bias,
-    attend,
-    attend_backward,
-    rope,
-    rope_backward,
-)
-from minimal_embed.embedding import Embedding, check_ids
+from minimal_embed._checks import check_integer, check_real
+from minimal_embed.attention import attend, attend_backward, softmax
+from minimal_embed.checkpoint import copy_arrays
+from minimal_embed.embedding import check_ids
 from minimal_embed.layernorm import LayerNormCache, layer_norm, layer_norm_backward
-from minimal_embed.positional import (
-    LearnedPositions,
-    scale_token_embeddings,
-    scale_token_embeddings_backward,
-    sinusoidal_table,
-)
+from minimal_embed.pipeline import InputCache, InputEmbedding
+from minimal_embed.schemes import POSITION_SCHEMES, position_scheme, scheme_class
 
 __all__ = ["POSITION_SCHEMES", "ModelConfig", "AttentionLM", "cross_entropy",
            "cross_entropy_backward", "split_heads", "merge_heads"]
-
-POSITION_SCHEMES = ("learned", "sinusoidal", "none", "alibi", "rope", "t5")
 
 
 @dataclass(frozen=True)
@@ -92,22 +81,19 @@ class ModelConfig:
     t5_max_distance: int = 128
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "d_model", "n_heads", "max_len", "t5_buckets",
-                     "t5_max_distance"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("vocab_size", "d_model", "n_heads", "max_len"):
+            check_integer(name, getattr(self, name), 1)
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} must be a multiple of "
                              f"n_heads={self.n_heads} (each head gets d_model // n_heads dims)")
-        if self.positions not in POSITION_SCHEMES:
-            raise ValueError(f"unknown position scheme {self.positions!r}; "
-                             f"choose one of {', '.join(POSITION_SCHEMES)}")
-        if self.positions == "rope" and (self.d_model // self.n_heads) % 2:
-            raise ValueError(f"rope rotates pairs of dims: d_head={self.d_model // self.n_heads} "
-                             "must be even; change d_model or n_heads")
-        if not (math.isfinite(self.init_std) and self.init_std > 0):
-            raise ValueError(f"init_std must be a finite number > 0, got {self.init_std!r}")
+        scheme_class(self.positions).check_head(self.d_head)
+        for name in ("t5_buckets", "t5_max_distance"):
+            check_integer(name, getattr(self, name), 1)
+        check_real("init_std", self.init_std, least=0.0, above=True)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields, for a checkpoint's metadata."""
+        return {field: getattr(self, field) for field in self.__dataclass_fields__}
 
     @property
     def d_head(self) -> int:
@@ -169,12 +155,11 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.nd
     if targets.shape != logits.shape[:-1]:
         raise ValueError(f"targets {targets.shape} must match the logits' leading shape "
                          f"{logits.shape[:-1]}")
-    shifted = logits - logits.max(axis=-1, keepdims=True)  # (..., V), every entry <= 0
-    target_logit = np.take_along_axis(shifted, targets[..., None], axis=-1)[..., 0]  # (...,)
-    probs = np.exp(shifted, out=shifted)  # reuse the buffer: the shifted logits are done
-    total = probs.sum(axis=-1, keepdims=True)  # (..., 1), in [1, V]
-    probs /= total
-    loss = np.mean(np.log(total[..., 0], dtype=np.float64) - target_logit)
+    probs = softmax(logits)  # (..., V), the same softmax attention uses
+    target_prob = np.take_along_axis(probs, targets[..., None], axis=-1)[..., 0]  # (...,)
+    # subtle: a float32 probability below 1e-45 would be 0 and its loss infinite; logits of a
+    # tied model are bounded by |y| |E| and never spread that far
+    loss = -np.mean(np.log(target_prob, dtype=np.float64))
     return float(loss), probs
 
 
@@ -200,21 +185,17 @@ def cross_entropy_backward(probs: np.ndarray, targets: np.ndarray) -> np.ndarray
 # --------------------------------------------------------------------------- the model
 
 
-class _EmbedCache(NamedTuple):
-    ids: np.ndarray  # (seq_len, batch) token ids
-
-
 class _AttentionCache(NamedTuple):
     x: np.ndarray  # (seq_len, batch, d_model) the attention's input
-    q: np.ndarray  # (batch, H, seq_len, d_head), after RoPE when used
-    k: np.ndarray  # (batch, H, seq_len, d_head), after RoPE when used
+    q: np.ndarray  # (batch, H, seq_len, d_head), after the scheme's rotation
+    k: np.ndarray  # (batch, H, seq_len, d_head), after the scheme's rotation
     v: np.ndarray  # (batch, H, seq_len, d_head)
     weights: np.ndarray  # (batch, H, seq_len, seq_len) attention probabilities
     merged: np.ndarray  # (seq_len * batch, d_model) heads side by side, before Wo
 
 
 class _Cache(NamedTuple):
-    embed: _EmbedCache
+    embed: InputCache
     attention: _AttentionCache
     ln_f: LayerNormCache
     y: np.ndarray  # (seq_len, batch, d_model) the final LayerNorm's output
@@ -223,11 +204,14 @@ class _Cache(NamedTuple):
 class AttentionLM:
     """Input embeddings -> one causal self-attention layer -> LayerNorm -> tied logits.
 
-    The parameters live in ``self.params``, a dict of arrays (updated in place by an optimizer)
-    whose names are the checkpoint's keys: ``token_embedding`` ``(V, d_model)``,
-    ``position_embedding`` ``(max_len, d_model)`` (learned only), ``attn.w_q``, ``attn.w_k``,
-    ``attn.w_v``, ``attn.w_o`` ``(d_model, d_model)`` (used as ``x @ W``), ``ln_f.gamma``,
-    ``ln_f.beta`` ``(d_model,)`` and ``t5.table`` ``(t5_buckets, n_heads)`` (t5 only).
+    The input stage is ``self.input_embedding``, an :class:`~minimal_embed.pipeline.
+    InputEmbedding`; its position scheme, ``self.positions`` (the same object), also rotates q
+    and k or biases the scores when it acts there. The parameters live in ``self.params``, a
+    dict of arrays (updated in place by an optimizer) whose names are the checkpoint's keys:
+    ``token_embedding`` ``(V, d_model)``, ``position_embedding`` ``(max_len, d_model)`` (learned
+    only), ``attn.w_q``, ``attn.w_k``, ``attn.w_v``, ``attn.w_o`` ``(d_model, d_model)`` (used as
+    ``x @ W``), ``ln_f.gamma``, ``ln_f.beta`` ``(d_model,)`` and ``t5.table``
+    ``(t5_buckets, n_heads)`` (t5 only).
 
     Parameters
     ----------
@@ -247,123 +231,81 @@ class AttentionLM:
     True
     """
 
-    def __init__(self, config: ModelConfig, *, seed: int = 0, dtype=np.float32) -> None:
+    def __init__(self, config: ModelConfig, *, seed: int = 0,
+                 dtype: npt.DTypeLike = np.float32) -> None:
         self.config = config
         self.dtype = np.dtype(dtype)
         d, std = config.d_model, config.init_std
-        # one child seed per parameter, so adding a scheme never shifts another's weights
+        # one child seed per parameter, so adding a scheme never shifts another's weights; the
+        # input stage draws its token table from child 0, as InputEmbedding(seed=seed) does
         seeds = np.random.SeedSequence(seed).generate_state(8)
-        self.token = Embedding(config.vocab_size, d, std=std, seed=int(seeds[0]), dtype=dtype)
-        self.params: dict[str, np.ndarray] = {"token_embedding": self.token.weight}
-        if config.positions == "learned":
-            self.positions = LearnedPositions(config.max_len, d, std=0.01, seed=int(seeds[1]),
-                                              dtype=dtype)
-            self.params["position_embedding"] = self.positions.weight
+        # a decoder: keys after the query never count, so T5's buckets are one-sided
+        self.positions = position_scheme(
+            config.positions, d_model=d, n_heads=config.n_heads, max_len=config.max_len,
+            causal=True, num_buckets=config.t5_buckets, max_distance=config.t5_max_distance,
+            std=std, seed=int(seeds[1]), dtype=dtype)
+        self.input_embedding = InputEmbedding(
+            None, d, vocab_size=config.vocab_size, positions=self.positions,
+            scale=self.positions.scales_tokens, token_std=std, seed=seed, dtype=dtype)
+        self.params: dict[str, np.ndarray] = dict(self.input_embedding.parameters())
         for i, name in enumerate(("attn.w_q", "attn.w_k", "attn.w_v", "attn.w_o")):
             rng = np.random.default_rng(int(seeds[2 + i]))
             self.params[name] = (rng.standard_normal((d, d)) * std).astype(dtype)
         self.params["ln_f.gamma"] = np.ones(d, dtype=dtype)
         self.params["ln_f.beta"] = np.zeros(d, dtype=dtype)
-        if config.positions == "t5":
-            # a decoder's table: keys after the query never count, so one-sided buckets
-            self.t5 = T5RelativeBias(config.t5_buckets, config.n_heads, bidirectional=False,
-                                     max_distance=config.t5_max_distance, std=std,
-                                     seed=int(seeds[6]), dtype=dtype)
-            self.params["t5.table"] = self.t5.weight
+        if self.positions.acts_on != "input":
+            self.params.update(self.positions.parameters())  # T5's table
 
-    def load_params(self, arrays: dict[str, np.ndarray]) -> None:
-        """Copy saved arrays into the parameters (names and shapes must match exactly).
+    def load_params(self, arrays: dict[str, np.ndarray], what: str = "the arrays") -> None:
+        """Copy saved arrays into the parameters in place (names and shapes must match).
 
         Raises
         ------
         ValueError
             Naming the missing or unexpected arrays, or the first array of the wrong shape.
         """
-        if set(arrays) != set(self.params):
-            missing, unexpected = set(self.params) - set(arrays), set(arrays) - set(self.params)
-            raise ValueError(
-                f"the arrays do not fit a {self.config.positions!r} model: missing "
-                f"{sorted(missing)}, unexpected {sorted(unexpected)}; build the model with the "
-                f"configuration they were saved from")
-        for name, value in arrays.items():
-            if value.shape != self.params[name].shape:
-                raise ValueError(f"{name} has shape {value.shape}, the model needs "
-                                 f"{self.params[name].shape}")
-            self.params[name][...] = value  # in place: the layers share these arrays
-
-    # ----------------------------------------------------------------------- input embeddings
-
-    def _embed(self, ids: np.ndarray) -> tuple[np.ndarray, _EmbedCache]:
-        """``x = E[ids] + P[:seq_len]`` (learned, GPT-2), ``sqrt(d_model) E[ids] + PE``
-        (sinusoidal, the original Transformer), or ``E[ids]``."""
-        x = self.token(ids)  # (seq_len, batch, d_model), checks every id
-        seq_len = ids.shape[0]
-        if self.config.positions == "learned":
-            x += self.positions.forward(seq_len)[:, None, :]  # refuses seq_len > max_len
-        elif self.config.positions == "sinusoidal":
-            # Vaswani et al. (2017, section 3.4) scale the token vectors up before adding the
-            # sinusoid, whose entries are as large as 1. Unscaled, 0.02-sized token vectors
-            # drown under it and training stalls at the unigram loss (6.4 nats here).
-            x = scale_token_embeddings(x)
-            x += sinusoidal_table(seq_len, self.config.d_model, dtype=self.dtype)[:, None, :]
-        return x, _EmbedCache(ids)
-
-    def _embed_backward(self, grad_x: np.ndarray, cache: _EmbedCache) -> dict[str, np.ndarray]:
-        grad_tokens = grad_x  # x = E[ids] + positions: the sum passes grad_x on unchanged
-        if self.config.positions == "sinusoidal":
-            grad_tokens = scale_token_embeddings_backward(grad_x)  # times sqrt(d_model)
-        # d(E[ids])/dE scatters each row of grad_tokens back to the row it was read from
-        grads = {"token_embedding": self.token.backward(cache.ids, grad_tokens)}
-        if self.config.positions == "learned":
-            # row i of P was added to every batch item at position i: sum over the batch
-            grads["position_embedding"] = self.positions.backward(grad_x)
-        return grads
+        unexpected = sorted(set(arrays) - set(self.params))
+        if unexpected:
+            raise ValueError(f"{what} do not fit a {self.config.positions!r} model: unexpected "
+                             f"{unexpected}; build the model with the configuration they were "
+                             "saved from")
+        copy_arrays(self.params, arrays, what)
 
     # ----------------------------------------------------------------------- attention
 
-    def _scores_bias(self, seq_len: int) -> np.ndarray | None:
-        """What the scheme adds to the scores: ``(n_heads, seq_len, seq_len)`` or None."""
-        if self.config.positions == "alibi":
-            return alibi_bias(self.config.n_heads, seq_len, dtype=self.dtype)
-        if self.config.positions == "t5":
-            return self.t5(seq_len)
-        return None
-
     def _attention(self, x: np.ndarray) -> tuple[np.ndarray, _AttentionCache]:
-        """``o = merge_heads(softmax(q k^T / sqrt(d_head) + bias, causal) v) Wo``."""
+        """``o = merge_heads(softmax(rot(q) rot(k)^T / sqrt(d_head) + bias, causal) v) Wo``."""
         p, n_heads = self.params, self.config.n_heads
         seq_len, _, d = x.shape
         x2d = x.reshape(-1, d)  # (seq_len * batch, d_model): one matrix product, not seq_len
         q, k, v = (split_heads((x2d @ p[name]).reshape(x.shape), n_heads)
                    for name in ("attn.w_q", "attn.w_k", "attn.w_v"))  # (batch, H, seq_len, d_head)
-        if self.config.positions == "rope":
-            positions = np.arange(seq_len)  # (seq_len,): query and key i sit at position i
-            q, k = rope(q, positions), rope(k, positions)
-        heads, weights = attend(q, k, v, bias=self._scores_bias(seq_len), causal=True)
+        positions = np.arange(seq_len)  # (seq_len,): query and key i sit at position i
+        q, k = self.positions.rotate(q, positions), self.positions.rotate(k, positions)
+        heads, weights = attend(q, k, v, bias=self.positions.score_bias(seq_len), causal=True)
         merged = merge_heads(heads).reshape(-1, d)  # (seq_len * batch, d_model)
         out = (merged @ p["attn.w_o"]).reshape(x.shape)  # (seq_len, batch, d_model)
         return out, _AttentionCache(x, q, k, v, weights, merged)
 
     def _attention_backward(self, grad_out: np.ndarray,
                             cache: _AttentionCache) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """``(dL/dx, grads)`` for `_attention`: back through Wo, the heads, RoPE and the
-        projections; grads holds ``attn.w_*`` (and ``t5.table`` with T5 buckets)."""
+        """``(dL/dx, grads)`` for `_attention`: back through Wo, the heads, the scheme and the
+        projections; grads holds ``attn.w_*`` (and the scheme's own, T5's ``t5.table``)."""
         p, d = self.params, self.config.d_model
         x2d = cache.x.reshape(-1, d)  # (seq_len * batch, d_model)
         grad_out = grad_out.reshape(-1, d)  # (seq_len * batch, d_model)
         grads = {"attn.w_o": cache.merged.T @ grad_out}
         grad_merged = (grad_out @ p["attn.w_o"].T).reshape(cache.x.shape)
         grad_heads = split_heads(grad_merged, self.config.n_heads)
-        t5 = self.config.positions == "t5"
+        scored = self.positions.acts_on == "scores"
         dq, dk, dv, dbias = attend_backward(
             grad_heads, cache.q, cache.k, cache.v, cache.weights,
-            bias_shape=(self.config.n_heads, *cache.weights.shape[-2:]) if t5 else None)
-        if t5:
-            grads["t5.table"] = self.t5.backward(dbias)  # scatter-add over the buckets
-        if self.config.positions == "rope":
-            # rope is a rotation R(p); its gradient is the inverse rotation R(-p)
-            positions = np.arange(cache.x.shape[0])
-            dq, dk = rope_backward(dq, positions), rope_backward(dk, positions)
+            bias_shape=(self.config.n_heads, *cache.weights.shape[-2:]) if scored else None)
+        if scored:
+            grads.update(self.positions.score_bias_backward(dbias))
+        positions = np.arange(cache.x.shape[0])
+        dq = self.positions.rotate_backward(dq, positions)
+        dk = self.positions.rotate_backward(dk, positions)
         grad_x = np.zeros_like(cache.x)  # (seq_len, batch, d_model)
         for name, grad_heads_part in (("attn.w_q", dq), ("attn.w_k", dk), ("attn.w_v", dv)):
             grad_proj = merge_heads(grad_heads_part).reshape(-1, d)  # (seq_len * batch, d_model)
@@ -391,10 +333,8 @@ class AttentionLM:
             Ids outside the vocabulary; with learned positions, ``seq_len > max_len`` (a
             learned table has no rows for positions it never saw).
         """
-        ids = np.asarray(ids)
-        if ids.ndim != 2:
-            raise ValueError(f"ids must be (seq_len, batch), got shape {ids.shape}")
-        x, embed_cache = self._embed(ids)  # (seq_len, batch, d_model)
+        x, _ = self.input_embedding.forward(ids)  # (seq_len, batch, d_model), checks the ids
+        embed_cache = self.input_embedding.cache
         attn_out, attn_cache = self._attention(x)  # (seq_len, batch, d_model)
         h = x + attn_out  # the residual
         y, ln_cache = layer_norm(h, self.params["ln_f.gamma"], self.params["ln_f.beta"])
@@ -420,7 +360,8 @@ class AttentionLM:
         # h = x + attention(x): the residual passes grad_h straight to x, attention adds its part
         grad_x_attn, grads = self._attention_backward(grad_h, cache.attention)
         grad_x = grad_h + grad_x_attn
-        grads.update(self._embed_backward(grad_x, cache.embed))
+        # the input stage: the token rows it read (scatter-add), its position rows
+        grads.update(self.input_embedding.backward(grad_x, cache=cache.embed))
         grads["token_embedding"] += grad_table_out
         grads["ln_f.gamma"], grads["ln_f.beta"] = grad_gamma, grad_beta
         return {name: grads[name] for name in self.params}  # in the parameters' order

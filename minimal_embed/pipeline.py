@@ -6,7 +6,7 @@ needs. With the default layout (``batch_first=False``; ``True`` swaps the first 
     texts ──tokenizer.encode_batch──▶ ids, mask              (seq_len, batch) int64, bool
     ids ──E[ids]──▶ token vectors                            (seq_len, batch, d_tok)
         × sqrt(d_tok)                    if scale            (the original Transformer)
-    positions offset .. offset+seq_len-1 ──▶ P               (seq_len, d_pos), learned or sinusoid
+    positions offset .. offset+seq_len-1 ──▶ P               (seq_len, d_pos): the scheme's rows
     token vectors + P  (or [tokens | P])  broadcast          (seq_len, batch, d_model)
         + T[token_type_ids]              if token_types      (BERT's segment embeddings)
         LayerNorm                        if layer_norm_eps   (BERT)
@@ -17,6 +17,12 @@ With ``combine="add"`` d_tok = d_pos = d_model; with ``"concat"`` the token vect
 ``d_model - d_pos`` columns and the positions ``d_pos``, so the output is d_model wide either way.
 :meth:`InputEmbedding.preset` builds GPT-2's, BERT's and the original Transformer's recipes.
 
+The position rows come from a position scheme (:mod:`minimal_embed.schemes`); a scheme that acts
+inside attention instead (ALiBi, RoPE, T5) adds no rows here, and the model around the stage asks
+it for its rotation or score bias. This stage is the one place that builds input vectors: the
+model (:class:`~minimal_embed.model.AttentionLM` ``.input_embedding``), the walkthrough and every
+loader use it, and :meth:`InputEmbedding.load` rebuilds it from any checkpoint.
+
 What this hands on: the ``(seq_len, batch, d_model)`` array the first attention layer reads, the
 mask of real tokens for its padding mask, and (from :meth:`InputEmbedding.backward`) one gradient
 per parameter for :class:`~minimal_embed.optim.SGD` / :class:`~minimal_embed.optim.Adam`.
@@ -24,27 +30,32 @@ per parameter for :class:`~minimal_embed.optim.SGD` / :class:`~minimal_embed.opt
 
 from __future__ import annotations
 
-import json
+import math
+import os
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
+from minimal_embed._checks import check_choice, check_float_dtype, check_integer, check_real
+from minimal_embed.checkpoint import copy_arrays, read_checkpoint, write_checkpoint
 from minimal_embed.embedding import Embedding, SparseRows
 from minimal_embed.layernorm import LayerNorm
 from minimal_embed.positional import (
-    LearnedPositions,
     add_positions,
     add_positions_backward,
     concat_positions,
     concat_positions_backward,
     scale_token_embeddings,
     scale_token_embeddings_backward,
-    sinusoidal_table,
 )
+from minimal_embed.schemes import Learned, NoPositions, PositionScheme, Sinusoidal, from_config
 
-__all__ = ["InputEmbedding", "dropout", "dropout_backward", "PRESETS"]
+__all__ = ["InputEmbedding", "InputSteps", "InputCache", "dropout", "dropout_backward",
+           "PRESETS"]
 
 
 def dropout(x: np.ndarray, rate: float,
@@ -81,8 +92,7 @@ def dropout(x: np.ndarray, rate: float,
     >>> sorted(set(y.ravel().tolist())) == [0.0, 2.0] and bool((y[keep] == 2.0).all())
     True
     """
-    if not 0.0 <= rate < 1.0:
-        raise ValueError(f"dropout rate must be in [0, 1), got {rate!r}")
+    check_real("dropout rate", rate, least=0.0, below=1.0)
     keep = rng.random(x.shape, dtype=np.float32) >= rate           # same shape as x, bool
     return x * keep * np.asarray(1.0 / (1.0 - rate), dtype=x.dtype), keep
 
@@ -109,6 +119,31 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+_INPUT_POSITIONS = ("learned", "sinusoidal", "none")  # the schemes a name builds here
+
+
+@dataclass
+class InputSteps:
+    """Every intermediate array of one :meth:`InputEmbedding.forward`, for a reader to look at."""
+
+    ids: np.ndarray                    # (seq_len, batch) int64, or batch first
+    mask: np.ndarray                   # like ids, bool, True = real token
+    token_vectors: np.ndarray          # E[ids], (seq_len, batch, d_tok), before any scaling
+    token_scale: float                 # sqrt(d_tok) when the stage scales, else 1.0
+    position_rows: np.ndarray | None   # (seq_len, d_pos), or None: the scheme adds no rows
+    embeddings: np.ndarray             # what forward returns, (seq_len, batch, d_model)
+
+
+class InputCache(NamedTuple):
+    """What :meth:`InputEmbedding.backward` needs from its forward."""
+
+    ids: np.ndarray                 # (seq_len, batch) token ids
+    type_ids: np.ndarray | None     # like ids, or None without a token-type table
+    offset: int                     # position of the first token
+    keep: np.ndarray | None         # dropout's mask, or None
+    shape: tuple[int, ...]          # of the embeddings
+
+
 class InputEmbedding:
     """Token ids (or texts) to input embeddings, with a hand-written backward.
 
@@ -120,15 +155,15 @@ class InputEmbedding:
         Encodes texts given to :meth:`forward`; with None, pass ``vocab_size`` and id arrays.
     d_model : int
         Width of the output vectors.
-    positions : {"learned", "sinusoidal", "none"}, default "learned"
-        "none" adds no position vectors (for models whose positions enter attention: ALiBi,
-        RoPE, T5).
+    positions : {"learned", "sinusoidal", "none"} or PositionScheme, default "learned"
+        A name builds that scheme from ``max_len``, ``position_std``, ``base`` and ``seed``; a
+        :class:`~minimal_embed.schemes.PositionScheme` is used as given (its input rows must be
+        ``d_pos`` wide). A scheme acting inside attention (ALiBi, RoPE, T5) adds no rows here.
     combine : {"add", "concat"}, default "add"
     scale : bool, default False
-        Multiply the token vectors by ``sqrt(d_tok)`` before combining.
+        Multiply the token vectors by ``sqrt(d_tok)`` before combining (the original Transformer).
     max_len : int, default 1024
-        Rows of the learned table (a hard limit); for sinusoids, rows computed once up front
-        (longer inputs are computed on demand).
+        Rows of a learned table built from the name "learned" (a hard limit).
     dropout : float, default 0.0
         Rate of the final dropout, applied while ``training`` is True.
     batch_first : bool, default False
@@ -138,7 +173,7 @@ class InputEmbedding:
     vocab_size : int, optional
         Rows of the token table; default ``tokenizer.vocab_size``.
     token_std, position_std : float, default 0.02 and 0.01
-        Initial N(0, std**2) of the token (and token-type) table and of the learned position
+        Initial N(0, std**2) of the token (and token-type) table and of a learned position
         table; ``token_std=None`` means ``d_tok ** -0.5``, the original Transformer's choice.
     d_pos : int, optional
         Position columns with ``combine="concat"`` (default ``d_model // 2``).
@@ -148,15 +183,19 @@ class InputEmbedding:
         Normalise the sum with a :class:`~minimal_embed.layernorm.LayerNorm` of this eps.
     base : float, default 10000.0
         The sinusoid's base.
+    padding_idx : int or None, default None
+        A token row that stays as loaded and never receives gradient.
     dtype : floating dtype, default np.float32
 
     Raises
     ------
+    TypeError
+        Sizes that are not integers, a non-floating dtype.
     ValueError
         Neither a tokenizer nor ``vocab_size`` (or the two disagree); an unknown ``positions``
-        or ``combine``; ``d_model``, ``max_len`` or ``token_types`` not an integer of at least
-        1, 1, 0; ``dropout`` outside ``[0, 1)``; a ``d_pos`` that leaves the token vectors no
-        column or is given with ``combine="add"``.
+        or ``combine``; sizes below 1 (``token_types`` below 0); ``dropout`` outside ``[0, 1)``;
+        a ``d_pos`` that leaves the token vectors no column, is given with ``combine="add"``, or
+        differs from the scheme's rows.
 
     Examples
     --------
@@ -169,40 +208,42 @@ class InputEmbedding:
     [('token_embedding', (50, 8)), ('position_embedding', (16, 8))]
     """
 
-    def __init__(self, tokenizer, d_model: int, *, positions: str = "learned",
-                 combine: str = "add", scale: bool = False, max_len: int = 1024,
-                 dropout: float = 0.0, batch_first: bool = False, seed: int | None = None,
+    def __init__(self, tokenizer: Any, d_model: int, *,
+                 positions: str | PositionScheme = "learned", combine: str = "add",
+                 scale: bool = False, max_len: int = 1024, dropout: float = 0.0,
+                 batch_first: bool = False, seed: int | None = None,
                  vocab_size: int | None = None, token_std: float | None = 0.02,
                  position_std: float = 0.01, d_pos: int | None = None, token_types: int = 0,
                  layer_norm_eps: float | None = None, base: float = 10000.0,
-                 dtype=np.float32) -> None:
+                 padding_idx: int | None = None, dtype: npt.DTypeLike = np.float32) -> None:
         vocab_size = _vocab_size(tokenizer, vocab_size)
-        _check_choice("positions", positions, ("learned", "sinusoidal", "none"))
-        _check_choice("combine", combine, ("add", "concat"))
-        for name, value, least in (("d_model", d_model, 1), ("max_len", max_len, 1),
-                                   ("token_types", token_types, 0)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        d_pos = _position_width(positions, combine, d_model, d_pos)
+        d_model = check_integer("d_model", d_model, 1)
+        check_integer("max_len", max_len, 1)
+        token_types = check_integer("token_types", token_types, 0)
+        check_choice("combine", combine, ("add", "concat"))
+        self.dropout = check_real("dropout", dropout, least=0.0, below=1.0)
+        dtype = check_float_dtype("dtype", dtype)
+        # the first two child seeds are those AttentionLM gives its token and position tables
+        seeds = [None] * 4 if seed is None else [int(s) for s in
+                                                 np.random.SeedSequence(seed).generate_state(4)]
+        if isinstance(positions, str):
+            check_choice("positions", positions, _INPUT_POSITIONS)
+            d_pos = _position_width(positions, combine, d_model, d_pos)
+            scheme = {"learned": lambda: Learned(max_len, d_pos, std=position_std,
+                                                 seed=seeds[1], dtype=dtype),
+                      "sinusoidal": lambda: Sinusoidal(d_pos, base=base, dtype=dtype),
+                      "none": NoPositions}[positions]()
+        else:
+            d_pos = _position_width(positions, combine, d_model, d_pos)
+            scheme = positions
         d_tok = d_model - d_pos if combine == "concat" else d_model
-        seeds = [None] * 4 if seed is None else np.random.SeedSequence(seed).generate_state(4)
-        seeds = [None if s is None else int(s) for s in seeds]
 
         self.tokenizer, self.d_model, self.d_tok, self.d_pos = tokenizer, d_model, d_tok, d_pos
-        self.positions, self.combine, self.scale = positions, combine, scale
-        self.max_len, self.dropout, self.batch_first = max_len, dropout, batch_first
-        self.base, self.training = base, True
+        self.positions, self.combine, self.scale = scheme, combine, bool(scale)
+        self.batch_first, self.training = batch_first, True
         std = d_tok ** -0.5 if token_std is None else token_std
-        self.token_embedding = Embedding(vocab_size, d_tok, std=std, seed=seeds[0], dtype=dtype)
-        self.learned_positions = None
-        if positions == "learned":
-            self.learned_positions = LearnedPositions(max_len, d_pos, std=position_std,
-                                                      seed=seeds[1], dtype=dtype)
-        self.sinusoid = None                                    # (max_len, d_pos), made once
-        if positions == "sinusoidal":
-            self.sinusoid = sinusoidal_table(max_len, d_pos, base=base, dtype=dtype)
+        self.token_embedding = Embedding(vocab_size, d_tok, std=std, seed=seeds[0], dtype=dtype,
+                                         padding_idx=padding_idx)
         self.token_type_embedding = None
         if token_types:
             self.token_type_embedding = Embedding(token_types, d_model, std=std,
@@ -211,12 +252,12 @@ class InputEmbedding:
         if layer_norm_eps is not None:
             self.layer_norm = LayerNorm(d_model, eps=layer_norm_eps, dtype=dtype)
         self._rng = np.random.default_rng(seeds[3])             # dropout masks
-        self._saved: dict[str, Any] | None = None
+        self.cache: InputCache | None = None                    # set by every forward
 
     # --- construction from recipes and files -----------------------------------------------
 
     @classmethod
-    def preset(cls, name: str, tokenizer, **overrides) -> InputEmbedding:
+    def preset(cls, name: str, tokenizer: Any, **overrides: Any) -> InputEmbedding:
         """A published model's input stage: ``"gpt2"``, ``"bert"`` or ``"transformer"``.
 
         The keyword arguments are in :data:`PRESETS`; ``overrides`` replace any of them (e.g.
@@ -228,60 +269,92 @@ class InputEmbedding:
         >>> print(*emb.parameters())
         token_embedding position_embedding token_type_embedding layer_norm.gamma layer_norm.beta
         """
-        _check_choice("preset name", name, tuple(PRESETS))
+        check_choice("preset name", name, tuple(PRESETS))
         kwargs = {**PRESETS[name], **overrides}
         return cls(tokenizer, kwargs.pop("d_model"), **kwargs)
 
+    def config(self) -> dict[str, Any]:
+        """What rebuilds this stage (JSON-able): sizes, the scheme's config, scale, eps, dtype."""
+        return {"vocab_size": self.token_embedding.num_embeddings, "d_model": self.d_model,
+                "combine": self.combine, "d_pos": self.d_pos, "scale": self.scale,
+                "token_types": 0 if self.token_type_embedding is None
+                else self.token_type_embedding.num_embeddings,
+                "layer_norm_eps": None if self.layer_norm is None else self.layer_norm.eps,
+                "padding_idx": self.token_embedding.padding_idx, "dropout": self.dropout,
+                "dtype": str(self.token_embedding.weight.dtype),
+                "positions": self.positions.config()}
+
     @classmethod
-    def load(cls, path: str | Path, tokenizer) -> InputEmbedding:
-        """Build the input stage of a trained checkpoint (``data/checkpoint.npz``).
-
-        Reads ``token_embedding`` ``(V, d_model)``, ``positions`` and, for learned positions,
-        ``position_embedding`` ``(max_len, d_model)``, whose row count becomes ``max_len``: a
-        longer input is refused rather than fed untrained rows. Schemes that act inside
-        attention (alibi, rope, t5) add nothing here (``positions="none"``). Never unpickles.
-
-        Parameters
-        ----------
-        path : str or Path
-            A checkpoint written by training (``minimal-embed train -o PATH``).
-        tokenizer : Tokenizer or None
-            The tokenizer the checkpoint was trained with (None: feed id arrays only).
-
-        Returns
-        -------
-        InputEmbedding
-            With the checkpoint's tables, no scaling, LayerNorm or dropout.
+    def from_config(cls, config: dict[str, Any], tokenizer: Any = None, *,
+                    batch_first: bool = False) -> InputEmbedding:
+        """A stage of the shape ``config`` (from :meth:`config`) describes, with fresh tables.
 
         Raises
         ------
         ValueError
-            If a key is missing, the scheme is unknown, or the tokenizer's vocabulary size
-            differs from the table's rows.
+            If ``config`` lacks a setting, or the tokenizer's vocabulary is another size.
         """
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-        for key in ("token_embedding", "positions"):
-            if key not in arrays:
-                raise ValueError(f"{path} has no {key!r} array; keys: {sorted(arrays)}")
-        table, scheme = arrays["token_embedding"], str(arrays["positions"])
-        _check_choice(f"positions in {path}", scheme,
-                      ("learned", "sinusoidal", "none", "alibi", "rope", "t5"))
-        config = json.loads(str(arrays["config_json"])) if "config_json" in arrays else {}
-        if scheme == "learned" and "position_embedding" not in arrays:
-            raise ValueError(f"{path} uses learned positions but has no 'position_embedding'")
-        max_len = (arrays["position_embedding"].shape[0] if scheme == "learned"
-                   else int(config.get("max_len", 1024)))
-        if tokenizer is not None and tokenizer.vocab_size != table.shape[0]:
-            raise ValueError(f"the tokenizer has {tokenizer.vocab_size} ids but {path}'s "
-                             f"token_embedding has {table.shape[0]} rows; load the tokenizer "
-                             f"the checkpoint was trained with ({config.get('tokenizer', '?')})")
-        positions = scheme if scheme in ("learned", "sinusoidal") else "none"
-        emb = cls(tokenizer, table.shape[1], positions=positions, max_len=max_len,
-                  vocab_size=table.shape[0], dtype=table.dtype, seed=0)
-        emb.token_embedding = Embedding.from_pretrained(table)
-        if scheme == "learned":
-            emb.learned_positions.weight = np.array(arrays["position_embedding"])
+        try:
+            dtype = np.dtype(config["dtype"])
+            scheme = from_config(config["positions"], dtype=dtype)
+            if tokenizer is not None and tokenizer.vocab_size != config["vocab_size"]:
+                raise ValueError(f"the tokenizer has {tokenizer.vocab_size} ids but the stage's "
+                                 f"token table has {config['vocab_size']} rows; load the "
+                                 "tokenizer it was trained with")
+            return cls(tokenizer, config["d_model"], positions=scheme,
+                       combine=config["combine"], scale=config["scale"],
+                       dropout=config["dropout"], batch_first=batch_first,
+                       vocab_size=config["vocab_size"],
+                       d_pos=None if config["combine"] == "add" else config["d_pos"],
+                       token_types=config["token_types"],
+                       layer_norm_eps=config["layer_norm_eps"],
+                       padding_idx=config["padding_idx"], dtype=dtype)
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"an input stage's config lacks or mistypes {error}") from None
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Every array the stage keeps: :meth:`parameters`, then those of a scheme that acts
+        inside attention (T5's ``t5.table``), which a model trains around the stage."""
+        return {**self.parameters(), **self.positions.parameters()}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the stage (its :meth:`state_dict` and :meth:`config`) as a checkpoint file."""
+        return write_checkpoint(path, self.state_dict(), {"input_embedding": self.config()})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, tokenizer: Any, *,
+             batch_first: bool = False) -> InputEmbedding:
+        """The input stage of any checkpoint: a training run's, or one :meth:`save` wrote.
+
+        It computes exactly what the trained model's ``input_embedding`` computes: the same
+        tables, position scheme (with a trained T5 table), ``sqrt(d_model)`` scale, token
+        types, LayerNorm and ``padding_idx``. Never unpickles.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            E.g. ``data/checkpoint.npz`` or the output of ``minimal-embed train -o PATH``.
+        tokenizer : Tokenizer or None
+            The tokenizer the checkpoint was trained with (None: feed id arrays only).
+        batch_first : bool, default False
+
+        Returns
+        -------
+        InputEmbedding
+            In training mode, as a new stage is (``.eval()`` turns dropout off).
+
+        Raises
+        ------
+        FileNotFoundError, ValueError
+            From :func:`~minimal_embed.checkpoint.read_checkpoint`; or if the file describes no
+            input stage, lacks one of its arrays, or the tokenizer's vocabulary differs.
+        """
+        arrays, metadata = read_checkpoint(path)
+        if not isinstance(metadata.get("input_embedding"), dict):
+            raise ValueError(f"{path} describes no input stage (no 'input_embedding' in its "
+                             "metadata)")
+        emb = cls.from_config(metadata["input_embedding"], tokenizer, batch_first=batch_first)
+        copy_arrays(emb.state_dict(), arrays, str(path))
         return emb
 
     def parameters(self) -> dict[str, np.ndarray]:
@@ -293,8 +366,8 @@ class InputEmbedding:
         ``list(emb.parameters().values())`` and updates them in place.
         """
         params = {"token_embedding": self.token_embedding.weight}
-        if self.learned_positions is not None:
-            params["position_embedding"] = self.learned_positions.weight
+        if self.positions.acts_on == "input":
+            params.update(self.positions.parameters())
         if self.token_type_embedding is not None:
             params["token_type_embedding"] = self.token_type_embedding.weight
         if self.layer_norm is not None:
@@ -313,7 +386,7 @@ class InputEmbedding:
 
     # --- forward and backward --------------------------------------------------------------
 
-    def forward(self, texts_or_ids, *, token_type_ids=None,
+    def forward(self, texts_or_ids: Any, *, token_type_ids: Any = None,
                 offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Input embeddings for a batch of texts or an id array.
 
@@ -344,40 +417,48 @@ class InputEmbedding:
             past a learned table's ``max_len``; ``token_type_ids`` of another shape, or given
             to a model without a token-type table.
         """
+        steps = self.forward_steps(texts_or_ids, token_type_ids=token_type_ids, offset=offset)
+        return steps.embeddings, steps.mask
+
+    def forward_steps(self, texts_or_ids: Any, *, token_type_ids: Any = None,
+                      offset: int = 0) -> InputSteps:
+        """:meth:`forward`, returning every intermediate array as :class:`InputSteps`."""
         ids, mask = self._ids_and_mask(texts_or_ids)
         seq_len = ids.shape[1 if self.batch_first else 0]
-        x = self.token_embedding(ids)                            # (seq_len, batch, d_tok)
-        if self.scale:
-            x = scale_token_embeddings(x)
-        pos = self._position_rows(seq_len, offset)               # (seq_len, d_pos) or None
-        if pos is not None:
+        token_vectors = self.token_embedding(ids)                # (seq_len, batch, d_tok)
+        x = scale_token_embeddings(token_vectors) if self.scale else token_vectors
+        rows = self.positions.input_rows(seq_len, offset)        # (seq_len, d_pos) or None
+        if rows is not None:
             combine = add_positions if self.combine == "add" else concat_positions
-            x = combine(x, pos, batch_first=self.batch_first)    # (seq_len, batch, d_model)
+            x = combine(x, rows, batch_first=self.batch_first)   # (seq_len, batch, d_model)
         type_ids = self._token_type_ids(token_type_ids, ids)
-        if type_ids is not None:
+        if type_ids is not None and self.token_type_embedding is not None:
             x = x + self.token_type_embedding(type_ids)          # (seq_len, batch, d_model)
         if self.layer_norm is not None:
             x = self.layer_norm.forward(x)
         keep = None
         if self.dropout > 0 and self.training:
             x, keep = dropout(x, self.dropout, self._rng)
-        self._saved = dict(ids=ids, type_ids=type_ids, offset=offset, keep=keep, shape=x.shape)
-        return x, mask
+        self.cache = InputCache(ids, type_ids, int(offset), keep, x.shape)
+        scale = math.sqrt(self.d_tok) if self.scale else 1.0
+        return InputSteps(ids, mask, token_vectors, scale, rows, x)
 
-    def backward(self, grad: np.ndarray, *,
-                 sparse: bool = False) -> dict[str, np.ndarray | SparseRows]:
-        """Gradients of every parameter, given ``grad`` = dL/d(embeddings) of the last forward.
+    def backward(self, grad: np.ndarray, *, sparse: bool = False,
+                 cache: InputCache | None = None) -> dict[str, np.ndarray | SparseRows]:
+        """Gradients of every parameter, given ``grad`` = dL/d(embeddings) of a forward.
 
         Runs the forward's steps in reverse: dropout's mask, LayerNorm's backward (γ, β), the
-        token-type rows (scatter-add), the positions (summed over the batch), the scale, the
-        token rows (scatter-add).
+        token-type rows (scatter-add), the position rows (summed over the batch, handed to the
+        scheme), the scale, the token rows (scatter-add).
 
         Parameters
         ----------
         grad : numpy.ndarray
-            Same shape as the last forward's embeddings.
+            Same shape as that forward's embeddings.
         sparse : bool, default False
             Return the token and token-type gradients as ``SparseRows`` (only the rows used).
+        cache : InputCache, optional
+            The ``cache`` attribute right after the forward to differentiate; default the last.
 
         Returns
         -------
@@ -385,42 +466,48 @@ class InputEmbedding:
             Name -> gradient, the same keys in the same order as :meth:`parameters`; each is
             an array of its parameter's shape or ``SparseRows``, so
             ``opt.step(list(emb.backward(g).values()))`` works with SGD and Adam.
+
+        Raises
+        ------
+        RuntimeError
+            Before any forward.
+        ValueError
+            If ``grad`` is not the forward's shape.
         """
-        if self._saved is None:
+        cache = self.cache if cache is None else cache
+        if cache is None:
             raise RuntimeError("backward needs a forward call first (it uses that call's ids)")
-        saved = self._saved
         grad = np.asarray(grad)
-        if grad.shape != saved["shape"]:
-            raise ValueError(f"grad has shape {grad.shape}; the last forward returned "
-                             f"{saved['shape']}")
+        if grad.shape != cache.shape:
+            raise ValueError(f"grad has shape {grad.shape}; the forward returned {cache.shape}")
         grads: dict[str, Any] = {}
         # each step hands the gradient of its input to the step before it (chain rule)
-        if saved["keep"] is not None:
-            grad = dropout_backward(grad, saved["keep"], self.dropout)
+        if cache.keep is not None:
+            grad = dropout_backward(grad, cache.keep, self.dropout)
         if self.layer_norm is not None:
             grad, grads["layer_norm.gamma"], grads["layer_norm.beta"] = \
                 self.layer_norm.backward(grad)
-        if saved["type_ids"] is not None:                        # x + T[types]: dT scatters grad
+        if cache.type_ids is not None and self.token_type_embedding is not None:
+            # x + T[types]: dT scatters grad to the rows used
             grads["token_type_embedding"] = self.token_type_embedding.backward(
-                saved["type_ids"], grad, sparse=sparse)
+                cache.type_ids, grad, sparse=sparse)
         grad_tok = grad
-        if self.positions != "none":
+        if self.positions.acts_on == "input":
             combine_backward = (add_positions_backward if self.combine == "add"
                                 else partial(concat_positions_backward, d_tok=self.d_tok))
-            # grad_pos: (seq_len, d_pos)
-            grad_tok, grad_pos = combine_backward(grad, batch_first=self.batch_first)
-        if self.learned_positions is not None:
-            grads["position_embedding"] = self.learned_positions.backward(
-                grad_pos, offset=saved["offset"])
+            # row i was added to every batch item: grad_rows (seq_len, d_pos) sums the batch
+            grad_tok, grad_rows = combine_backward(grad, batch_first=self.batch_first)
+            grads.update(self.positions.input_rows_backward(grad_rows, cache.offset))
         if self.scale:
             grad_tok = scale_token_embeddings_backward(grad_tok)
-        grads["token_embedding"] = self.token_embedding.backward(saved["ids"], grad_tok,
+        grads["token_embedding"] = self.token_embedding.backward(cache.ids, grad_tok,
                                                                  sparse=sparse)
         return {name: grads[name] for name in self.parameters()}
 
-    # --- forward's inputs: ids and mask, position rows, token-type ids ---------------------
+    # --- forward's inputs: ids and mask, token-type ids ------------------------------------
 
-    def _ids_and_mask(self, texts_or_ids) -> tuple[np.ndarray, np.ndarray]:
+    def _ids_and_mask(self, texts_or_ids: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Encode a list of texts, or check an id array (mask all True)."""
         if isinstance(texts_or_ids, str):
             raise TypeError("forward takes a batch: a list of str or an id array; "
                             "wrap one text as [text]")
@@ -436,19 +523,8 @@ class InputEmbedding:
                              f"ids[:, None]), got shape {ids.shape}")
         return ids, np.ones(ids.shape, dtype=bool)
 
-    def _position_rows(self, seq_len: int, offset: int) -> np.ndarray | None:
-        if self.learned_positions is not None:
-            return self.learned_positions.forward(seq_len, offset)   # (seq_len, d_pos)
-        if self.sinusoid is None:
-            return None
-        if not isinstance(offset, (int, np.integer)) or offset < 0:
-            raise ValueError(f"offset must be an integer >= 0, got {offset!r}")
-        if offset + seq_len <= self.max_len:
-            return self.sinusoid[offset: offset + seq_len]           # the rows made up front
-        return sinusoidal_table(seq_len, self.d_pos, base=self.base, offset=offset,
-                                dtype=self.sinusoid.dtype)
-
-    def _token_type_ids(self, token_type_ids, ids: np.ndarray) -> np.ndarray | None:
+    def _token_type_ids(self, token_type_ids: Any, ids: np.ndarray) -> np.ndarray | None:
+        """The checked token-type ids (all 0 by default), or None without a table."""
         if self.token_type_embedding is None:
             if token_type_ids is not None:
                 raise ValueError("token_type_ids given, but this InputEmbedding has no "
@@ -462,30 +538,40 @@ class InputEmbedding:
                              f"{ids.shape}; they must match")
         return token_type_ids
 
+    def __repr__(self) -> str:
+        return (f"InputEmbedding(vocab_size={self.token_embedding.num_embeddings}, "
+                f"d_model={self.d_model}, positions={self.positions!r}, scale={self.scale})")
 
-def _vocab_size(tokenizer, vocab_size: int | None) -> int:
+
+def _vocab_size(tokenizer: Any, vocab_size: int | None) -> int:
+    """The token table's rows: the tokenizer's vocabulary, or vocab_size (not both, unequal)."""
     if tokenizer is None and vocab_size is None:
         raise ValueError("pass a tokenizer or vocab_size= (the number of token ids)")
     if tokenizer is not None and vocab_size is not None and vocab_size != tokenizer.vocab_size:
         raise ValueError(f"vocab_size={vocab_size} differs from the tokenizer's "
                          f"{tokenizer.vocab_size}; leave vocab_size out")
-    return tokenizer.vocab_size if vocab_size is None else vocab_size
+    return check_integer("vocab_size", tokenizer.vocab_size if vocab_size is None else vocab_size,
+                         1)
 
 
-def _check_choice(name: str, value, choices: tuple) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-
-
-def _position_width(positions: str, combine: str, d_model: int, d_pos: int | None) -> int:
+def _position_width(scheme: str | PositionScheme, combine: str, d_model: int,
+                    d_pos: int | None) -> int:
+    """Columns of the position rows: d_model when adding, d_pos (default half) to concatenate."""
     if combine == "add":
         if d_pos not in (None, d_model):
             raise ValueError(f"d_pos={d_pos} needs combine='concat'; adding needs d_pos == "
                              f"d_model == {d_model}")
-        return d_model
-    if positions == "none":
-        raise ValueError("combine='concat' needs position vectors; positions='none' has none")
-    d_pos = d_model // 2 if d_pos is None else d_pos
-    if not 1 <= d_pos < d_model:
-        raise ValueError(f"d_pos={d_pos} must be in 1..{d_model - 1} so tokens keep a column")
-    return d_pos
+        width = d_model
+    else:
+        if scheme == "none" or (isinstance(scheme, PositionScheme)
+                                and scheme.acts_on != "input"):
+            raise ValueError("combine='concat' needs position rows; this scheme adds none")
+        width = d_model // 2 if d_pos is None else check_integer("d_pos", d_pos, 1)
+        if not 1 <= width < d_model:
+            raise ValueError(f"d_pos={width} must be in 1..{d_model - 1} so tokens keep a column")
+    if isinstance(scheme, PositionScheme) and scheme.acts_on == "input":
+        rows = scheme.input_rows(1)
+        if rows is not None and rows.shape[1] != width:
+            raise ValueError(f"the position scheme's rows are {rows.shape[1]} wide, but the "
+                             f"stage needs {width} (d_model={d_model}, combine={combine!r})")
+    return width

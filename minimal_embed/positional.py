@@ -1,79 +1,94 @@
 """Step 3: position vectors, and the ways they are combined with the token vectors.
 
 The embedding step hands on token vectors ``E[ids]`` of shape ``(seq_len, batch, d_model)``. They
-say *what* each token is but not *where* it is: attention is blind to order. This module adds
-the *where*:
+say *what* each token is but not *where*: attention is blind to order. This module adds the
+*where*:
 
 - :func:`sinusoidal_table` -- the fixed table of the original Transformer (Vaswani et al. 2017,
-  section 3.5): for position p and frequency pair j, ``sin(p * w_j)`` and ``cos(p * w_j)`` with
-  ``w_j = base ** (-2j / dim)``. Two layouts of the same values are in use:
-
-  - ``interleaved=True``: ``sin w_0, cos w_0, sin w_1, cos w_1, ...`` -- the paper's formula,
-    the Annotated Transformer, PyTorch's tutorials.
-  - ``interleaved=False``: ``sin w_0, sin w_1, ... | cos w_0, cos w_1, ...`` -- Transformer-XL
-    (same frequencies); tensor2tensor and fairseq use this layout too, but space their
-    frequencies as ``base ** (-j / (dim/2 - 1))``, so their tables differ slightly from the
-    paper's (and pad an odd dim with a zero column, where this table ends with a sin column).
-
-- :class:`LearnedPositions` -- a trained table with one row per position (GPT-2, BERT); it has a
+  section 3.5): ``sin(p * w_j)`` and ``cos(p * w_j)`` with ``w_j = base ** (-2j / dim)``
+  (:func:`frequencies`, shared with RoPE and Transformer-XL). ``interleaved=True`` alternates
+  sin and cos (the paper, the Annotated Transformer); ``interleaved=False`` is ``[all sin | all
+  cos]`` (Transformer-XL; tensor2tensor and fairseq use this layout too, but space their
+  frequencies as ``base ** (-j / (dim/2 - 1))``, so their tables differ slightly from the paper's).
+  :func:`sinusoidal_table_plain` is the formula as written; the fast table is tested equal to it.
+- :class:`LearnedPositions` -- a trained table with one row per position (GPT-2, BERT), with a
   hard ``max_len``.
-- Combining: :func:`add_positions` (every model above), :func:`concat_positions` (the position
-  vector gets its own columns), and :func:`scale_token_embeddings` (token vectors times
-  ``sqrt(d_model)`` before the add, as in the original Transformer). Each has its backward
-  written right below it.
+- Combining: :func:`add_positions` (every model above), :func:`concat_positions` (positions get
+  columns of their own) and :func:`scale_token_embeddings` (token vectors times ``sqrt(d_model)``
+  before the add, as in the original Transformer). Each backward sits right below its forward.
 
-Layouts: arrays are ``(seq_len, batch, d_model)`` unless ``batch_first=True`` says
-``(batch, seq_len, d_model)``; a position table is ``(seq_len, d_model)`` and is broadcast over
-the batch axis, never copied once per batch item.
-
-What this hands on: ``(seq_len, batch, d_model)`` input embeddings, to the pipeline
-(:mod:`minimal_embed.pipeline`) and from there to the first attention layer.
+Arrays are ``(seq_len, batch, d_model)`` unless ``batch_first=True`` says ``(batch, seq_len,
+d_model)``; a position table is ``(seq_len, d_model)`` and is broadcast over the batch axis,
+never copied once per batch item. What this hands on: input embeddings, to the position schemes
+(:mod:`minimal_embed.schemes`) and the input stage (:mod:`minimal_embed.pipeline`).
 """
 
 from __future__ import annotations
 
 import math
-from numbers import Integral
 
 import numpy as np
+import numpy.typing as npt
+
+from minimal_embed._checks import check_float_dtype, check_integer, check_real
 
 __all__ = [
-    "sinusoidal_table", "sinusoidal_table_reference", "LearnedPositions",
+    "frequencies", "sinusoidal_table_plain", "sinusoidal_table", "LearnedPositions",
     "add_positions", "add_positions_backward", "concat_positions", "concat_positions_backward",
     "scale_token_embeddings", "scale_token_embeddings_backward",
 ]
-
-
-def _check_integer(name: str, value: object, least: int) -> None:
-    """Refuse anything but an integer >= least (bools and floats such as 4.0 included)."""
-    if not isinstance(value, Integral) or isinstance(value, bool) or value < least:
-        raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
 
 
 # ---------------------------------------------------------------------------------------------
 # The sinusoidal table
 # ---------------------------------------------------------------------------------------------
 
-def _check_table_args(num_positions, dim, base, offset, dtype) -> np.dtype:
-    _check_integer("num_positions", num_positions, 0)
-    _check_integer("dim", dim, 1)
-    if not isinstance(offset, Integral) or isinstance(offset, bool):
-        raise TypeError(f"offset must be an integer position, got {offset!r}")
+def frequencies(dim: int, base: float = 10000.0) -> np.ndarray:
+    """The angular frequencies ``w_j = base ** (-2j / dim)``, j = 0 .. ceil(dim/2) - 1, in float64.
+
+    One frequency per pair of columns. The sinusoidal table, RoPE (with ``dim = rotary_dim``)
+    and Transformer-XL's relative sinusoids all use these; wavelengths ``2 pi / w_j`` run from
+    ``2 pi`` up to nearly ``2 pi * base``.
+
+    Parameters
+    ----------
+    dim : int
+        Width of the vectors the frequencies serve (>= 1).
+    base : float, default 10000.0
+        Finite and > 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(ceil(dim / 2),)`` float64, decreasing from 1.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a ``dim`` that is not an integer >= 1 or a ``base`` that is not a finite number > 0.
+
+    Examples
+    --------
+    >>> frequencies(4).tolist()
+    [1.0, 0.01]
+    """
+    dim = check_integer("dim", dim, 1)
+    base = check_real("base", base, least=0.0, above=True)
+    j = np.arange((dim + 1) // 2)
+    return 1.0 / np.power(base, 2.0 * j / dim)
+
+
+def _check_table_args(num_positions: object, dim: object, offset: object,
+                      dtype: npt.DTypeLike) -> np.dtype:
+    """Check the table's size, offset (positions exact in float64) and dtype."""
+    num_positions = check_integer("num_positions", num_positions, 0)
+    check_integer("dim", dim, 1)
+    offset = check_integer("offset", offset, -(2**53))
+    # Python ints: np.int64(2**63 - 2) + n would wrap around inside the check itself
     if abs(offset) + num_positions > 2**53:
         raise ValueError(f"positions up to offset + num_positions = {offset + num_positions} are "
                          "not exact in float64; keep |offset| + num_positions <= 2**53")
-    if not (isinstance(base, (int, float)) and math.isfinite(base) and base > 0):
-        raise ValueError(f"base must be a finite number > 0, got {base!r}")
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
-    return dtype
-
-
-def _frequencies(dim: int, base: float) -> np.ndarray:
-    """w_j = base ** (-2j / dim) for j = 0 .. ceil(dim/2) - 1, in float64.  # (ceil(dim/2),)"""
-    j = np.arange((dim + 1) // 2)
-    return 1.0 / np.power(float(base), 2.0 * j / dim)
+    return check_float_dtype("dtype", dtype)
 
 
 def _arrange(sines: np.ndarray, cosines: np.ndarray, dim: int, interleaved: bool) -> np.ndarray:
@@ -89,52 +104,20 @@ def _arrange(sines: np.ndarray, cosines: np.ndarray, dim: int, interleaved: bool
     return table
 
 
-def sinusoidal_table_reference(num_positions: int, dim: int, *, base: float = 10000.0,
-                               offset: int = 0, interleaved: bool = True,
-                               dtype=np.float32) -> np.ndarray:
-    """The sinusoidal table written straight from the formula (the readable reference).
+def sinusoidal_table_plain(num_positions: int, dim: int, *, base: float = 10000.0,
+                           offset: int = 0, interleaved: bool = True,
+                           dtype: npt.DTypeLike = np.float32) -> np.ndarray:
+    """The fixed sinusoidal position table of the original Transformer, straight from the formula.
 
-    Every angle ``p * w_j`` is formed in float64 and passed to ``np.sin``/``np.cos``; the result
-    is rounded to ``dtype`` at the end. :func:`sinusoidal_table` returns the same values (to
-    float rounding) about ten times faster; the tests hold the two together. Parameters,
-    Returns and Raises are those of :func:`sinusoidal_table`.
-
-    Examples
-    --------
-    >>> sinusoidal_table_reference(2, 4).tolist()
-    [[0.0, 1.0, 0.0, 1.0], [0.84147..., 0.54030..., 0.00999..., 0.99995...]]
-    """
-    dtype = _check_table_args(num_positions, dim, base, offset, dtype)
-    p = np.arange(offset, offset + num_positions, dtype=np.float64)
-    angles = p[:, None] * _frequencies(dim, base)              # (num_positions, ceil(dim/2))
-    return _arrange(np.sin(angles), np.cos(angles), dim, interleaved).astype(dtype, copy=False)
-
-
-def sinusoidal_table(num_positions: int, dim: int, *, base: float = 10000.0, offset: int = 0,
-                     interleaved: bool = True, dtype=np.float32) -> np.ndarray:
-    """The fixed sinusoidal position table of the original Transformer.
-
-    With ``p = offset + i`` and ``w_j = base ** (-2j / dim)``::
+    With ``p = offset + i`` and ``w_j = base ** (-2j / dim)`` (:func:`frequencies`)::
 
         PE[i, 2j]   = sin(p * w_j)
         PE[i, 2j+1] = cos(p * w_j)        (an odd dim ends with a sin column)
 
     ``interleaved=False`` puts the same values as ``[all sin | all cos]``: the first
-    ``ceil(dim/2)`` columns are the sines, the rest the cosines.
-
-    How it is computed (and why it is exact and fast). Each frequency pair is a point on the unit
-    circle, ``u = sin(a) + i cos(a)``, and moving k positions further turns it by the angle
-    ``k * w_j`` (the angle-addition formulas)::
-
-        sin(a + b) + i cos(a + b) = (sin a + i cos a) * (cos b - i sin b)
-
-    So the table is built from two small exact pieces, both formed in float64: the *anchor* rows
-    at positions ``offset + q*B`` and the *step* rows at ``0 .. B-1``, with ``B ~ sqrt(n)``; each
-    row is one complex product of an anchor and a step. That needs only ``2 sqrt(n)`` rows of
-    ``sin``/``cos``; the rest is multiplication. Reducing the big angles in float64 keeps float32
-    tables within 1e-6 of the float64 formula for positions below 10**6 (a float32 angle is
-    already 6e-4 off at p = 8191), and no error accumulates because every row is one product away
-    from exact values. :func:`sinusoidal_table_reference` is the plain formula.
+    ``ceil(dim/2)`` columns are the sines, the rest the cosines. Every angle is formed in
+    float64 and rounded to ``dtype`` at the end. :func:`sinusoidal_table` gives the same values
+    (to float rounding) with far fewer calls to ``sin`` and ``cos``.
 
     Parameters
     ----------
@@ -157,10 +140,42 @@ def sinusoidal_table(num_positions: int, dim: int, *, base: float = 10000.0, off
 
     Raises
     ------
-    ValueError
-        If ``num_positions < 0``, ``dim < 1``, ``base <= 0`` or positions past 2**53.
     TypeError
-        If ``offset`` is not an integer or ``dtype`` is not floating point.
+        For sizes or ``offset`` that are not integers, or a ``dtype`` that is not floating.
+    ValueError
+        If ``num_positions < 0``, ``dim < 1``, ``base`` is not finite and > 0, or positions go
+        past 2**53 (no longer exact in float64).
+
+    Examples
+    --------
+    >>> sinusoidal_table_plain(2, 4).tolist()
+    [[0.0, 1.0, 0.0, 1.0], [0.84147..., 0.54030..., 0.00999..., 0.99995...]]
+    >>> sinusoidal_table_plain(2, 4, interleaved=False)[1].round(4).tolist()
+    [0.8415, 0.01, 0.5403, 1.0]
+    """
+    dtype = _check_table_args(num_positions, dim, offset, dtype)
+    p = np.arange(offset, offset + num_positions, dtype=np.float64)
+    angles = p[:, None] * frequencies(dim, base)               # (num_positions, ceil(dim/2))
+    return _arrange(np.sin(angles), np.cos(angles), dim, interleaved).astype(dtype, copy=False)
+
+
+def sinusoidal_table(num_positions: int, dim: int, *, base: float = 10000.0, offset: int = 0,
+                     interleaved: bool = True, dtype: npt.DTypeLike = np.float32) -> np.ndarray:
+    """:func:`sinusoidal_table_plain`'s table, from ``2 sqrt(n)`` rows of sines and cosines.
+
+    Each frequency pair is a point on the unit circle, ``u = sin(a) + i cos(a)``, and moving k
+    positions further turns it by ``k * w_j`` (the angle-addition formulas)::
+
+        sin(a + b) + i cos(a + b) = (sin a + i cos a) * (cos b - i sin b)
+
+    So the table is built from two small exact pieces, both formed in float64: *anchor* rows at
+    positions ``offset + q*B`` and *step* rows at ``0 .. B-1``, with ``B ~ sqrt(n)``; row
+    ``q*B + r`` is one complex product of anchor q and step r. Reducing the big angles in
+    float64 keeps float32 tables within 1e-6 of the float64 formula below position 10**6 (a
+    float32 angle is already 6e-4 off at p = 8191), and no error accumulates: every row is one
+    product away from exact values.
+
+    Parameters, Returns and Raises are those of :func:`sinusoidal_table_plain`.
 
     Examples
     --------
@@ -169,12 +184,10 @@ def sinusoidal_table(num_positions: int, dim: int, *, base: float = 10000.0, off
     ((3, 4), dtype('float32'))
     >>> pe[1].round(4).tolist()        # sin(1), cos(1), sin(0.01), cos(0.01)
     [0.8415, 0.5403, 0.01, 1.0]
-    >>> sinusoidal_table(3, 4, interleaved=False)[1].round(4).tolist()
-    [0.8415, 0.01, 0.5403, 1.0]
     """
-    dtype = _check_table_args(num_positions, dim, base, offset, dtype)
+    dtype = _check_table_args(num_positions, dim, offset, dtype)
     complex_dtype = np.complex128 if dtype.itemsize >= 8 else np.complex64
-    w = _frequencies(dim, base)                                 # (pairs,)
+    w = frequencies(dim, base)                                  # (pairs,)
     step = max(1, math.isqrt(num_positions))                    # B, rows per anchor
     n_anchors = -(-num_positions // step)                       # ceil(n / B)
     anchor_angles = (offset + step * np.arange(n_anchors))[:, None] * w   # (n_anchors, pairs)
@@ -198,9 +211,10 @@ def sinusoidal_table(num_positions: int, dim: int, *, base: float = 10000.0, off
 # The learned table
 # ---------------------------------------------------------------------------------------------
 
-def _check_position_range(seq_len, offset, max_len: int) -> None:
-    _check_integer("seq_len", seq_len, 0)
-    _check_integer("offset", offset, 0)
+def _check_position_range(seq_len: object, offset: object, max_len: int) -> None:
+    """Refuse positions offset .. offset + seq_len - 1 that the learned table has no rows for."""
+    seq_len = check_integer("seq_len", seq_len, 0)
+    offset = check_integer("offset", offset, 0)
     if offset + seq_len > max_len:
         raise ValueError(
             f"positions {offset}..{offset + seq_len - 1} (seq_len={seq_len}, offset={offset}) "
@@ -243,11 +257,11 @@ class LearnedPositions:
     """
 
     def __init__(self, max_len: int, dim: int, *, std: float = 0.01, seed: int | None = None,
-                 dtype=np.float32) -> None:
-        _check_integer("max_len", max_len, 1)
-        _check_integer("dim", dim, 1)
-        if not std >= 0:
-            raise ValueError(f"std must be >= 0, got {std!r}")
+                 dtype: npt.DTypeLike = np.float32) -> None:
+        check_integer("max_len", max_len, 1)
+        check_integer("dim", dim, 1)
+        std = check_real("std", std, least=0.0)
+        dtype = check_float_dtype("dtype", dtype)
         rng = np.random.default_rng(seed)
         self.max_len, self.dim = int(max_len), int(dim)
         self.weight = (rng.standard_normal((max_len, dim)) * std).astype(dtype)  # (max_len, dim)
@@ -544,7 +558,7 @@ def scale_token_embeddings(token_emb: np.ndarray, d_model: int | None = None) ->
     """
     token_emb = np.asarray(token_emb)
     d_model = token_emb.shape[-1] if d_model is None else d_model
-    _check_integer("d_model", d_model, 1)
+    check_integer("d_model", d_model, 1)
     factor = math.sqrt(d_model)
     if np.issubdtype(token_emb.dtype, np.floating):
         factor = np.asarray(factor, dtype=token_emb.dtype)     # keep float32 float32

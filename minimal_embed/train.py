@@ -20,22 +20,24 @@ Hands on: ``data/checkpoint.npz``, the trained table that the rest of the packag
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import signal
 import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TextIO
+from types import FrameType
+from typing import Any, TextIO
 
 import numpy as np
 
 from minimal_embed import data
-from minimal_embed.model import POSITION_SCHEMES, AttentionLM, ModelConfig
+from minimal_embed._checks import check_choice, check_integer, check_real
+from minimal_embed.checkpoint import read_checkpoint, write_checkpoint
+from minimal_embed.model import AttentionLM, ModelConfig
 from minimal_embed.optim import Adam
+from minimal_embed.schemes import POSITION_SCHEMES
 from minimal_embed.tokenizer import Tokenizer, load_tokenizer
 
 __all__ = ["TrainConfig", "corpus_ids", "split_ids", "sample_batch", "evaluation_windows",
@@ -69,15 +71,14 @@ class TrainConfig:
     val_fraction: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.positions not in POSITION_SCHEMES:
-            raise ValueError(f"unknown position scheme {self.positions!r}; "
-                             f"choose one of {', '.join(POSITION_SCHEMES)}")
+        check_choice("positions", self.positions, POSITION_SCHEMES)
         for name in ("steps", "seq_len", "d_model", "n_heads", "batch_size", "eval_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be between 0 and 1, got {self.val_fraction!r}")
+            check_integer(name, getattr(self, name), 1)
+        for name in ("warmup", "seed"):
+            check_integer(name, getattr(self, name), 0)
+        check_real("val_fraction", self.val_fraction, least=0.0, above=True, below=1.0)
+        for name in ("lr", "min_lr", "weight_decay"):
+            check_real(name, getattr(self, name), least=0.0)
         if not 0.0 <= self.min_lr <= self.lr:
             raise ValueError(f"need 0 <= min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
 
@@ -273,7 +274,7 @@ class _StopOnInterrupt:
     def __init__(self) -> None:
         self.requested = False
 
-    def _handler(self, signum, frame) -> None:
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
@@ -355,58 +356,54 @@ def train(config: TrainConfig, tokenizer: Tokenizer | None = None, *,
 
 def save_checkpoint(path: str | Path, model: AttentionLM, config: TrainConfig,
                     tokenizer: Tokenizer, *, steps_done: int | None = None) -> None:
-    """Write the model to ``path`` as an uncompressed ``.npz`` file, one array per key.
+    """Write the model to ``path`` as a checkpoint (:mod:`minimal_embed.checkpoint`).
 
-    Keys: ``token_embedding``, ``position_embedding`` (learned only), ``positions`` (0-d str),
-    ``config_json`` (0-d str: the training configuration, vocabulary size, tokenizer), and the
-    other parameters under their dotted names (``attn.w_q`` ...). Nothing depends on the clock:
-    ``np.savez`` stamps every zip entry 1980-01-01 00:00 (zipfile's default), so the same
-    model gives the same bytes.
+    Arrays: ``model.params`` under their dotted names. Metadata: ``input_embedding`` (the stage's
+    config, so :meth:`InputEmbedding.load` rebuilds it exactly), ``model`` (the
+    :class:`ModelConfig`), ``train`` (this configuration), ``tokenizer`` and ``steps_done``.
+    Nothing depends on the clock, so the same model gives the same bytes.
 
     Raises
     ------
     ValueError
         If the tokenizer's vocabulary size is not the model's.
     """
-    meta = asdict(config) | {
-        "vocab_size": model.config.vocab_size, "max_len": model.config.max_len,
-        "init_std": model.config.init_std, "tokenizer": "tokenizer.txt",
-        "steps_done": config.steps if steps_done is None else int(steps_done),
-    }
     if tokenizer.vocab_size != model.config.vocab_size:
         raise ValueError(f"the tokenizer has {tokenizer.vocab_size} ids, the model "
                          f"{model.config.vocab_size}; save with the tokenizer it was trained on")
-    arrays = {"positions": np.array(config.positions),
-              "config_json": np.array(json.dumps(meta, sort_keys=True))}
-    arrays.update(model.params)
-    # write beside the target, then rename: an interrupted save never leaves half a checkpoint
-    partial = Path(f"{path}.partial")
-    with open(partial, "wb") as file:  # an open file: np.savez would append .npz to a bare name
-        np.savez(file, allow_pickle=False, **arrays)
-    os.replace(partial, path)
+    metadata = {"input_embedding": model.input_embedding.config(),
+                "model": model.config.as_dict(), "train": asdict(config),
+                "tokenizer": "tokenizer.txt",
+                "steps_done": config.steps if steps_done is None else int(steps_done)}
+    write_checkpoint(path, model.params, metadata)
 
 
-def load_checkpoint(path: str | Path) -> tuple[AttentionLM, dict]:
-    """Read a checkpoint written by :func:`save_checkpoint` (never unpickles).
+def load_checkpoint(path: str | Path) -> tuple[AttentionLM, dict[str, Any]]:
+    """Read a training checkpoint written by :func:`save_checkpoint` (never unpickles).
 
     Returns
     -------
     model : AttentionLM with the saved weights.
-    config : dict, the saved ``config_json``.
+    metadata : dict, the checkpoint's metadata (``model``, ``train``, ``steps_done`` ...).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        From :func:`~minimal_embed.checkpoint.read_checkpoint`; or a file that holds no model
+        (an input stage alone, say), or arrays that do not fit its configuration.
     """
-    with np.load(path, allow_pickle=False) as archive:
-        arrays = {key: archive[key] for key in archive.files}
-    missing = {"token_embedding", "positions", "config_json"} - set(arrays)
-    if missing:
-        raise ValueError(f"{path} is not a training checkpoint: no {sorted(missing)}")
-    meta = json.loads(str(arrays.pop("config_json")))
-    positions = str(arrays.pop("positions"))
-    model_config = ModelConfig(vocab_size=meta["vocab_size"], d_model=meta["d_model"],
-                               n_heads=meta["n_heads"], max_len=meta["max_len"],
-                               positions=positions, init_std=meta.get("init_std", 0.02))
-    model = AttentionLM(model_config, dtype=arrays["token_embedding"].dtype)
-    model.load_params(arrays)
-    return model, meta
+    arrays, metadata = read_checkpoint(path)
+    if not isinstance(metadata.get("model"), dict):
+        raise ValueError(f"{path} holds no trained model (no 'model' in its metadata); an input "
+                         "stage alone loads with InputEmbedding.load")
+    try:
+        model_config = ModelConfig(**metadata["model"])
+    except TypeError as error:
+        raise ValueError(f"{path}: its model configuration does not fit ({error})") from None
+    model = AttentionLM(model_config, dtype=arrays["token_embedding"].dtype
+                        if "token_embedding" in arrays else np.float32)
+    model.load_params(arrays, str(path))
+    return model, metadata
 
 
 # --------------------------------------------------------------------------- neighbours

@@ -74,11 +74,11 @@ def test_forward_equals_the_pipeline_written_out(name, batch_first):
     if emb.scale:
         tok = tok * math.sqrt(tok.shape[-1])
     positions = np.arange(offset, offset + 5)
-    if emb.positions == "learned":
+    if emb.positions.name == "learned":
         pos = p["position_embedding"][positions]                       # (5, d_pos)
     else:
         pos = sinusoid_formula(positions, emb.d_pos)
-    if emb.positions == "none":
+    if emb.positions.name == "none":
         expected = tok
     elif emb.combine == "add":
         expected = tok + pos[:, None, :]
@@ -238,7 +238,7 @@ def test_gpt2_preset_has_learned_positions_and_gpt2_init(tokenizer):
 
 def test_bert_preset_adds_token_types_and_layer_norm_eps_1e_12(tokenizer):
     emb = InputEmbedding.preset("bert", tokenizer, d_model=32, dropout=0.0, seed=0)
-    assert emb.layer_norm.eps == 1e-12 and emb.max_len == 512
+    assert emb.layer_norm.eps == 1e-12 and emb.positions.table.max_len == 512
     assert emb.parameters()["token_type_embedding"].shape == (2, 32)
     x, _ = emb.forward(TEXTS)
     np.testing.assert_allclose(x.mean(axis=-1), 0.0, atol=1e-5)      # γ = 1, β = 0 at start
@@ -257,46 +257,39 @@ def test_transformer_preset_scales_tokens_and_adds_the_sinusoid(tokenizer):
 
 # ----- checkpoint -----------------------------------------------------------------------------
 
-def write_checkpoint(path, vocab_size, positions="learned", max_len=4, d_model=6):
-    rng = np.random.default_rng(0)
-    arrays = dict(token_embedding=rng.standard_normal((vocab_size, d_model)).astype(np.float32),
-                  positions=np.array(positions),
-                  config_json=np.array('{"d_model": 6, "max_len": 4, "seq_len": 4}'),
-                  **{"attn.w_q": np.zeros((d_model, d_model), dtype=np.float32)})
-    if positions == "learned":
-        arrays["position_embedding"] = rng.standard_normal((max_len, d_model)).astype(np.float32)
-    np.savez(path, **arrays)
-    return arrays
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_save_then_load_computes_the_same_embeddings(tmp_path, name):
+    emb = small(padding_idx=3, **CONFIGS[name])
+    for param in emb.parameters().values():      # move every table off its initial values
+        param += np.random.default_rng(7).standard_normal(param.shape)
+    emb.save(tmp_path / "stage.npz")
+    loaded = InputEmbedding.load(tmp_path / "stage.npz", None)
+    assert loaded.config() == emb.config()
+    ids = np.array([[3, 4], [5, 3], [1, 2]])
+    types = np.array([[0, 1], [1, 0], [0, 0]]) if emb.token_type_embedding else None
+    np.testing.assert_array_equal(loaded.forward(ids, token_type_ids=types, offset=1)[0],
+                                  emb.forward(ids, token_type_ids=types, offset=1)[0])
+    assert loaded.token_embedding.padding_idx == 3
 
 
-def test_load_builds_the_input_stage_of_a_checkpoint(tmp_path, tokenizer):
-    path = tmp_path / "checkpoint.npz"
-    arrays = write_checkpoint(path, tokenizer.vocab_size)
-    emb = InputEmbedding.load(path, tokenizer)
-    assert emb.max_len == 4 and emb.d_model == 6
-    x, _ = emb.forward(np.array([[3], [4], [5]]))
-    expected = arrays["token_embedding"][[3, 4, 5]] + arrays["position_embedding"][:3]
-    np.testing.assert_array_equal(x[:, 0], expected)
+def test_load_keeps_the_learned_tables_length_as_a_hard_limit(tmp_path):
+    small(max_len=4).save(tmp_path / "stage.npz")
+    emb = InputEmbedding.load(tmp_path / "stage.npz", None)
     with pytest.raises(ValueError, match="max_len=4"):
         emb.forward(np.zeros((5, 1), dtype=np.int64))
 
 
-def test_load_treats_attention_side_schemes_as_no_input_positions(tmp_path, tokenizer):
-    path = tmp_path / "rope.npz"
-    arrays = write_checkpoint(path, tokenizer.vocab_size, positions="rope")
-    emb = InputEmbedding.load(path, tokenizer)
-    x, _ = emb.forward(np.array([[3], [4]]))
-    np.testing.assert_array_equal(x[:, 0], arrays["token_embedding"][[3, 4]])
-
-
-def test_load_refuses_a_tokenizer_of_another_size_and_missing_keys(tmp_path, tokenizer):
-    path = tmp_path / "checkpoint.npz"
-    write_checkpoint(path, tokenizer.vocab_size + 1)
-    with pytest.raises(ValueError, match="token_embedding has 301 rows"):
-        InputEmbedding.load(path, tokenizer)
-    np.savez(tmp_path / "bad.npz", positions=np.array("learned"))
-    with pytest.raises(ValueError, match="token_embedding"):
-        InputEmbedding.load(tmp_path / "bad.npz", tokenizer)
+def test_load_refuses_a_tokenizer_of_another_size_and_missing_arrays(tmp_path, tokenizer):
+    small().save(tmp_path / "stage.npz")
+    with pytest.raises(ValueError, match=f"tokenizer has {tokenizer.vocab_size} ids.*20 rows"):
+        InputEmbedding.load(tmp_path / "stage.npz", tokenizer)
+    from minimal_embed.checkpoint import read_checkpoint, write_checkpoint
+    arrays, meta = read_checkpoint(tmp_path / "stage.npz")
+    del arrays["position_embedding"]
+    del meta["format"], meta["version"]
+    write_checkpoint(tmp_path / "partial.npz", arrays, meta)
+    with pytest.raises(ValueError, match="position_embedding"):
+        InputEmbedding.load(tmp_path / "partial.npz", None)
 
 
 # ----- errors ---------------------------------------------------------------------------------
@@ -343,6 +336,20 @@ def test_backward_checks_the_gradient_against_the_last_forward():
 def test_bad_settings_are_refused_by_name(bad, match):
     with pytest.raises(ValueError, match=match):
         small(**bad)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(d_model=6.0), "d_model"), (dict(max_len=True), "max_len"),
+    (dict(token_types="2"), "token_types"), (dict(dtype=np.int32), "dtype"),
+])
+def test_settings_of_the_wrong_type_get_a_type_error(bad, match):
+    with pytest.raises(TypeError, match=match):
+        small(**bad)
+
+
+def test_numpy_integers_are_accepted_as_sizes():
+    emb = small(d_model=np.int64(6), max_len=np.int32(8), token_types=np.int8(2))
+    assert emb.forward(np.zeros((2, 1), dtype=np.int64))[0].shape == (2, 1, 6)
 
 
 def test_unknown_preset_lists_the_known_ones(tokenizer):

@@ -19,9 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minimal_embed import data
-from minimal_embed.attention import alibi_slopes, t5_relative_buckets
 from minimal_embed.model import POSITION_SCHEMES, AttentionLM, ModelConfig, cross_entropy
 from minimal_embed.pipeline import InputEmbedding
+from minimal_embed.relative import alibi_slopes, t5_relative_buckets
 from minimal_embed.tokenizer import load_tokenizer
 from minimal_embed.train import (
     TrainConfig,
@@ -187,7 +187,7 @@ def test_learned_positions_refuse_sequences_past_the_table():
 
 
 @pytest.mark.parametrize("bad, match", [
-    (dict(positions="absolute"), "unknown position scheme"),
+    (dict(positions="absolute"), "must be one of"),
     (dict(d_model=10, n_heads=4), "multiple of n_heads"),
     (dict(d_model=12, n_heads=4, positions="rope"), "must be even"),
     (dict(vocab_size=0), "vocab_size"),
@@ -281,10 +281,13 @@ def test_checkpoint_round_trip_restores_every_weight(tmp_path):
     for name, weight in result.model.params.items():
         np.testing.assert_array_equal(model.params[name], weight, err_msg=name)
         assert model.params[name].dtype == np.float32
-    assert meta["steps"] == 3 and meta["seq_len"] == 16 and meta["max_len"] == 16
+    assert meta["train"]["steps"] == 3 and meta["train"]["seq_len"] == 16
+    assert meta["model"]["max_len"] == 16
     with np.load(path, allow_pickle=False) as archive:
-        assert str(archive["positions"]) == "learned"
-        assert json.loads(str(archive["config_json"]))["vocab_size"] == 2048
+        metadata = json.loads(str(archive["metadata"]))
+    assert metadata["input_embedding"]["positions"] == {"name": "learned", "max_len": 16,
+                                                        "d_model": 16}
+    assert metadata["model"]["vocab_size"] == 2048
 
 
 def test_training_twice_with_one_seed_writes_the_same_bytes(tmp_path):
@@ -314,7 +317,7 @@ def test_the_bundled_checkpoint_is_what_the_contract_says():
         pytest.skip("data/checkpoint.npz is not bundled yet")
     model, meta = load_checkpoint(path)
     assert model.config.positions == "learned" and model.config.d_model == 128
-    assert meta["seq_len"] == model.config.max_len == 64
+    assert meta["train"]["seq_len"] == model.config.max_len == 64
     assert model.params["position_embedding"].shape == (64, 128)
 
 
@@ -342,7 +345,7 @@ def test_train_command_writes_a_checkpoint_and_reports_progress(cli_checkpoint):
         assert field in progress
     assert "saved to" in done.stdout
     model, meta = load_checkpoint(path)
-    assert meta["steps"] == 5 and model.config.d_model == 16
+    assert meta["train"]["steps"] == 5 and model.config.d_model == 16
 
 
 def test_neighbors_command_lists_the_nearest_tokens(cli_checkpoint):

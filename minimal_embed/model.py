@@ -30,7 +30,7 @@ Hands on: a model whose parameters ``train.py`` updates with Adam and saves as a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -333,8 +333,8 @@ class AttentionLM:
             Ids outside the vocabulary; with learned positions, ``seq_len > max_len`` (a
             learned table has no rows for positions it never saw).
         """
-        x, _ = self.input_embedding.forward(ids)  # (seq_len, batch, d_model), checks the ids
-        embed_cache = self.input_embedding.cache
+        embedded = self.input_embedding.forward_steps(ids)  # checks the ids
+        x, embed_cache = embedded.embeddings, embedded.cache  # (seq_len, batch, d_model)
         attn_out, attn_cache = self._attention(x)  # (seq_len, batch, d_model)
         h = x + attn_out  # the residual
         y, ln_cache = layer_norm(h, self.params["ln_f.gamma"], self.params["ln_f.beta"])
@@ -361,7 +361,9 @@ class AttentionLM:
         grad_x_attn, grads = self._attention_backward(grad_h, cache.attention)
         grad_x = grad_h + grad_x_attn
         # the input stage: the token rows it read (scatter-add), its position rows
-        grads.update(self.input_embedding.backward(grad_x, cache=cache.embed))
+        # (dense arrays: sparse=False)
+        grads.update(cast(dict[str, np.ndarray],
+                          self.input_embedding.backward(grad_x, cache=cache.embed)))
         grads["token_embedding"] += grad_table_out
         grads["ln_f.gamma"], grads["ln_f.beta"] = grad_gamma, grad_beta
         return {name: grads[name] for name in self.params}  # in the parameters' order

@@ -122,6 +122,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 _INPUT_POSITIONS = ("learned", "sinusoidal", "none")  # the schemes a name builds here
 
 
+class InputCache(NamedTuple):
+    """What :meth:`InputEmbedding.backward` needs from its forward."""
+
+    ids: np.ndarray                 # (seq_len, batch) token ids
+    type_ids: np.ndarray | None     # like ids, or None without a token-type table
+    offset: int                     # position of the first token
+    keep: np.ndarray | None         # dropout's mask, or None
+    shape: tuple[int, ...]          # of the embeddings
+
+
 @dataclass
 class InputSteps:
     """Every intermediate array of one :meth:`InputEmbedding.forward`, for a reader to look at."""
@@ -132,16 +142,7 @@ class InputSteps:
     token_scale: float                 # sqrt(d_tok) when the stage scales, else 1.0
     position_rows: np.ndarray | None   # (seq_len, d_pos), or None: the scheme adds no rows
     embeddings: np.ndarray             # what forward returns, (seq_len, batch, d_model)
-
-
-class InputCache(NamedTuple):
-    """What :meth:`InputEmbedding.backward` needs from its forward."""
-
-    ids: np.ndarray                 # (seq_len, batch) token ids
-    type_ids: np.ndarray | None     # like ids, or None without a token-type table
-    offset: int                     # position of the first token
-    keep: np.ndarray | None         # dropout's mask, or None
-    shape: tuple[int, ...]          # of the embeddings
+    cache: InputCache                  # what backward needs (also left in emb.cache)
 
 
 class InputEmbedding:
@@ -228,17 +229,17 @@ class InputEmbedding:
                                                  np.random.SeedSequence(seed).generate_state(4)]
         if isinstance(positions, str):
             check_choice("positions", positions, _INPUT_POSITIONS)
-            d_pos = _position_width(positions, combine, d_model, d_pos)
-            scheme = {"learned": lambda: Learned(max_len, d_pos, std=position_std,
+            width = _position_width(positions, combine, d_model, d_pos)
+            scheme = {"learned": lambda: Learned(max_len, width, std=position_std,
                                                  seed=seeds[1], dtype=dtype),
-                      "sinusoidal": lambda: Sinusoidal(d_pos, base=base, dtype=dtype),
+                      "sinusoidal": lambda: Sinusoidal(width, base=base, dtype=dtype),
                       "none": NoPositions}[positions]()
         else:
-            d_pos = _position_width(positions, combine, d_model, d_pos)
+            width = _position_width(positions, combine, d_model, d_pos)
             scheme = positions
-        d_tok = d_model - d_pos if combine == "concat" else d_model
+        d_tok = d_model - width if combine == "concat" else d_model
 
-        self.tokenizer, self.d_model, self.d_tok, self.d_pos = tokenizer, d_model, d_tok, d_pos
+        self.tokenizer, self.d_model, self.d_tok, self.d_pos = tokenizer, d_model, d_tok, width
         self.positions, self.combine, self.scale = scheme, combine, bool(scale)
         self.batch_first, self.training = batch_first, True
         std = d_tok ** -0.5 if token_std is None else token_std
@@ -441,7 +442,7 @@ class InputEmbedding:
             x, keep = dropout(x, self.dropout, self._rng)
         self.cache = InputCache(ids, type_ids, int(offset), keep, x.shape)
         scale = math.sqrt(self.d_tok) if self.scale else 1.0
-        return InputSteps(ids, mask, token_vectors, scale, rows, x)
+        return InputSteps(ids, mask, token_vectors, scale, rows, x, self.cache)
 
     def backward(self, grad: np.ndarray, *, sparse: bool = False,
                  cache: InputCache | None = None) -> dict[str, np.ndarray | SparseRows]:

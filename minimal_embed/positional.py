@@ -559,10 +559,9 @@ def scale_token_embeddings(token_emb: np.ndarray, d_model: int | None = None) ->
     token_emb = np.asarray(token_emb)
     d_model = token_emb.shape[-1] if d_model is None else d_model
     check_integer("d_model", d_model, 1)
-    factor = math.sqrt(d_model)
-    if np.issubdtype(token_emb.dtype, np.floating):
-        factor = np.asarray(factor, dtype=token_emb.dtype)     # keep float32 float32
-    return token_emb * factor
+    # a 0-d array of the input's dtype keeps float32 float32
+    dtype = token_emb.dtype if token_emb.dtype.kind == "f" else np.float64
+    return token_emb * np.asarray(math.sqrt(d_model), dtype=dtype)
 
 
 def scale_token_embeddings_backward(grad_out: np.ndarray, d_model: int | None = None) -> np.ndarray:

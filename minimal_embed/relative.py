@@ -22,6 +22,7 @@ scheme in the one interface the model uses.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 from minimal_embed._checks import check_float_array, check_integer
@@ -66,7 +67,7 @@ def _sum_relative(grad: np.ndarray, q_len: int, k_len: int) -> np.ndarray:
 # --------------------------------------------------------------------------- ALiBi
 
 
-def alibi_slopes(n_heads: int, *, dtype: np.dtype | type = np.float32) -> np.ndarray:
+def alibi_slopes(n_heads: int, *, dtype: npt.DTypeLike = np.float32) -> np.ndarray:
     """ALiBi's per-head slopes m_h (Press et al., 2022, section 3).
 
     For n a power of two: the geometric sequence ``m_h = 2^(-8h/n)``, h = 1..n (8 heads give
@@ -99,7 +100,7 @@ def alibi_bias(
     k_len: int | None = None,
     *,
     symmetric: bool = False,
-    dtype: np.dtype | type = np.float32,
+    dtype: npt.DTypeLike = np.float32,
 ) -> np.ndarray:
     """ALiBi bias ``bias[h, i, j] = -m_h * (i + k_len - q_len - j)`` (Press et al., 2022).
 
@@ -229,7 +230,7 @@ class T5RelativeBias:
         max_distance: int = 128,
         std: float = 0.02,
         seed: int | None = None,
-        dtype: np.dtype | type = np.float32,
+        dtype: npt.DTypeLike = np.float32,
     ) -> None:
         _check_buckets(bidirectional, num_buckets, max_distance)
         self.num_buckets, self.n_heads = num_buckets, check_integer("n_heads", n_heads, 1)
@@ -410,7 +411,7 @@ def rope_backward(
 
 
 def relative_sinusoids(
-    k_len: int, dim: int, *, base: float = 10000.0, dtype: np.dtype | type = np.float32
+    k_len: int, dim: int, *, base: float = 10000.0, dtype: npt.DTypeLike = np.float32
 ) -> np.ndarray:
     """Transformer-XL's fixed encodings R of the distances ``k_len - 1, ..., 1, 0`` (in that order).
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from test_viz import decode_png
 
-from minimal_embed import plots, viz, walkthrough
+from minimal_embed.app import plots, viz, walkthrough
 from minimal_embed.tokenizer import load_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent

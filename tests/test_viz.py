@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from minimal_embed import viz
-from minimal_embed.font5x7 import CHARS, glyph_bitmaps
+from minimal_embed.app import viz
+from minimal_embed.app.font5x7 import CHARS, glyph_bitmaps
 
 # --- an independent PNG decoder (PNG specification, sections 5, 9 and 11) -----------------------
 

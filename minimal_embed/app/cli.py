@@ -36,8 +36,8 @@ def _add_tokenize(subparsers) -> argparse.ArgumentParser:
 
 
 def _run_tokenize(args) -> int:
+    from minimal_embed.app.walkthrough import readable
     from minimal_embed.tokenizer import Tokenizer, load_tokenizer
-    from minimal_embed.walkthrough import readable
 
     tok = Tokenizer.load(args.tokenizer) if args.tokenizer else load_tokenizer()
     allowed = "all" if args.allow_special else ()
@@ -118,7 +118,7 @@ def _add_embed(subparsers) -> argparse.ArgumentParser:
 
 
 def _run_embed(args) -> int:
-    from minimal_embed import walkthrough
+    from minimal_embed.app import walkthrough
 
     tokenizer, name = walkthrough.pick_tokenizer(args.gpt2)
     lines, result = walkthrough.walk(
@@ -159,7 +159,7 @@ def _add_plot(subparsers) -> argparse.ArgumentParser:
 def _run_plot(args) -> int:
     import shutil
 
-    from minimal_embed import plots, viz, walkthrough
+    from minimal_embed.app import plots, viz, walkthrough
 
     color = viz.use_color(args.no_color)
     width = shutil.get_terminal_size((100, 24)).columns

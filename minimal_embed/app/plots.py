@@ -11,15 +11,16 @@
 3. ``tokens``: the trained token vectors of a few tokens projected on their first two principal
    components (PCA by SVD of the centred rows), labelled: tokens used alike end up close.
 
-Each picture is either an RGB image for a PNG file or text for the terminal (:mod:`viz`).
+Each picture is either an RGB image for a PNG file or text for the terminal
+(:mod:`~minimal_embed.app.viz`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from minimal_embed import viz
-from minimal_embed.font5x7 import GLYPH_HEIGHT
+from minimal_embed.app import viz
+from minimal_embed.app.font5x7 import GLYPH_HEIGHT
 from minimal_embed.positional import sinusoidal_table
 
 SPACE_MARK = "·"  # how a token's leading space is drawn in the pictures

@@ -13,7 +13,7 @@ coordinates of tokens — and this module turns them into pixels:
    Scientific Visualization", 2009) meeting at a light grey for zero.
 2. **Images.** ``(H, W, 3)`` uint8 RGB arrays: heatmaps upscaled by repeating pixels (nearest
    neighbour, so each value stays a crisp square), panels placed side by side, labels stamped
-   with the 5×7 font of :mod:`minimal_embed.font5x7`.
+   with the 5×7 font of :mod:`minimal_embed.app.font5x7`.
 3. **PNG.** The file format written by hand (PNG specification, W3C 2003): the 8-byte signature,
    then chunks ``length | type | data | CRC-32``: IHDR (size, 8-bit RGB), IDAT (the zlib-
    compressed rows, each prefixed with its filter byte), IEND.
@@ -34,7 +34,7 @@ from typing import TextIO
 
 import numpy as np
 
-from minimal_embed.font5x7 import CHARS, GLYPH_HEIGHT, GLYPH_WIDTH, glyph_bitmaps
+from minimal_embed.app.font5x7 import CHARS, GLYPH_HEIGHT, GLYPH_WIDTH, glyph_bitmaps
 
 WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)

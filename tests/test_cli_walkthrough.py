@@ -5,6 +5,7 @@ The printed walkthrough is checked against the tokenizer (ids, tokens), against 
 `--save` writes (shapes, values) and against the sinusoid written out in float64.
 """
 
+import ast
 import os
 import re
 import subprocess
@@ -13,9 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from test_viz import decode_png
 
 from minimal_embed.app import plots, viz, walkthrough
+from minimal_embed.app.display import show_token
 from minimal_embed.tokenizer import load_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +63,7 @@ def test_embed_shows_every_step_for_one_text(tmp_path, tok):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     ids = tok.encode("I love LLMs")
-    tokens = "  ".join(walkthrough.readable(tok.token_bytes(i)) for i in ids)
+    tokens = "  ".join(show_token(tok.token_bytes(i)) for i in ids)
     pieces = "  ".join(repr(p) for p in tok.split("I love LLMs"))
     assert "text             'I love LLMs'" in out
     assert f"1 pieces         {pieces}" in out
@@ -264,7 +268,7 @@ def test_tokens_scatter_labels_the_chosen_tokens(tmp_path, tok, fake_checkpoint)
     chosen = list(dict.fromkeys(chosen))
     text = plots.plot_tokens(fake_checkpoint, tok, chosen, top=0, corpus="", terminal_width=80)
     for token in chosen:
-        assert "*" + plots.token_label(token.encode()) in text
+        assert "*" + token.replace(" ", plots.SPACE_MARK) in text
     plots.plot_tokens(fake_checkpoint, tok, chosen, top=0, corpus="", out=tmp_path / "t.png",
                       terminal_width=80)
     height, width, _ = decode_png((tmp_path / "t.png").read_bytes()).shape
@@ -327,3 +331,24 @@ def test_a_checkpoint_for_another_vocabulary_is_not_used_for_token_vectors(tok, 
     assert any("has 300 rows, not" in line for line in lines)
     assert result.token_embeddings.shape[-1] == 16  # still the checkpoint's width
     assert abs(float(result.token_embeddings.std()) - 0.02) < 0.005
+
+
+# --- how a token is shown ----------------------------------------------------------------------
+
+@given(st.binary(max_size=8))
+def test_a_shown_token_reads_back_as_the_same_bytes(token):
+    shown = ast.literal_eval(show_token(token))
+    assert (shown.encode("utf-8") if isinstance(shown, str) else shown) == token
+
+
+def test_a_token_that_splits_a_character_is_shown_as_its_bytes(tok):
+    pieces = [tok.token_bytes(i) for i in tok.encode("\U0001f642")]  # one 4-byte emoji
+    assert len(pieces) > 1  # the bundled vocabulary has no token for it
+    assert [show_token(p) for p in pieces] == [repr(p) for p in pieces]
+    assert show_token(b"\xf0\x9f") == "b'\\xf0\\x9f'"
+
+
+@pytest.mark.parametrize("token, label", [(b" love", "\u00b7love"), (b"\n", "\\n"),
+                                          (b"'s", "'s"), (b"\xf0\x9f", "\\xf0\\x9f")])
+def test_picture_labels_drop_the_quotes_and_mark_the_space(token, label):
+    assert show_token(token, quoted=False, space=plots.SPACE_MARK) == label

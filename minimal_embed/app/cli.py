@@ -36,7 +36,7 @@ def _add_tokenize(subparsers) -> argparse.ArgumentParser:
 
 
 def _run_tokenize(args) -> int:
-    from minimal_embed.app.walkthrough import readable
+    from minimal_embed.app.display import show_token
     from minimal_embed.tokenizer import Tokenizer, load_tokenizer
 
     tok = Tokenizer.load(args.tokenizer) if args.tokenizer else load_tokenizer()
@@ -48,7 +48,7 @@ def _run_tokenize(args) -> int:
     pieces = tok.split(args.text, allowed_special=allowed)
     print("pieces:", " ".join(repr(piece) for piece in pieces))
     # a token that is not whole UTF-8 characters is shown as its bytes, b'\xf0\x9f'
-    print("tokens:", " ".join(readable(tok.token_bytes(i)) for i in ids))
+    print("tokens:", " ".join(show_token(tok.token_bytes(i)) for i in ids))
     print("ids:   ", " ".join(str(i) for i in ids))
     print("count: ", len(ids))
     return 0
@@ -228,6 +228,7 @@ def _run_neighbors(args) -> int:
     import numpy as np
 
     from minimal_embed import data
+    from minimal_embed.app.display import show_token
     from minimal_embed.tokenizer import load_tokenizer
     from minimal_embed.train import nearest_tokens
 
@@ -235,7 +236,7 @@ def _run_neighbors(args) -> int:
     ids = tok.encode(args.token)
 
     def show(token_id: int) -> str:
-        return repr(tok.token_bytes(token_id).decode("utf-8", errors="backslashreplace"))
+        return show_token(tok.token_bytes(token_id))
 
     if len(ids) != 1:
         pieces = " + ".join(f"{show(i)} ({i})" for i in ids) or "no tokens at all"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from minimal_embed.app import viz
+from minimal_embed.app.display import show_token
 from minimal_embed.app.font5x7 import GLYPH_HEIGHT
 from minimal_embed.positional import sinusoidal_table
 
@@ -156,12 +157,6 @@ def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centred @ components[:2].T, share  # (n, 2)
 
 
-def token_label(token: bytes) -> str:
-    """A token's text for a picture: a leading space drawn as ``·``, newlines as ``\\n``."""
-    text = token.decode("utf-8", errors="replace")
-    return text.replace(" ", SPACE_MARK).replace("\n", "\\n")
-
-
 def tokens_image(points: np.ndarray, labels: list[str], share: np.ndarray) -> np.ndarray:
     """The labelled PCA scatter as an RGB picture with a title."""
     title = (f"{len(labels)} trained token vectors, first two principal components "
@@ -234,7 +229,7 @@ def choose_tokens(tokenizer, texts: list[str], top: int, corpus: str) -> list[in
         for text in texts:
             encoded = tokenizer.encode(text)
             if len(encoded) != 1:
-                parts = " ".join(repr(tokenizer.decode([i])) for i in encoded)
+                parts = " ".join(show_token(tokenizer.token_bytes(i)) for i in encoded)
                 raise ValueError(f"{text!r} is {len(encoded)} tokens ({parts or 'none'}), not "
                                  "one; give single tokens, e.g. ' love' with its leading space")
             ids += encoded
@@ -262,7 +257,7 @@ def plot_tokens(checkpoint: dict | None, tokenizer, texts: list[str], *, top: in
         raise ValueError(f"a scatter needs at least two tokens, got {len(ids)}; "
                          "give two or more tokens")
     points, share = pca_2d(table[ids])
-    labels = [token_label(tokenizer.token_bytes(i)) for i in ids]
+    labels = [show_token(tokenizer.token_bytes(i), quoted=False, space=SPACE_MARK) for i in ids]
     if out is not None:
         return _written(out, tokens_image(points, labels, share))
     return tokens_text(points, labels, share, width=max(40, terminal_width - 1))

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from minimal_embed import data
+from minimal_embed.app.display import show_token
 from minimal_embed.positional import LearnedPositions, add_positions, sinusoidal_table
 
 DEFAULT_D_MODEL = 128  # the bundled checkpoint's width, so the untrained stand-in looks the same
@@ -132,14 +133,6 @@ def choose_tables(vocab_size: int, num_positions: int, positions: str | None,
 
 
 # --- printing --------------------------------------------------------------------------------
-
-def readable(token: bytes) -> str:
-    """A token as a quoted string (``' love'``); bytes that are not whole UTF-8 stay escaped."""
-    try:
-        return repr(token.decode("utf-8"))
-    except UnicodeDecodeError:
-        return repr(token)
-
 
 def _values(row: np.ndarray, dim: int) -> str:
     shown = " ".join(f"{value:+.4f}" for value in row[:dim].tolist())
@@ -273,7 +266,7 @@ def _text_lines(texts: list[str], tokenizer, tokenizer_name: str, allowed) -> li
         tokens = [tokenizer.token_bytes(i) for i in ids]
         lines += [f"{prefix:<17}{text!r}",
                   f"1 pieces         {'  '.join(repr(piece) for piece in pieces)}",
-                  f"2 tokens         {'  '.join(readable(token) for token in tokens)}"]
+                  f"2 tokens         {'  '.join(show_token(token) for token in tokens)}"]
     return lines
 
 
@@ -306,7 +299,7 @@ def _row_labels(ids: np.ndarray, mask: np.ndarray, tokenizer) -> list[str]:
     """
     labels = []
     for index in np.ndindex(ids.shape):
-        token = readable(tokenizer.token_bytes(int(ids[index]))) if mask[index] else "(padding)"
+        token = show_token(tokenizer.token_bytes(int(ids[index]))) if mask[index] else "(padding)"
         labels.append(f"[{index[0]},{index[1]}] {token}")
     return labels
 

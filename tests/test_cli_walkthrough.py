@@ -164,7 +164,7 @@ def test_embed_with_gpt2_ranks_prints_gpt2_ids(tmp_path, gpt2_ranks_path):
     (["embed", "fine", ""], "text 1 (counting from 0) is empty"),
     (["embed", "x", "--gpt2", "no/such/file.tiktoken"], "no such file"),
     (["embed", "x", "--save", "no/such/dir/out.npz"], "does not exist"),
-    (["embed", "x", "--dim", "0"], "--dim must be at least 1"),
+    (["embed", "x", "--dim", "0"], "--dim must be an integer >= 1"),
     (["embed", "end <|endoftext|>"], "pass --allow-special"),
     (["embed", "word " * 1100, "--positions", "learned"], "--positions sinusoidal"),
     (["embed", "x", "--positions", "rotary"], "invalid choice"),
@@ -211,6 +211,24 @@ def test_plot_positions_in_a_terminal_without_colour_uses_characters(tmp_path):
     again = run("plot", "positions", "--length", "10", "--dim", "20", "--no-color", cwd=tmp_path,
                 env_extra={"NO_COLOR": "1"})
     assert again.stdout == result.stdout
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+@pytest.mark.parametrize("term, escapes", [("xterm-256color", True), ("dumb", False)])
+def test_a_dumb_terminal_gets_no_colour_escapes(tmp_path, term, escapes):
+    leader, follower = os.openpty()  # stdout is a terminal, so only TERM decides
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TERM=term)
+    env.pop("NO_COLOR", None)
+    try:
+        done = subprocess.run([sys.executable, "-m", "minimal_embed", "plot", "positions",
+                               "--length", "2", "--dim", "4"], cwd=tmp_path, env=env,
+                              stdout=follower, stderr=subprocess.PIPE, timeout=120)
+        printed = os.read(leader, 65536)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert done.returncode == 0, done.stderr
+    assert (b"\x1b[" in printed) == escapes
 
 
 @pytest.mark.parametrize("picture", ["similarity", "tokens"])

@@ -228,6 +228,7 @@ def _run_neighbors(args) -> int:
     import numpy as np
 
     from minimal_embed import data
+    from minimal_embed._checks import check_integer
     from minimal_embed.app.display import show_token
     from minimal_embed.tokenizer import load_tokenizer
     from minimal_embed.train import nearest_tokens
@@ -242,8 +243,7 @@ def _run_neighbors(args) -> int:
         pieces = " + ".join(f"{show(i)} ({i})" for i in ids) or "no tokens at all"
         raise CommandError(f"{args.token!r} is not a single token: it splits into {pieces}; "
                            "pass one token's text, e.g. one of those")
-    if args.top < 1:
-        raise CommandError(f"--top must be at least 1, got {args.top}")
+    check_integer("--top", args.top, least=1)
     path = args.checkpoint or data.path("checkpoint.npz")
     with np.load(path, allow_pickle=False) as archive:
         table = archive["token_embedding"]  # (V, d_model)

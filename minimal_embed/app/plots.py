@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from minimal_embed._checks import check_integer
 from minimal_embed.app import viz
 from minimal_embed.app.display import show_token
 from minimal_embed.app.font5x7 import GLYPH_HEIGHT
@@ -192,8 +193,9 @@ def plot_positions(*, out=None, color: bool, length: int, dim: int | None,
                    terminal_width: int) -> str:
     """``plot positions``: the sinusoidal table, as a PNG (default 128 dims) or in the terminal
     (as many dims as fit the terminal, up to 128). Returns what to print."""
-    if length < 1 or (dim is not None and dim < 1):
-        raise ValueError(f"--length and --dim must be at least 1, got {length} and {dim}")
+    check_integer("--length", length, least=1)
+    if dim is not None:
+        check_integer("--dim", dim, least=1)
     if out is not None:
         return _written(out, positions_image(length, 128 if dim is None else dim))
     fitting = max(2, min(128, terminal_width - 1) // 2 * 2)
@@ -234,12 +236,11 @@ def choose_tokens(tokenizer, texts: list[str], top: int, corpus: str) -> list[in
                                  "one; give single tokens, e.g. ' love' with its leading space")
             ids += encoded
         return ids
-    if top < 2:
-        raise ValueError(f"--top must be at least 2 to draw a scatter, got {top}")
+    check_integer("--top", top, least=2)  # a scatter needs two points
     counts = np.bincount(tokenizer.encode(corpus), minlength=tokenizer.vocab_size)
-    words = [i for i in range(tokenizer.vocab_size - len(tokenizer.special_tokens))
-             if tokenizer.token_bytes(i).strip().isalpha() and len(tokenizer.token_bytes(i)) > 2]
-    words = np.array(words)
+    words = np.array([i for i in range(tokenizer.vocab_size - len(tokenizer.special_tokens))
+                      if tokenizer.token_bytes(i).strip().isalpha()
+                      and len(tokenizer.token_bytes(i)) > 2], dtype=np.int64)
     order = np.argsort(-counts[words], kind="stable")  # most frequent first, ties by id
     return words[order[:top]].tolist()
 

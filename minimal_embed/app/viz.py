@@ -19,8 +19,8 @@ coordinates of tokens — and this module turns them into pixels:
    compressed rows, each prefixed with its filter byte), IEND.
 4. **Terminal.** Two pixels per character cell with the upper half block ``▀``: its foreground
    colour paints the upper pixel, its background colour the lower one, with 24-bit ANSI escapes.
-   Without colour (``--no-color``, ``$NO_COLOR``, or output that is not a terminal) each value
-   becomes one character of the ramp ``" .:-=+*#%@"``.
+   Without colour (``--no-color``, ``$NO_COLOR``, ``TERM=dumb``, or output that is not a
+   terminal) each value becomes one character of the ramp ``" .:-=+*#%@"``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import TextIO
 
 import numpy as np
 
+from minimal_embed._checks import check_choice, check_integer
 from minimal_embed.app.font5x7 import CHARS, GLYPH_HEIGHT, GLYPH_WIDTH, glyph_bitmaps
 
 WHITE = (255, 255, 255)
@@ -148,8 +149,7 @@ def colorize(values: np.ndarray, cmap: str = "viridis", *, vmin: float | None = 
     ValueError
         For an unknown colour map or values that are not finite.
     """
-    if cmap not in COLORMAPS:
-        raise ValueError(f"unknown colour map {cmap!r}; choose one of {sorted(COLORMAPS)}")
+    check_choice("cmap", cmap, sorted(COLORMAPS))
     values = np.asarray(values, dtype=np.float64)
     table = COLORMAPS[cmap]
     index = np.round(_unit_interval(values, vmin, vmax) * (len(table) - 1))
@@ -160,8 +160,7 @@ def colorize(values: np.ndarray, cmap: str = "viridis", *, vmin: float | None = 
 
 def upscale(image: np.ndarray, factor: int) -> np.ndarray:
     """Enlarge ``(H, W, ...)`` to ``(H*factor, W*factor, ...)`` by repeating each pixel."""
-    if factor < 1:
-        raise ValueError(f"upscale factor must be at least 1, got {factor}")
+    check_integer("factor", factor, least=1)
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
@@ -379,9 +378,10 @@ ASCII_RAMP = " .:-=+*#%@"
 
 def use_color(no_color: bool = False, stream: TextIO | None = None) -> bool:
     """Whether to print 24-bit colour: not with ``--no-color``, not when ``$NO_COLOR`` is set to
-    anything non-empty (no-color.org), not when the output is not a terminal."""
+    anything non-empty (no-color.org), not on ``TERM=dumb`` (a terminal without escape codes),
+    not when the output is not a terminal."""
     stream = sys.stdout if stream is None else stream
-    if no_color or os.environ.get("NO_COLOR"):
+    if no_color or os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
         return False
     return hasattr(stream, "isatty") and stream.isatty()
 

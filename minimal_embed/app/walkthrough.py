@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from minimal_embed import data
+from minimal_embed._checks import check_choice, check_integer
 from minimal_embed.app.display import show_token
 from minimal_embed.positional import LearnedPositions, add_positions, sinusoidal_table
 
@@ -99,8 +100,7 @@ def choose_tables(vocab_size: int, num_positions: int, positions: str | None,
     ValueError
         If ``positions="learned"`` and the text is longer than the learned table.
     """
-    trained = checkpoint is not None and checkpoint["token_embedding"].shape[0] == vocab_size
-    if trained:
+    if checkpoint is not None and checkpoint["token_embedding"].shape[0] == vocab_size:
         token = checkpoint["token_embedding"]
         source = "trained, from data/checkpoint.npz"
     else:
@@ -198,8 +198,10 @@ def walk(texts: list[str], tokenizer, *, tokenizer_name: str, positions: str | N
     Raises
     ------
     ValueError
-        For an empty text, special-token text without ``allow_special``, ``dim < 1``, or a
-        text longer than the learned table.
+        For an empty text, special-token text without ``allow_special``, ``dim < 1``, an
+        unknown ``positions``, or a text longer than the learned table.
+    TypeError
+        If ``dim`` is not an integer.
 
     Examples
     --------
@@ -221,8 +223,9 @@ def walk(texts: list[str], tokenizer, *, tokenizer_name: str, positions: str | N
             if special in text and not allow_special:
                 raise ValueError(f"the text {text!r} contains the special token {special!r}; "
                                  "pass --allow-special to encode it as its id")
-    if dim < 1:
-        raise ValueError(f"--dim must be at least 1, got {dim}")
+    check_integer("--dim", dim, least=1)
+    if positions is not None:
+        check_choice("positions", positions, ("learned", "sinusoidal"))
     allowed = "all" if allow_special else ()
     ids, mask = tokenizer.encode_batch(texts, batch_first=batch_first,
                                        allowed_special=allowed)  # (seq_len, batch), or swapped
@@ -329,5 +332,5 @@ def pick_tokenizer(gpt2_ranks: str | os.PathLike | None = None):
     if not Path(gpt2_ranks).is_file():
         raise FileNotFoundError(f"no such file: {str(gpt2_ranks)!r}; --gpt2 wants GPT-2's "
                                 "tiktoken rank file (gpt2.tiktoken)")
-    tokenizer = Tokenizer.from_tiktoken(gpt2_ranks, special_tokens={"<|endoftext|>": 50256})
+    tokenizer = Tokenizer.from_tiktoken(Path(gpt2_ranks), special_tokens={"<|endoftext|>": 50256})
     return tokenizer, f"GPT-2's vocabulary ({Path(gpt2_ranks).name})"

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from test_viz import decode_png
 
 from minimal_embed.app import plots, viz, walkthrough
-from minimal_embed.app.display import show_token
+from minimal_embed.app.walkthrough import show_token
 from minimal_embed.tokenizer import load_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -36,7 +36,7 @@ def _add_tokenize(subparsers) -> argparse.ArgumentParser:
 
 
 def _run_tokenize(args) -> int:
-    from minimal_embed.app.display import show_token
+    from minimal_embed.app.walkthrough import show_token
     from minimal_embed.tokenizer import Tokenizer, load_tokenizer
 
     tok = Tokenizer.load(args.tokenizer) if args.tokenizer else load_tokenizer()
@@ -229,7 +229,7 @@ def _run_neighbors(args) -> int:
 
     from minimal_embed import data
     from minimal_embed._checks import check_integer
-    from minimal_embed.app.display import show_token
+    from minimal_embed.app.walkthrough import show_token
     from minimal_embed.tokenizer import load_tokenizer
     from minimal_embed.train import nearest_tokens
 

@@ -21,8 +21,8 @@ import numpy as np
 
 from minimal_embed._checks import check_integer
 from minimal_embed.app import viz
-from minimal_embed.app.display import show_token
 from minimal_embed.app.font5x7 import GLYPH_HEIGHT
+from minimal_embed.app.walkthrough import show_token
 from minimal_embed.positional import sinusoidal_table
 
 SPACE_MARK = "·"  # how a token's leading space is drawn in the pictures

@@ -286,7 +286,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the process exit code."""
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``); return the exit code.
+
+    0 on success, 2 for a mistake the user can fix (one line on stderr, no traceback), 130 when
+    interrupted, 141 when the reader of the output went away.
+
+    Examples
+    --------
+    >>> main(["tokenize", "I love LLMs"])
+    pieces: 'I' ' love' ' LLMs'
+    tokens: 'I' ' love' ' L' 'L' 'M' 's'
+    ids:    73 1004 619 76 77 115
+    count:  6
+    0
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -17,6 +17,9 @@ Each picture is either an RGB image for a PNG file or text for the terminal
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from minimal_embed._checks import check_integer
@@ -24,6 +27,9 @@ from minimal_embed.app import viz
 from minimal_embed.app.font5x7 import GLYPH_HEIGHT
 from minimal_embed.app.walkthrough import show_token
 from minimal_embed.positional import sinusoidal_table
+
+if TYPE_CHECKING:
+    from minimal_embed.tokenizer import Tokenizer
 
 SPACE_MARK = "·"  # how a token's leading space is drawn in the pictures
 
@@ -184,15 +190,22 @@ def _require_checkpoint(checkpoint: dict | None, picture: str) -> dict:
     return checkpoint
 
 
-def _written(path, image: np.ndarray) -> str:
+def _written(path: str | os.PathLike, image: np.ndarray) -> str:
     written = viz.write_png(path, image)
     return f"wrote {written} ({image.shape[1]} x {image.shape[0]} pixels)"
 
 
-def plot_positions(*, out=None, color: bool, length: int, dim: int | None,
-                   terminal_width: int) -> str:
-    """``plot positions``: the sinusoidal table, as a PNG (default 128 dims) or in the terminal
-    (as many dims as fit the terminal, up to 128). Returns what to print."""
+def plot_positions(*, out: str | os.PathLike | None = None, color: bool, length: int,
+                   dim: int | None, terminal_width: int) -> str:
+    """``plot positions``: the sinusoidal table as a PNG or in the terminal; returns what to print.
+
+    The PNG has 128 dimensions unless ``dim`` says otherwise, the terminal as many as fit (<= 128).
+
+    Raises
+    ------
+    ValueError, TypeError
+        If ``length`` or ``dim`` is not an integer >= 1.
+    """
     check_integer("--length", length, least=1)
     if dim is not None:
         check_integer("--dim", dim, least=1)
@@ -202,9 +215,15 @@ def plot_positions(*, out=None, color: bool, length: int, dim: int | None,
     return positions_text(length, fitting if dim is None else dim, color=color)
 
 
-def plot_similarity(checkpoint: dict | None, *, out=None, color: bool,
-                    cosine: bool = False) -> str:
-    """``plot similarity``: sinusoidal vs trained learned position dot products (or cosines)."""
+def plot_similarity(checkpoint: dict | None, *, out: str | os.PathLike | None = None,
+                    color: bool, cosine: bool = False) -> str:
+    """``plot similarity``: sinusoidal vs trained learned position dot products (or cosines).
+
+    Raises
+    ------
+    ValueError
+        If there is no checkpoint, or it has no learned position table.
+    """
     checkpoint = _require_checkpoint(checkpoint, "similarity")
     if "position_embedding" not in checkpoint:
         raise ValueError(f"the bundled checkpoint has no learned position table (its positions "
@@ -216,7 +235,7 @@ def plot_similarity(checkpoint: dict | None, *, out=None, color: bool,
     return similarity_text(learned, color=color, cosine=cosine)
 
 
-def choose_tokens(tokenizer, texts: list[str], top: int, corpus: str) -> list[int]:
+def choose_tokens(tokenizer: Tokenizer, texts: list[str], top: int, corpus: str) -> list[int]:
     """Ids to draw: each of ``texts`` (each must be a single token), or else the ``top`` most
     frequent word tokens in ``corpus``: letters only, with or without a leading space, at least
     three bytes long (so ``' a'`` and ``'s'`` are left out); ties go to the smaller id.
@@ -245,9 +264,16 @@ def choose_tokens(tokenizer, texts: list[str], top: int, corpus: str) -> list[in
     return words[order[:top]].tolist()
 
 
-def plot_tokens(checkpoint: dict | None, tokenizer, texts: list[str], *, top: int, corpus: str,
-                out=None, terminal_width: int) -> str:
-    """``plot tokens``: a labelled PCA scatter of trained token vectors."""
+def plot_tokens(checkpoint: dict | None, tokenizer: Tokenizer, texts: list[str], *, top: int,
+                corpus: str, out: str | os.PathLike | None = None, terminal_width: int) -> str:
+    """``plot tokens``: a labelled PCA scatter of trained token vectors (:func:`choose_tokens`).
+
+    Raises
+    ------
+    ValueError
+        If there is no checkpoint, its token table does not fit the tokenizer, or fewer than two
+        tokens are chosen.
+    """
     checkpoint = _require_checkpoint(checkpoint, "tokens")
     table = checkpoint["token_embedding"]  # (vocab_size, d_model)
     if table.shape[0] != tokenizer.vocab_size:

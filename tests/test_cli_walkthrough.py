@@ -5,6 +5,7 @@ The printed walkthrough is checked against the tokenizer (ids, tokens), against 
 `--save` writes (shapes, values) and against the sinusoid written out in float64.
 """
 
+import ast
 import os
 import re
 import subprocess
@@ -13,9 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from test_viz import decode_png
 
-from minimal_embed import plots, viz, walkthrough
+from minimal_embed.app import plots, viz, walkthrough
+from minimal_embed.app.walkthrough import show_token
 from minimal_embed.tokenizer import load_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +63,7 @@ def test_embed_shows_every_step_for_one_text(tmp_path, tok):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     ids = tok.encode("I love LLMs")
-    tokens = "  ".join(walkthrough.readable(tok.token_bytes(i)) for i in ids)
+    tokens = "  ".join(show_token(tok.token_bytes(i)) for i in ids)
     pieces = "  ".join(repr(p) for p in tok.split("I love LLMs"))
     assert "text             'I love LLMs'" in out
     assert f"1 pieces         {pieces}" in out
@@ -160,7 +164,7 @@ def test_embed_with_gpt2_ranks_prints_gpt2_ids(tmp_path, gpt2_ranks_path):
     (["embed", "fine", ""], "text 1 (counting from 0) is empty"),
     (["embed", "x", "--gpt2", "no/such/file.tiktoken"], "no such file"),
     (["embed", "x", "--save", "no/such/dir/out.npz"], "does not exist"),
-    (["embed", "x", "--dim", "0"], "--dim must be at least 1"),
+    (["embed", "x", "--dim", "0"], "--dim must be an integer >= 1"),
     (["embed", "end <|endoftext|>"], "pass --allow-special"),
     (["embed", "word " * 1100, "--positions", "learned"], "--positions sinusoidal"),
     (["embed", "x", "--positions", "rotary"], "invalid choice"),
@@ -207,6 +211,24 @@ def test_plot_positions_in_a_terminal_without_colour_uses_characters(tmp_path):
     again = run("plot", "positions", "--length", "10", "--dim", "20", "--no-color", cwd=tmp_path,
                 env_extra={"NO_COLOR": "1"})
     assert again.stdout == result.stdout
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+@pytest.mark.parametrize("term, escapes", [("xterm-256color", True), ("dumb", False)])
+def test_a_dumb_terminal_gets_no_colour_escapes(tmp_path, term, escapes):
+    leader, follower = os.openpty()  # stdout is a terminal, so only TERM decides
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TERM=term)
+    env.pop("NO_COLOR", None)
+    try:
+        done = subprocess.run([sys.executable, "-m", "minimal_embed", "plot", "positions",
+                               "--length", "2", "--dim", "4"], cwd=tmp_path, env=env,
+                              stdout=follower, stderr=subprocess.PIPE, timeout=120)
+        printed = os.read(leader, 65536)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert done.returncode == 0, done.stderr
+    assert (b"\x1b[" in printed) == escapes
 
 
 @pytest.mark.parametrize("picture", ["similarity", "tokens"])
@@ -264,7 +286,7 @@ def test_tokens_scatter_labels_the_chosen_tokens(tmp_path, tok, fake_checkpoint)
     chosen = list(dict.fromkeys(chosen))
     text = plots.plot_tokens(fake_checkpoint, tok, chosen, top=0, corpus="", terminal_width=80)
     for token in chosen:
-        assert "*" + plots.token_label(token.encode()) in text
+        assert "*" + token.replace(" ", plots.SPACE_MARK) in text
     plots.plot_tokens(fake_checkpoint, tok, chosen, top=0, corpus="", out=tmp_path / "t.png",
                       terminal_width=80)
     height, width, _ = decode_png((tmp_path / "t.png").read_bytes()).shape
@@ -327,3 +349,24 @@ def test_a_checkpoint_for_another_vocabulary_is_not_used_for_token_vectors(tok, 
     assert any("has 300 rows, not" in line for line in lines)
     assert result.token_embeddings.shape[-1] == 16  # still the checkpoint's width
     assert abs(float(result.token_embeddings.std()) - 0.02) < 0.005
+
+
+# --- how a token is shown ----------------------------------------------------------------------
+
+@given(st.binary(max_size=8))
+def test_a_shown_token_reads_back_as_the_same_bytes(token):
+    shown = ast.literal_eval(show_token(token))
+    assert (shown.encode("utf-8") if isinstance(shown, str) else shown) == token
+
+
+def test_a_token_that_splits_a_character_is_shown_as_its_bytes(tok):
+    pieces = [tok.token_bytes(i) for i in tok.encode("\U0001f642")]  # one 4-byte emoji
+    assert len(pieces) > 1  # the bundled vocabulary has no token for it
+    assert [show_token(p) for p in pieces] == [repr(p) for p in pieces]
+    assert show_token(b"\xf0\x9f") == "b'\\xf0\\x9f'"
+
+
+@pytest.mark.parametrize("token, label", [(b" love", "\u00b7love"), (b"\n", "\\n"),
+                                          (b"'s", "'s"), (b"\xf0\x9f", "\\xf0\\x9f")])
+def test_picture_labels_drop_the_quotes_and_mark_the_space(token, label):
+    assert show_token(token, quoted=False, space=plots.SPACE_MARK) == label

@@ -16,11 +16,11 @@ from minimal_embed import (
     GPT4_PATTERN,
     Tokenizer,
     bpe,
-    cli,
     data,
     load_tokenizer,
     tokenizer,
 )
+from minimal_embed.app import cli
 
 EOT = "<|endoftext|>"  # `tok` (conftest.py) has it and "<|pad|>" as special tokens
 

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from minimal_embed import viz
-from minimal_embed.font5x7 import CHARS, glyph_bitmaps
+from minimal_embed.app import viz
+from minimal_embed.app.font5x7 import CHARS, glyph_bitmaps
 
 # --- an independent PNG decoder (PNG specification, sections 5, 9 and 11) -----------------------
 
@@ -140,7 +140,7 @@ def test_colorize_maps_limits_to_table_ends_and_clips_beyond():
 def test_colorize_rejects_nan_and_unknown_maps():
     with pytest.raises(ValueError, match="NaN"):
         viz.colorize(np.array([np.nan]))
-    with pytest.raises(ValueError, match="unknown colour map"):
+    with pytest.raises(ValueError, match="cmap must be one of"):
         viz.colorize(np.zeros(2), "jet")
 
 
@@ -220,16 +220,24 @@ def test_terminal_heatmap_without_colour_uses_the_character_ramp():
     assert "\x1b" not in viz.terminal_heatmap(np.eye(3), color=False)
 
 
-def test_colour_is_off_for_no_color_flag_env_and_non_terminals(monkeypatch):
-    class FakeTerminal(io.StringIO):
-        def isatty(self):
-            return True
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
 
+
+def test_colour_is_off_for_no_color_flag_env_and_non_terminals(monkeypatch):
     monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
     assert viz.use_color(stream=FakeTerminal())
     assert not viz.use_color(no_color=True, stream=FakeTerminal())
     assert not viz.use_color(stream=io.StringIO())
     monkeypatch.setenv("NO_COLOR", "1")
+    assert not viz.use_color(stream=FakeTerminal())
+
+
+def test_colour_is_off_on_a_dumb_terminal(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "dumb")
     assert not viz.use_color(stream=FakeTerminal())
 
 

@@ -36,8 +36,8 @@ def _add_tokenize(subparsers) -> argparse.ArgumentParser:
 
 
 def _run_tokenize(args) -> int:
+    from minimal_embed.app.walkthrough import show_token
     from minimal_embed.tokenizer import Tokenizer, load_tokenizer
-    from minimal_embed.walkthrough import readable
 
     tok = Tokenizer.load(args.tokenizer) if args.tokenizer else load_tokenizer()
     allowed = "all" if args.allow_special else ()
@@ -48,7 +48,7 @@ def _run_tokenize(args) -> int:
     pieces = tok.split(args.text, allowed_special=allowed)
     print("pieces:", " ".join(repr(piece) for piece in pieces))
     # a token that is not whole UTF-8 characters is shown as its bytes, b'\xf0\x9f'
-    print("tokens:", " ".join(readable(tok.token_bytes(i)) for i in ids))
+    print("tokens:", " ".join(show_token(tok.token_bytes(i)) for i in ids))
     print("ids:   ", " ".join(str(i) for i in ids))
     print("count: ", len(ids))
     return 0
@@ -118,7 +118,7 @@ def _add_embed(subparsers) -> argparse.ArgumentParser:
 
 
 def _run_embed(args) -> int:
-    from minimal_embed import walkthrough
+    from minimal_embed.app import walkthrough
 
     tokenizer, name = walkthrough.pick_tokenizer(args.gpt2)
     lines, result = walkthrough.walk(
@@ -159,7 +159,7 @@ def _add_plot(subparsers) -> argparse.ArgumentParser:
 def _run_plot(args) -> int:
     import shutil
 
-    from minimal_embed import plots, viz, walkthrough
+    from minimal_embed.app import plots, viz, walkthrough
 
     color = viz.use_color(args.no_color)
     width = shutil.get_terminal_size((100, 24)).columns
@@ -228,6 +228,8 @@ def _run_neighbors(args) -> int:
     import numpy as np
 
     from minimal_embed import data
+    from minimal_embed._checks import check_integer
+    from minimal_embed.app.walkthrough import show_token
     from minimal_embed.tokenizer import load_tokenizer
     from minimal_embed.train import nearest_tokens
 
@@ -235,14 +237,13 @@ def _run_neighbors(args) -> int:
     ids = tok.encode(args.token)
 
     def show(token_id: int) -> str:
-        return repr(tok.token_bytes(token_id).decode("utf-8", errors="backslashreplace"))
+        return show_token(tok.token_bytes(token_id))
 
     if len(ids) != 1:
         pieces = " + ".join(f"{show(i)} ({i})" for i in ids) or "no tokens at all"
         raise CommandError(f"{args.token!r} is not a single token: it splits into {pieces}; "
                            "pass one token's text, e.g. one of those")
-    if args.top < 1:
-        raise CommandError(f"--top must be at least 1, got {args.top}")
+    check_integer("--top", args.top, least=1)
     path = args.checkpoint or data.path("checkpoint.npz")
     with np.load(path, allow_pickle=False) as archive:
         table = archive["token_embedding"]  # (V, d_model)
@@ -285,7 +286,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the process exit code."""
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``); return the exit code.
+
+    0 on success, 2 for a mistake the user can fix (one line on stderr, no traceback), 130 when
+    interrupted, 141 when the reader of the output went away.
+
+    Examples
+    --------
+    >>> main(["tokenize", "I love LLMs"])
+    pieces: 'I' ' love' ' LLMs'
+    tokens: 'I' ' love' ' L' 'L' 'M' 's'
+    ids:    73 1004 619 76 77 115
+    count:  6
+    0
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -11,16 +11,25 @@
 3. ``tokens``: the trained token vectors of a few tokens projected on their first two principal
    components (PCA by SVD of the centred rows), labelled: tokens used alike end up close.
 
-Each picture is either an RGB image for a PNG file or text for the terminal (:mod:`viz`).
+Each picture is either an RGB image for a PNG file or text for the terminal
+(:mod:`~minimal_embed.app.viz`).
 """
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from minimal_embed import viz
-from minimal_embed.font5x7 import GLYPH_HEIGHT
+from minimal_embed._checks import check_integer
+from minimal_embed.app import viz
+from minimal_embed.app.font5x7 import GLYPH_HEIGHT
+from minimal_embed.app.walkthrough import show_token
 from minimal_embed.positional import sinusoidal_table
+
+if TYPE_CHECKING:
+    from minimal_embed.tokenizer import Tokenizer
 
 SPACE_MARK = "·"  # how a token's leading space is drawn in the pictures
 
@@ -155,12 +164,6 @@ def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centred @ components[:2].T, share  # (n, 2)
 
 
-def token_label(token: bytes) -> str:
-    """A token's text for a picture: a leading space drawn as ``·``, newlines as ``\\n``."""
-    text = token.decode("utf-8", errors="replace")
-    return text.replace(" ", SPACE_MARK).replace("\n", "\\n")
-
-
 def tokens_image(points: np.ndarray, labels: list[str], share: np.ndarray) -> np.ndarray:
     """The labelled PCA scatter as an RGB picture with a title."""
     title = (f"{len(labels)} trained token vectors, first two principal components "
@@ -187,26 +190,40 @@ def _require_checkpoint(checkpoint: dict | None, picture: str) -> dict:
     return checkpoint
 
 
-def _written(path, image: np.ndarray) -> str:
+def _written(path: str | os.PathLike, image: np.ndarray) -> str:
     written = viz.write_png(path, image)
     return f"wrote {written} ({image.shape[1]} x {image.shape[0]} pixels)"
 
 
-def plot_positions(*, out=None, color: bool, length: int, dim: int | None,
-                   terminal_width: int) -> str:
-    """``plot positions``: the sinusoidal table, as a PNG (default 128 dims) or in the terminal
-    (as many dims as fit the terminal, up to 128). Returns what to print."""
-    if length < 1 or (dim is not None and dim < 1):
-        raise ValueError(f"--length and --dim must be at least 1, got {length} and {dim}")
+def plot_positions(*, out: str | os.PathLike | None = None, color: bool, length: int,
+                   dim: int | None, terminal_width: int) -> str:
+    """``plot positions``: the sinusoidal table as a PNG or in the terminal; returns what to print.
+
+    The PNG has 128 dimensions unless ``dim`` says otherwise, the terminal as many as fit (<= 128).
+
+    Raises
+    ------
+    ValueError, TypeError
+        If ``length`` or ``dim`` is not an integer >= 1.
+    """
+    check_integer("--length", length, least=1)
+    if dim is not None:
+        check_integer("--dim", dim, least=1)
     if out is not None:
         return _written(out, positions_image(length, 128 if dim is None else dim))
     fitting = max(2, min(128, terminal_width - 1) // 2 * 2)
     return positions_text(length, fitting if dim is None else dim, color=color)
 
 
-def plot_similarity(checkpoint: dict | None, *, out=None, color: bool,
-                    cosine: bool = False) -> str:
-    """``plot similarity``: sinusoidal vs trained learned position dot products (or cosines)."""
+def plot_similarity(checkpoint: dict | None, *, out: str | os.PathLike | None = None,
+                    color: bool, cosine: bool = False) -> str:
+    """``plot similarity``: sinusoidal vs trained learned position dot products (or cosines).
+
+    Raises
+    ------
+    ValueError
+        If there is no checkpoint, or it has no learned position table.
+    """
     checkpoint = _require_checkpoint(checkpoint, "similarity")
     if "position_embedding" not in checkpoint:
         raise ValueError(f"the bundled checkpoint has no learned position table (its positions "
@@ -218,7 +235,7 @@ def plot_similarity(checkpoint: dict | None, *, out=None, color: bool,
     return similarity_text(learned, color=color, cosine=cosine)
 
 
-def choose_tokens(tokenizer, texts: list[str], top: int, corpus: str) -> list[int]:
+def choose_tokens(tokenizer: Tokenizer, texts: list[str], top: int, corpus: str) -> list[int]:
     """Ids to draw: each of ``texts`` (each must be a single token), or else the ``top`` most
     frequent word tokens in ``corpus``: letters only, with or without a leading space, at least
     three bytes long (so ``' a'`` and ``'s'`` are left out); ties go to the smaller id.
@@ -233,24 +250,30 @@ def choose_tokens(tokenizer, texts: list[str], top: int, corpus: str) -> list[in
         for text in texts:
             encoded = tokenizer.encode(text)
             if len(encoded) != 1:
-                parts = " ".join(repr(tokenizer.decode([i])) for i in encoded)
+                parts = " ".join(show_token(tokenizer.token_bytes(i)) for i in encoded)
                 raise ValueError(f"{text!r} is {len(encoded)} tokens ({parts or 'none'}), not "
                                  "one; give single tokens, e.g. ' love' with its leading space")
             ids += encoded
         return ids
-    if top < 2:
-        raise ValueError(f"--top must be at least 2 to draw a scatter, got {top}")
+    check_integer("--top", top, least=2)  # a scatter needs two points
     counts = np.bincount(tokenizer.encode(corpus), minlength=tokenizer.vocab_size)
-    words = [i for i in range(tokenizer.vocab_size - len(tokenizer.special_tokens))
-             if tokenizer.token_bytes(i).strip().isalpha() and len(tokenizer.token_bytes(i)) > 2]
-    words = np.array(words)
+    words = np.array([i for i in range(tokenizer.vocab_size - len(tokenizer.special_tokens))
+                      if tokenizer.token_bytes(i).strip().isalpha()
+                      and len(tokenizer.token_bytes(i)) > 2], dtype=np.int64)
     order = np.argsort(-counts[words], kind="stable")  # most frequent first, ties by id
     return words[order[:top]].tolist()
 
 
-def plot_tokens(checkpoint: dict | None, tokenizer, texts: list[str], *, top: int, corpus: str,
-                out=None, terminal_width: int) -> str:
-    """``plot tokens``: a labelled PCA scatter of trained token vectors."""
+def plot_tokens(checkpoint: dict | None, tokenizer: Tokenizer, texts: list[str], *, top: int,
+                corpus: str, out: str | os.PathLike | None = None, terminal_width: int) -> str:
+    """``plot tokens``: a labelled PCA scatter of trained token vectors (:func:`choose_tokens`).
+
+    Raises
+    ------
+    ValueError
+        If there is no checkpoint, its token table does not fit the tokenizer, or fewer than two
+        tokens are chosen.
+    """
     checkpoint = _require_checkpoint(checkpoint, "tokens")
     table = checkpoint["token_embedding"]  # (vocab_size, d_model)
     if table.shape[0] != tokenizer.vocab_size:
@@ -261,7 +284,7 @@ def plot_tokens(checkpoint: dict | None, tokenizer, texts: list[str], *, top: in
         raise ValueError(f"a scatter needs at least two tokens, got {len(ids)}; "
                          "give two or more tokens")
     points, share = pca_2d(table[ids])
-    labels = [token_label(tokenizer.token_bytes(i)) for i in ids]
+    labels = [show_token(tokenizer.token_bytes(i), quoted=False, space=SPACE_MARK) for i in ids]
     if out is not None:
         return _written(out, tokens_image(points, labels, share))
     return tokens_text(points, labels, share, width=max(40, terminal_width - 1))

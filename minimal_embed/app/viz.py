@@ -1,26 +1,16 @@
-"""Pictures of the vectors: colour maps, PNG files and terminal heatmaps, in NumPy alone.
+"""Pictures of the vectors in NumPy alone: colour maps, images, PNG files, terminal heatmaps.
 
-The pipeline hands us arrays — a position table ``(num_positions, dim)``, a similarity matrix, 2-D
-coordinates of tokens — and this module turns them into pixels:
-
-1. **Colour.** A value is normalised to [0, 1] and looked up in a 256-entry colour table. The
-   tables are interpolated between a few anchor colours in OKLab (Ottosson, "A perceptual color
-   space for image processing", 2020), where equal steps look like equal changes of colour, so
-   the interpolated ramp stays perceptually even. ``viridis`` uses the five anchor colours of
-   matplotlib's viridis at 0, ¼, ½, ¾, 1 (van der Walt & Smith, 2015: monotone lightness, readable
-   in greyscale and by colour-blind readers). ``coolwarm`` is a diverging map for signed values
-   (a sinusoid lives in [-1, 1]): Moreland's cool and warm end colours ("Diverging Color Maps for
-   Scientific Visualization", 2009) meeting at a light grey for zero.
-2. **Images.** ``(H, W, 3)`` uint8 RGB arrays: heatmaps upscaled by repeating pixels (nearest
-   neighbour, so each value stays a crisp square), panels placed side by side, labels stamped
-   with the 5×7 font of :mod:`minimal_embed.font5x7`.
-3. **PNG.** The file format written by hand (PNG specification, W3C 2003): the 8-byte signature,
-   then chunks ``length | type | data | CRC-32``: IHDR (size, 8-bit RGB), IDAT (the zlib-
-   compressed rows, each prefixed with its filter byte), IEND.
-4. **Terminal.** Two pixels per character cell with the upper half block ``▀``: its foreground
-   colour paints the upper pixel, its background colour the lower one, with 24-bit ANSI escapes.
-   Without colour (``--no-color``, ``$NO_COLOR``, or output that is not a terminal) each value
-   becomes one character of the ramp ``" .:-=+*#%@"``.
+1. **Colour.** A value is normalised to [0, 1] and looked up in a 256-entry table interpolated
+   between a few anchor colours in OKLab (Ottosson, 2020), where equal steps look like equal
+   changes of colour. ``viridis`` takes matplotlib's five anchors (van der Walt & Smith, 2015:
+   lightness rises steadily, readable in greyscale and by colour-blind readers); ``coolwarm``,
+   for signed values, Moreland's cool and warm ends (2009) meeting at light grey for zero.
+2. **Images.** ``(H, W, 3)`` uint8 arrays: heatmaps upscaled by repeating pixels, panels side by
+   side, labels in the 5×7 font of :mod:`minimal_embed.app.font5x7`.
+3. **PNG.** Written by hand (W3C PNG specification): a signature, then chunks ``length | type |
+   data | CRC-32``: IHDR (size, 8-bit RGB), IDAT (the zlib-compressed filtered rows), IEND.
+4. **Terminal.** Two pixels per character with the half block ``▀`` in 24-bit colour, or one
+   character of a ramp per value without colour (:func:`use_color` decides).
 """
 
 from __future__ import annotations
@@ -34,7 +24,8 @@ from typing import TextIO
 
 import numpy as np
 
-from minimal_embed.font5x7 import CHARS, GLYPH_HEIGHT, GLYPH_WIDTH, glyph_bitmaps
+from minimal_embed._checks import check_choice, check_integer
+from minimal_embed.app.font5x7 import CHARS, GLYPH_HEIGHT, GLYPH_WIDTH, glyph_bitmaps
 
 WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
@@ -93,8 +84,7 @@ def colormap_table(anchors: list[str], size: int = 256) -> np.ndarray:
 
     Examples
     --------
-    >>> table = colormap_table(["#000000", "#ffffff"], size=3)
-    >>> table[[0, 2]].tolist()
+    >>> colormap_table(["#000000", "#ffffff"], size=3)[[0, 2]].tolist()
     [[0, 0, 0], [255, 255, 255]]
     """
     anchor_lab = srgb_to_oklab(np.array([_hex_to_rgb(c) for c in anchors]) / 255.0)  # (k, 3)
@@ -111,11 +101,8 @@ COLORMAPS = {
 
 
 def _unit_interval(values: np.ndarray, vmin: float | None, vmax: float | None) -> np.ndarray:
-    """``clip((v - vmin) / (vmax - vmin), 0, 1)``, vmin and vmax defaulting to the data's range.
-
-    Refuses NaN and infinities here, so the colour and the character pictures fail alike.
-    """
-    if not np.all(np.isfinite(values)):
+    """``clip((v - vmin) / (vmax - vmin), 0, 1)``, the limits defaulting to the data's range."""
+    if not np.all(np.isfinite(values)):  # here, so colour and character pictures fail alike
         raise ValueError("cannot colour NaN or infinite values; check the array being drawn")
     low = float(values.min()) if vmin is None else vmin
     high = float(values.max()) if vmax is None else vmax
@@ -130,13 +117,11 @@ def colorize(values: np.ndarray, cmap: str = "viridis", *, vmin: float | None = 
     Parameters
     ----------
     values : numpy.ndarray
-        Any shape ``(...)``, finite real numbers.
-    cmap : str
-        ``"viridis"`` (sequential) or ``"coolwarm"`` (diverging: give ``vmin = -vmax`` so that 0
-        is the neutral middle colour).
+        Finite real numbers, any shape ``(...)``.
+    cmap : {"viridis", "coolwarm"}
+        Sequential, or diverging (give ``vmin = -vmax`` so that 0 gets the middle colour).
     vmin, vmax : float, optional
-        The values shown as the two ends of the map; default the smallest and largest value.
-        Values outside are clipped.
+        The values at the two ends of the map (default: the data's range); beyond, clipped.
 
     Returns
     -------
@@ -148,8 +133,7 @@ def colorize(values: np.ndarray, cmap: str = "viridis", *, vmin: float | None = 
     ValueError
         For an unknown colour map or values that are not finite.
     """
-    if cmap not in COLORMAPS:
-        raise ValueError(f"unknown colour map {cmap!r}; choose one of {sorted(COLORMAPS)}")
+    check_choice("cmap", cmap, sorted(COLORMAPS))
     values = np.asarray(values, dtype=np.float64)
     table = COLORMAPS[cmap]
     index = np.round(_unit_interval(values, vmin, vmax) * (len(table) - 1))
@@ -160,8 +144,7 @@ def colorize(values: np.ndarray, cmap: str = "viridis", *, vmin: float | None = 
 
 def upscale(image: np.ndarray, factor: int) -> np.ndarray:
     """Enlarge ``(H, W, ...)`` to ``(H*factor, W*factor, ...)`` by repeating each pixel."""
-    if factor < 1:
-        raise ValueError(f"upscale factor must be at least 1, got {factor}")
+    check_integer("factor", factor, least=1)
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
@@ -226,10 +209,10 @@ def text_bitmap(text: str, scale: int = 1) -> np.ndarray:
 def draw_text(image: np.ndarray, text: str, x: int, y: int, *,
               color: tuple[int, int, int] = BLACK, scale: int = 1,
               vertical: bool = False) -> np.ndarray:
-    """Stamp ``text`` into ``image`` (in place) with its top-left corner at column x, row y.
+    """Stamp ``text`` into ``image`` in place, top-left corner at column x, row y; return it.
 
-    ``vertical=True`` turns the text a quarter left, to read bottom to top (an axis label).
-    Ink that falls outside the image is clipped. Returns the image for chaining.
+    ``vertical=True`` turns the text a quarter left (an axis label, read bottom to top). Ink that
+    falls outside the image is clipped.
     """
     ink = text_bitmap(text, scale)
     if vertical:
@@ -278,10 +261,9 @@ def scatter(points: np.ndarray, labels: list[str], *, size: int = 640,
             margin: int = 24) -> np.ndarray:
     """Draw labelled 2-D points ``(n, 2)`` in a square white image ``(size, size, 3)``.
 
-    x grows to the right and y upwards; both axes are scaled together so distances keep their
-    meaning. Each point is a small dark square with its label to the right; a label that would
-    cover a point or an earlier label moves a line up or down, joined to its point by a grey
-    leader.
+    x grows right and y up, on one scale so distances keep their meaning. Each point is a dark
+    square, its label on the right; a label that would cover a point or an earlier label moves a
+    line up or down, with a grey leader to its point.
     """
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(labels):
@@ -379,9 +361,10 @@ ASCII_RAMP = " .:-=+*#%@"
 
 def use_color(no_color: bool = False, stream: TextIO | None = None) -> bool:
     """Whether to print 24-bit colour: not with ``--no-color``, not when ``$NO_COLOR`` is set to
-    anything non-empty (no-color.org), not when the output is not a terminal."""
+    anything non-empty (no-color.org), not on ``TERM=dumb`` (a terminal without escape codes),
+    not when the output is not a terminal."""
     stream = sys.stdout if stream is None else stream
-    if no_color or os.environ.get("NO_COLOR"):
+    if no_color or os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
         return False
     return hasattr(stream, "isatty") and stream.isatty()
 
@@ -430,9 +413,8 @@ def terminal_scatter(points: np.ndarray, labels: list[str], *, width: int = 78,
                      height: int = 24) -> str:
     """Place labels at 2-D points ``(n, 2)`` on a ``height × width`` grid of characters.
 
-    Each point is a ``*`` followed by its label; a label that would overwrite an earlier one
-    moves down to the next free line, or up when no line below is free, so every label stays
-    readable (a label with no free line at all is left out).
+    Each point is a ``*`` and its label; a label that would overwrite an earlier one moves to the
+    next free line below, else above (with no free line at all it is left out).
     """
     points = np.asarray(points, dtype=np.float64)
     canvas = np.full((height, width), " ")

@@ -1,8 +1,7 @@
 """The walkthrough: your own text through every step of the pipeline, printed with real numbers.
 
-This module adds no new mathematics; it runs the steps of the earlier modules one at a time and
-prints what each hands to the next, with the array shape at every step (``minimal-embed embed``
-numbers its lines as below):
+It adds no mathematics: it runs the earlier modules' steps one at a time and prints what each
+hands to the next, with its array shape (``minimal-embed embed`` numbers its lines so):
 
 1. text → pieces: the tokenizer's split pattern (BPE never merges across two pieces);
 2. pieces → tokens: byte-level BPE, each token a byte string;
@@ -12,9 +11,8 @@ numbers its lines as below):
 5. positions 0..n-1 → position vectors: a sinusoidal or a learned table, ``(seq_len, d_model)``;
 6. the sum, broadcast over the batch: the input embeddings the first layer reads.
 
-The token table is the trained one in ``data/checkpoint.npz`` when it is bundled (see
-:func:`bundled_checkpoint`); otherwise a seeded random table N(0, 0.02²), GPT-2's initialisation,
-and the output says so.
+The tables are the trained ones of ``data/checkpoint.npz`` when it is bundled, otherwise seeded
+random ones (N(0, 0.02²), GPT-2's initialisation), and the output says which.
 """
 
 from __future__ import annotations
@@ -23,11 +21,16 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from minimal_embed import data
+from minimal_embed._checks import check_choice, check_integer
 from minimal_embed.positional import LearnedPositions, add_positions, sinusoidal_table
+
+if TYPE_CHECKING:
+    from minimal_embed.tokenizer import Tokenizer
 
 DEFAULT_D_MODEL = 128  # the bundled checkpoint's width, so the untrained stand-in looks the same
 DEFAULT_MAX_LEN = 64   # and its learned table's length (checkpoint contract: max_len == seq_len)
@@ -98,8 +101,7 @@ def choose_tables(vocab_size: int, num_positions: int, positions: str | None,
     ValueError
         If ``positions="learned"`` and the text is longer than the learned table.
     """
-    trained = checkpoint is not None and checkpoint["token_embedding"].shape[0] == vocab_size
-    if trained:
+    if checkpoint is not None and checkpoint["token_embedding"].shape[0] == vocab_size:
         token = checkpoint["token_embedding"]
         source = "trained, from data/checkpoint.npz"
     else:
@@ -133,12 +135,29 @@ def choose_tables(vocab_size: int, num_positions: int, positions: str | None,
 
 # --- printing --------------------------------------------------------------------------------
 
-def readable(token: bytes) -> str:
-    """A token as a quoted string (``' love'``); bytes that are not whole UTF-8 stay escaped."""
+def show_token(token: bytes, *, quoted: bool = True, space: str = " ") -> str:
+    """A token's bytes as a person reads them: ``repr`` of its text, or of its bytes.
+
+    Whole UTF-8 characters show as a string literal (``' love'``, a newline as ``\\n``); a token
+    that splits a character (BPE may cut an emoji's four bytes in two) shows as a bytes literal,
+    ``b'\\xf0\\x9f'``, so the reader sees which bytes it holds. Every place that shows a token
+    calls this; the pictures pass ``quoted=False`` (no quotes, no ``b``) and ``space="·"`` (each
+    space drawn as a visible mark).
+
+    Examples
+    --------
+    >>> show_token(b" love"), show_token(b"\\xf0\\x9f")
+    ("' love'", "b'\\\\xf0\\\\x9f'")
+    >>> show_token(b" love\\n", quoted=False, space="·")
+    '·love\\\\n'
+    """
     try:
-        return repr(token.decode("utf-8"))
+        shown = repr(token.decode("utf-8"))
     except UnicodeDecodeError:
-        return repr(token)
+        shown = repr(token)
+    if not quoted:
+        shown = shown[2:-1] if shown.startswith("b") else shown[1:-1]
+    return shown.replace(" ", space)
 
 
 def _values(row: np.ndarray, dim: int) -> str:
@@ -173,18 +192,18 @@ class Result:
         return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
-def walk(texts: list[str], tokenizer, *, tokenizer_name: str, positions: str | None = None,
-         dim: int = 6, batch_first: bool = False, allow_special: bool = False,
-         checkpoint: dict[str, np.ndarray] | None = None) -> tuple[list[str], Result]:
+def walk(texts: list[str], tokenizer: Tokenizer, *, tokenizer_name: str,
+         positions: str | None = None, dim: int = 6, batch_first: bool = False,
+         allow_special: bool = False, checkpoint: dict[str, np.ndarray] | None = None
+         ) -> tuple[list[str], Result]:
     """Run the pipeline on ``texts`` and return the printed lines and the arrays.
 
     Parameters
     ----------
     texts : list of str
         One or more non-empty texts; several texts make a padded batch.
-    tokenizer : Tokenizer
-    tokenizer_name : str
-        How the output names the tokenizer (e.g. "bundled BPE").
+    tokenizer, tokenizer_name : Tokenizer, str
+        The tokenizer, and how the output names it (e.g. "bundled BPE").
     positions : {"learned", "sinusoidal"} or None
         The position table; None picks learned when the checkpoint has one.
     dim : int
@@ -205,19 +224,18 @@ def walk(texts: list[str], tokenizer, *, tokenizer_name: str, positions: str | N
     Raises
     ------
     ValueError
-        For an empty text, special-token text without ``allow_special``, ``dim < 1``, or a
-        text longer than the learned table.
+        For an empty text, special-token text without ``allow_special``, ``dim < 1``, an
+        unknown ``positions``, or a text longer than the learned table.
+    TypeError
+        If ``dim`` is not an integer.
 
     Examples
     --------
     >>> from minimal_embed import load_tokenizer
-    >>> tok = load_tokenizer()
-    >>> lines, result = walk(["I love LLMs", "Hi"], tok, tokenizer_name="bundled",
+    >>> lines, result = walk(["I love LLMs", "Hi"], load_tokenizer(), tokenizer_name="bundled",
     ...                      positions="sinusoidal")
-    >>> result.ids.shape == (len(tok.encode("I love LLMs")), 2)    # (seq_len, batch)
-    True
-    >>> result.input_embeddings.shape[1:], result.position_embeddings.shape[1]
-    ((2, 128), 128)
+    >>> result.ids.shape[1], result.input_embeddings.shape[1:]  # (seq_len, batch, d_model)
+    (2, (2, 128))
     """
     for number, text in enumerate(texts):
         if not text:
@@ -228,8 +246,9 @@ def walk(texts: list[str], tokenizer, *, tokenizer_name: str, positions: str | N
             if special in text and not allow_special:
                 raise ValueError(f"the text {text!r} contains the special token {special!r}; "
                                  "pass --allow-special to encode it as its id")
-    if dim < 1:
-        raise ValueError(f"--dim must be at least 1, got {dim}")
+    check_integer("--dim", dim, least=1)
+    if positions is not None:
+        check_choice("positions", positions, ("learned", "sinusoidal"))
     allowed = "all" if allow_special else ()
     ids, mask = tokenizer.encode_batch(texts, batch_first=batch_first,
                                        allowed_special=allowed)  # (seq_len, batch), or swapped
@@ -273,7 +292,7 @@ def _text_lines(texts: list[str], tokenizer, tokenizer_name: str, allowed) -> li
         tokens = [tokenizer.token_bytes(i) for i in ids]
         lines += [f"{prefix:<17}{text!r}",
                   f"1 pieces         {'  '.join(repr(piece) for piece in pieces)}",
-                  f"2 tokens         {'  '.join(readable(token) for token in tokens)}"]
+                  f"2 tokens         {'  '.join(show_token(token) for token in tokens)}"]
     return lines
 
 
@@ -300,13 +319,10 @@ def _id_lines(ids: np.ndarray, mask: np.ndarray, batch_first: bool) -> list[str]
 
 
 def _row_labels(ids: np.ndarray, mask: np.ndarray, tokenizer) -> list[str]:
-    """One label per vector row, ``[index] 'token'``, in the array's own index order.
-
-    The index is ``[pos,text]`` for ``(seq_len, batch)`` ids and ``[text,pos]`` for batch first.
-    """
+    """Row labels in index order: ``[pos,text] 'token'`` (``[text,pos]`` when batch first)."""
     labels = []
     for index in np.ndindex(ids.shape):
-        token = readable(tokenizer.token_bytes(int(ids[index]))) if mask[index] else "(padding)"
+        token = show_token(tokenizer.token_bytes(int(ids[index]))) if mask[index] else "(padding)"
         labels.append(f"[{index[0]},{index[1]}] {token}")
     return labels
 
@@ -321,7 +337,7 @@ def _vector_lines(vectors: np.ndarray, labels: list[str], dim: int) -> list[str]
     return lines
 
 
-def pick_tokenizer(gpt2_ranks: str | os.PathLike | None = None):
+def pick_tokenizer(gpt2_ranks: str | os.PathLike | None = None) -> tuple[Tokenizer, str]:
     """The bundled tokenizer, or GPT-2's from its tiktoken rank file; and a name for it.
 
     Raises
@@ -336,5 +352,5 @@ def pick_tokenizer(gpt2_ranks: str | os.PathLike | None = None):
     if not Path(gpt2_ranks).is_file():
         raise FileNotFoundError(f"no such file: {str(gpt2_ranks)!r}; --gpt2 wants GPT-2's "
                                 "tiktoken rank file (gpt2.tiktoken)")
-    tokenizer = Tokenizer.from_tiktoken(gpt2_ranks, special_tokens={"<|endoftext|>": 50256})
+    tokenizer = Tokenizer.from_tiktoken(Path(gpt2_ranks), special_tokens={"<|endoftext|>": 50256})
     return tokenizer, f"GPT-2's vocabulary ({Path(gpt2_ranks).name})"

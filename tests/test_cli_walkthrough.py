@@ -20,6 +20,7 @@ from test_viz import decode_png
 
 from minimal_embed.app import plots, viz, walkthrough
 from minimal_embed.app.walkthrough import show_token
+from minimal_embed.pipeline import InputEmbedding
 from minimal_embed.tokenizer import load_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,15 +120,18 @@ def test_printed_shapes_and_values_match_the_saved_arrays(tmp_path, tok, batch_f
                                atol=1e-6)
     positions = arrays["position_embeddings"][None] if batch_first else \
         arrays["position_embeddings"][:, None]
+    # sinusoidal rows come with the original Transformer's sqrt(d_model) scale, and say so
+    assert f"{np.sqrt(d_model):.4g} = sqrt(d_model)" in result.stdout
     np.testing.assert_allclose(arrays["input_embeddings"],
-                               arrays["token_embeddings"] + positions, atol=1e-6)
+                               np.sqrt(d_model) * arrays["token_embeddings"] + positions,
+                               atol=1e-5)
     # equal ids give equal token vectors: the rows come from one table
     flat_ids = ids.reshape(-1)
     vectors = arrays["token_embeddings"].reshape(len(flat_ids), -1)
     first = {i: vectors[k] for k, i in reversed(list(enumerate(flat_ids)))}
     np.testing.assert_array_equal(vectors, np.array([first[i] for i in flat_ids]))
     # the first printed row of the sum is the saved one, to the printed 4 decimals
-    row = re.search(r"6 sum.*\n.*\n\s+\[0,0\] \S+\s+(\S+) (\S+) (\S+)  \.\.\.", result.stdout)
+    row = re.search(r"6 sum(?:.*\n)+?\s+\[0,0\] \S+\s+(\S+) (\S+) (\S+)  \.\.\.", result.stdout)
     printed = [float(v) for v in row.groups()]
     np.testing.assert_allclose(printed, arrays["input_embeddings"][0, 0, :3], atol=6e-5)
 
@@ -245,55 +249,64 @@ def test_plots_of_trained_tables_need_the_checkpoint(tmp_path, picture):
 # --- the plot functions on a stand-in checkpoint (random tables of known values) ---------------
 
 @pytest.fixture(scope="module")
-def fake_checkpoint(tok):
+def fake_stage(tok):
+    """A learned stage of known random tables (16 wide, 12 positions)."""
+    stage = InputEmbedding(tok, 16, max_len=12, seed=1)
     rng = np.random.default_rng(1)
-    return {"token_embedding": rng.standard_normal((tok.vocab_size, 16)).astype(np.float32),
-            "position_embedding": rng.standard_normal((12, 16)).astype(np.float32),
-            "positions": np.array("learned")}
+    for table in stage.parameters().values():
+        table[...] = rng.standard_normal(table.shape)
+    return stage
 
 
-def test_similarity_is_the_dot_product_of_the_tables(fake_checkpoint):
-    sines, learned = plots.similarity_matrices(fake_checkpoint["position_embedding"])
+@pytest.fixture(scope="module")
+def fake_checkpoint(fake_stage, tmp_path_factory):
+    """fake_stage saved as a checkpoint file: its path."""
+    return fake_stage.save(tmp_path_factory.mktemp("stage") / "stand_in.npz")
+
+
+def test_similarity_is_the_dot_product_of_the_tables(fake_stage):
+    sines, learned = plots.similarity_matrices(fake_stage.parameters()["position_embedding"])
     table = sinusoid(12, 16)
     np.testing.assert_allclose(sines, table @ table.T, atol=1e-9)
-    p = fake_checkpoint["position_embedding"].astype(np.float64)
+    p = fake_stage.parameters()["position_embedding"].astype(np.float64)
     np.testing.assert_allclose(learned, p @ p.T, rtol=1e-12)
 
 
-def test_cosine_similarity_is_the_dot_product_of_the_unit_rows(fake_checkpoint):
-    sines, learned = plots.similarity_matrices(fake_checkpoint["position_embedding"], cosine=True)
+def test_cosine_similarity_is_the_dot_product_of_the_unit_rows(fake_stage):
+    table = fake_stage.parameters()["position_embedding"]
+    sines, learned = plots.similarity_matrices(table, cosine=True)
     table = sinusoid(12, 16)
-    p = fake_checkpoint["position_embedding"].astype(np.float64)
+    p = fake_stage.parameters()["position_embedding"].astype(np.float64)
     for got, rows in ((sines, table), (learned, p)):
         expected = [[a @ b / np.sqrt((a @ a) * (b @ b)) for b in rows] for a in rows]
         np.testing.assert_allclose(got, expected, atol=1e-12)
 
 
-def test_cosine_option_reaches_the_picture(tmp_path, fake_checkpoint):
-    text = plots.plot_similarity(fake_checkpoint, color=False, cosine=True)
+def test_cosine_option_reaches_the_picture(tmp_path, fake_stage):
+    text = plots.plot_similarity(fake_stage, color=False, cosine=True)
     assert "sinusoidal PE[p] cos PE[q]" in text and "learned P[p] cos P[q]" in text
 
 
-def test_similarity_png_and_terminal_on_a_stand_in(tmp_path, fake_checkpoint):
-    message = plots.plot_similarity(fake_checkpoint, out=tmp_path / "s.png", color=False)
+def test_similarity_png_and_terminal_on_a_stand_in(tmp_path, fake_stage):
+    message = plots.plot_similarity(fake_stage, out=tmp_path / "s.png", color=False)
     assert "wrote" in message and decode_png((tmp_path / "s.png").read_bytes()).ndim == 3
-    text = plots.plot_similarity(fake_checkpoint, color=False)
+    text = plots.plot_similarity(fake_stage, color=False)
     assert len(text.splitlines()) == 2 + 2 * 12
 
 
-def test_tokens_scatter_labels_the_chosen_tokens(tmp_path, tok, fake_checkpoint):
+def test_tokens_scatter_labels_the_chosen_tokens(tmp_path, tok, fake_stage):
     chosen = [tok.decode([i]) for i in tok.encode(" the cat sat on the mat")][:4]
     chosen = list(dict.fromkeys(chosen))
-    text = plots.plot_tokens(fake_checkpoint, tok, chosen, top=0, corpus="", terminal_width=80)
+    text = plots.plot_tokens(fake_stage, tok, chosen, top=0, corpus="", terminal_width=80)
     for token in chosen:
         assert "*" + token.replace(" ", plots.SPACE_MARK) in text
-    plots.plot_tokens(fake_checkpoint, tok, chosen, top=0, corpus="", out=tmp_path / "t.png",
+    plots.plot_tokens(fake_stage, tok, chosen, top=0, corpus="", out=tmp_path / "t.png",
                       terminal_width=80)
     height, width, _ = decode_png((tmp_path / "t.png").read_bytes()).shape
     assert width > 640 and height > 640  # the 640-pixel square plus its title and margins
 
 
-def test_tokens_default_to_the_most_frequent_words(tok, fake_checkpoint):
+def test_tokens_default_to_the_most_frequent_words(tok):
     corpus = "the cat and the dog and the bird. " * 5 + "zebra"
     ids = plots.choose_tokens(tok, [], 3, corpus)
     counts = np.bincount(tok.encode(corpus), minlength=tok.vocab_size)
@@ -301,7 +314,7 @@ def test_tokens_default_to_the_most_frequent_words(tok, fake_checkpoint):
     assert list(counts[ids]) == sorted(counts[ids], reverse=True)
 
 
-def test_a_token_argument_that_is_several_tokens_is_refused(tok, fake_checkpoint):
+def test_a_token_argument_that_is_several_tokens_is_refused(tok):
     with pytest.raises(ValueError, match="not one; give single tokens"):
         plots.choose_tokens(tok, ["supercalifragilistic"], 40, "")
 
@@ -319,16 +332,16 @@ def test_pca_coordinates_match_the_covariance_eigenvectors():
 
 # --- the walkthrough with a trained checkpoint (a stand-in, in process) ------------------------
 
-def test_walkthrough_uses_the_checkpoint_tables_and_its_learned_positions(tok, fake_checkpoint):
+def test_walkthrough_uses_the_checkpoint_tables_and_its_learned_positions(tok, fake_checkpoint, fake_stage):
     lines, result = walkthrough.walk(["I love LLMs", "Hi"], tok, tokenizer_name="bundled",
                                      checkpoint=fake_checkpoint)
     text = "\n".join(lines)
-    assert "5 positions      learned table" in text and "trained, from data/checkpoint.npz" in text
+    assert "5 positions      learned table" in text and "trained, from stand_in.npz" in text
     ids = result.ids
     np.testing.assert_array_equal(result.token_embeddings,
-                                  fake_checkpoint["token_embedding"][ids])
+                                  fake_stage.token_embedding.weight[ids])
     np.testing.assert_array_equal(result.position_embeddings,
-                                  fake_checkpoint["position_embedding"][:len(ids)])
+                                  fake_stage.parameters()["position_embedding"][:len(ids)])
     np.testing.assert_allclose(result.input_embeddings,
                                result.token_embeddings + result.position_embeddings[:, None])
 
@@ -342,8 +355,8 @@ def test_walkthrough_refuses_a_text_longer_than_the_learned_table(tok, fake_chec
     assert any(line.startswith("5 positions      sinusoidal") for line in lines)
 
 
-def test_a_checkpoint_for_another_vocabulary_is_not_used_for_token_vectors(tok, fake_checkpoint):
-    other = dict(fake_checkpoint, token_embedding=fake_checkpoint["token_embedding"][:300])
+def test_a_checkpoint_for_another_vocabulary_is_not_used_for_token_vectors(tok, tmp_path):
+    other = InputEmbedding(None, 16, vocab_size=300, max_len=12).save(tmp_path / "other.npz")
     lines, result = walkthrough.walk(["I love LLMs"], tok, tokenizer_name="bundled",
                                      checkpoint=other)
     assert any("has 300 rows, not" in line for line in lines)

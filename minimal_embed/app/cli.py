@@ -104,7 +104,9 @@ def _add_embed(subparsers) -> argparse.ArgumentParser:
     sub.add_argument("texts", nargs="+", metavar="TEXT",
                      help="one or more texts (several make a padded batch with a mask)")
     sub.add_argument("--positions", choices=["learned", "sinusoidal"],
-                     help="position table (default: learned if the checkpoint has one)")
+                     help="position scheme (default: the checkpoint's own)")
+    sub.add_argument("--checkpoint", metavar="PATH",
+                     help="a checkpoint from `minimal-embed train` (default: the bundled one)")
     sub.add_argument("--dim", type=int, default=6, help="values printed per row (default 6)")
     sub.add_argument("--save", metavar="OUT.npz",
                      help="write ids, mask, token/position/input embeddings to an .npz file")
@@ -124,7 +126,7 @@ def _run_embed(args) -> int:
     lines, result = walkthrough.walk(
         args.texts, tokenizer, tokenizer_name=name, positions=args.positions, dim=args.dim,
         batch_first=args.batch_first, allow_special=args.allow_special,
-        checkpoint=walkthrough.bundled_checkpoint())
+        checkpoint=args.checkpoint or walkthrough.bundled_checkpoint())
     print("\n".join(lines))
     if args.save:
         print(f"saved ids, mask, token_embeddings, position_embeddings, input_embeddings "
@@ -143,6 +145,10 @@ def _add_plot(subparsers) -> argparse.ArgumentParser:
         one = pictures.add_parser(picture, help=text)
         one.add_argument("--out", metavar="FILE.png", help="write a PNG (default: the terminal)")
         one.add_argument("--no-color", action="store_true", help="plain characters, no colour")
+        if picture != "positions":
+            one.add_argument("--checkpoint", metavar="PATH",
+                             help="a checkpoint from `minimal-embed train` (default: the bundled "
+                                  "one)")
         if picture == "positions":
             one.add_argument("--length", type=int, default=64, help="positions (default 64)")
             one.add_argument("--dim", type=int, help="dimensions (default 128, or terminal width)")
@@ -166,16 +172,19 @@ def _run_plot(args) -> int:
     if args.picture == "positions":
         print(plots.plot_positions(out=args.out, color=color, length=args.length, dim=args.dim,
                                    terminal_width=width))
-    elif args.picture == "similarity":
-        print(plots.plot_similarity(walkthrough.bundled_checkpoint(), out=args.out, color=color,
-                                    cosine=args.cosine))
+        return 0
+    from minimal_embed.pipeline import InputEmbedding
+
+    path = args.checkpoint or walkthrough.bundled_checkpoint()
+    stage = None if path is None else InputEmbedding.load(path, None)
+    if args.picture == "similarity":
+        print(plots.plot_similarity(stage, out=args.out, color=color, cosine=args.cosine))
     else:
         from minimal_embed import data
         from minimal_embed.tokenizer import load_tokenizer
 
-        print(plots.plot_tokens(walkthrough.bundled_checkpoint(), load_tokenizer(), args.tokens,
-                                top=args.top, corpus=data.corpus_text(), out=args.out,
-                                terminal_width=width))
+        print(plots.plot_tokens(stage, load_tokenizer(), args.tokens, top=args.top,
+                                corpus=data.corpus_text(), out=args.out, terminal_width=width))
     return 0
 
 
@@ -225,11 +234,10 @@ def _add_neighbors(subparsers) -> argparse.ArgumentParser:
 
 
 def _run_neighbors(args) -> int:
-    import numpy as np
-
     from minimal_embed import data
     from minimal_embed._checks import check_integer
     from minimal_embed.app.walkthrough import show_token
+    from minimal_embed.pipeline import InputEmbedding
     from minimal_embed.tokenizer import load_tokenizer
     from minimal_embed.train import nearest_tokens
 
@@ -245,8 +253,7 @@ def _run_neighbors(args) -> int:
                            "pass one token's text, e.g. one of those")
     check_integer("--top", args.top, least=1)
     path = args.checkpoint or data.path("checkpoint.npz")
-    with np.load(path, allow_pickle=False) as archive:
-        table = archive["token_embedding"]  # (V, d_model)
+    table = InputEmbedding.load(path, None).token_embedding.weight  # (V, d_model)
     if table.shape[0] != tok.vocab_size:
         raise CommandError(f"{path} has {table.shape[0]} token rows but the bundled tokenizer "
                            f"has {tok.vocab_size} ids; train a checkpoint with this tokenizer")

@@ -29,6 +29,7 @@ from minimal_embed.app.walkthrough import show_token
 from minimal_embed.positional import sinusoidal_table
 
 if TYPE_CHECKING:
+    from minimal_embed.pipeline import InputEmbedding
     from minimal_embed.tokenizer import Tokenizer
 
 SPACE_MARK = "·"  # how a token's leading space is drawn in the pictures
@@ -181,13 +182,14 @@ def tokens_text(points: np.ndarray, labels: list[str], share: np.ndarray, width:
 
 # --- the commands: a PNG file with --out, else the terminal -------------------------------------
 
-def _require_checkpoint(checkpoint: dict | None, picture: str) -> dict:
-    if checkpoint is None:
+def _require_stage(stage: InputEmbedding | None, picture: str) -> InputEmbedding:
+    """The trained stage, or a ValueError saying how to get one."""
+    if stage is None:
         raise ValueError(
             f"no trained checkpoint is bundled yet (data/checkpoint.npz is missing), and "
             f"`plot {picture}` draws the trained tables; train one with `minimal-embed train` "
             "or draw the untrained picture `minimal-embed plot positions` meanwhile")
-    return checkpoint
+    return stage
 
 
 def _written(path: str | os.PathLike, image: np.ndarray) -> str:
@@ -215,21 +217,23 @@ def plot_positions(*, out: str | os.PathLike | None = None, color: bool, length:
     return positions_text(length, fitting if dim is None else dim, color=color)
 
 
-def plot_similarity(checkpoint: dict | None, *, out: str | os.PathLike | None = None,
+def plot_similarity(stage: InputEmbedding | None, *, out: str | os.PathLike | None = None,
                     color: bool, cosine: bool = False) -> str:
     """``plot similarity``: sinusoidal vs trained learned position dot products (or cosines).
+
+    ``stage`` is a trained input stage (``InputEmbedding.load`` of a checkpoint).
 
     Raises
     ------
     ValueError
-        If there is no checkpoint, or it has no learned position table.
+        If there is no stage, or it has no learned position table.
     """
-    checkpoint = _require_checkpoint(checkpoint, "similarity")
-    if "position_embedding" not in checkpoint:
-        raise ValueError(f"the bundled checkpoint has no learned position table (its positions "
-                         f"are {str(checkpoint.get('positions', 'unknown'))!r}); retrain it with "
-                         "`minimal-embed train --positions learned -o data/checkpoint.npz`")
-    learned = checkpoint["position_embedding"]  # (max_len, d_model)
+    stage = _require_stage(stage, "similarity")
+    if "position_embedding" not in stage.parameters():
+        raise ValueError(f"the checkpoint has no learned position table (its positions are "
+                         f"{stage.positions.name!r}); retrain it with "
+                         "`minimal-embed train --positions learned -o checkpoint.npz`")
+    learned = stage.parameters()["position_embedding"]  # (max_len, d_model)
     if out is not None:
         return _written(out, similarity_image(learned, cosine=cosine))
     return similarity_text(learned, color=color, cosine=cosine)
@@ -264,18 +268,17 @@ def choose_tokens(tokenizer: Tokenizer, texts: list[str], top: int, corpus: str)
     return words[order[:top]].tolist()
 
 
-def plot_tokens(checkpoint: dict | None, tokenizer: Tokenizer, texts: list[str], *, top: int,
+def plot_tokens(stage: InputEmbedding | None, tokenizer: Tokenizer, texts: list[str], *, top: int,
                 corpus: str, out: str | os.PathLike | None = None, terminal_width: int) -> str:
     """``plot tokens``: a labelled PCA scatter of trained token vectors (:func:`choose_tokens`).
 
     Raises
     ------
     ValueError
-        If there is no checkpoint, its token table does not fit the tokenizer, or fewer than two
+        If there is no stage, its token table does not fit the tokenizer, or fewer than two
         tokens are chosen.
     """
-    checkpoint = _require_checkpoint(checkpoint, "tokens")
-    table = checkpoint["token_embedding"]  # (vocab_size, d_model)
+    table = _require_stage(stage, "tokens").token_embedding.weight  # (vocab_size, d_model)
     if table.shape[0] != tokenizer.vocab_size:
         raise ValueError(f"the checkpoint's token table has {table.shape[0]} rows but the "
                          f"tokenizer has {tokenizer.vocab_size} ids; they do not belong together")

@@ -18,7 +18,6 @@ random ones (N(0, 0.02²), GPT-2's initialisation), and the output says which.
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +26,9 @@ import numpy as np
 
 from minimal_embed import data
 from minimal_embed._checks import check_choice, check_integer
-from minimal_embed.positional import LearnedPositions, add_positions, sinusoidal_table
+from minimal_embed._files import atomic_write
+from minimal_embed.checkpoint import copy_arrays
+from minimal_embed.pipeline import InputEmbedding
 
 if TYPE_CHECKING:
     from minimal_embed.tokenizer import Tokenizer
@@ -38,99 +39,78 @@ RANDOM_SEED = 0
 MAX_PRINTED_ROWS = 12  # vector rows printed per step; --save keeps them all
 
 
-def bundled_checkpoint() -> dict[str, np.ndarray] | None:
-    """Return the arrays of ``data/checkpoint.npz``, or None when no checkpoint is bundled yet.
-
-    Keys used here: ``token_embedding`` ``(vocab_size, d_model)``, ``positions`` (the scheme's
-    name) and, for learned positions, ``position_embedding`` ``(max_len, d_model)``.
-
-    Raises
-    ------
-    ValueError
-        If the file is there but is not a readable ``.npz`` or has no ``token_embedding``.
-    """
+def bundled_checkpoint() -> Path | None:
+    """The path of ``data/checkpoint.npz``, or None when no checkpoint is bundled."""
     try:
-        path = data.path("checkpoint.npz")
+        return data.path("checkpoint.npz")
     except FileNotFoundError:
         return None
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise ValueError(f"{path} is not a readable checkpoint ({error}); "
-                         "retrain it with `minimal-embed train`") from None
-    if "token_embedding" not in arrays:
-        raise ValueError(f"{path} has no 'token_embedding' array (it has {sorted(arrays)})")
-    return arrays
 
 
 @dataclass
-class Tables:
-    """The two tables a walkthrough reads, and where each came from (printed for the reader)."""
+class Stage:
+    """The input stage a walkthrough runs, and where its tables came from (printed)."""
 
-    token: np.ndarray      # (vocab_size, d_model)
+    embedding: InputEmbedding
     token_source: str
-    position: np.ndarray   # (num_positions, d_model)
-    position_name: str     # "learned" or "sinusoidal"
     position_source: str
 
 
-def choose_tables(vocab_size: int, num_positions: int, positions: str | None,
-                  checkpoint: dict[str, np.ndarray] | None) -> Tables:
-    """Pick the token table and the position table for a text of ``num_positions`` tokens.
+def choose_stage(tokenizer: Tokenizer, positions: str | None,
+                 checkpoint: str | os.PathLike | None) -> Stage:
+    """The :class:`InputEmbedding` to walk through: the checkpoint's, or a seeded stand-in.
 
     Parameters
     ----------
-    vocab_size : int
-        The tokenizer's; a checkpoint whose token table has another row count is not used.
-    num_positions : int
-        The sequence length; the position table returned has this many rows.
+    tokenizer : Tokenizer
+        A checkpoint whose token table has another row count lends only its width.
     positions : {"learned", "sinusoidal"} or None
-        None means: learned when the checkpoint has a learned table, else sinusoidal.
-    checkpoint : dict or None
-        The arrays of :func:`bundled_checkpoint`; with None, seeded random tables stand in.
+        None keeps the checkpoint's own scheme (sinusoidal without a checkpoint). Another
+        choice keeps its token table and swaps the scheme: sinusoidal rows come with the
+        original Transformer's ``sqrt(d_model)`` scale; a learned table not in the checkpoint is
+        a seeded stand-in N(0, 0.01^2) of 64 rows.
+    checkpoint : path or None
+        Any checkpoint :meth:`InputEmbedding.load` reads; None: seeded random tables.
 
     Returns
     -------
-    Tables
-        ``token`` ``(vocab_size, d_model)``, ``position`` ``(num_positions, d_model)``, and
-        where each came from.
+    Stage
 
     Raises
     ------
-    ValueError
-        If ``positions="learned"`` and the text is longer than the learned table.
+    ValueError, FileNotFoundError
+        For a checkpoint that cannot be read (see :func:`~minimal_embed.checkpoint.
+        read_checkpoint`).
     """
-    if checkpoint is not None and checkpoint["token_embedding"].shape[0] == vocab_size:
-        token = checkpoint["token_embedding"]
-        source = "trained, from data/checkpoint.npz"
-    else:
-        rng = np.random.default_rng(RANDOM_SEED)
-        d_model = DEFAULT_D_MODEL if checkpoint is None else checkpoint["token_embedding"].shape[1]
-        token = (rng.standard_normal((vocab_size, d_model)) * 0.02).astype(np.float32)
-        source = ("random N(0, 0.02^2), seed 0: no trained checkpoint yet"
-                  if checkpoint is None else
-                  f"random N(0, 0.02^2), seed 0 (the checkpoint's table has "
-                  f"{checkpoint['token_embedding'].shape[0]} rows, not {vocab_size})")
-    d_model = token.shape[1]
-    learned_table = None if checkpoint is None else checkpoint.get("position_embedding")
-    if positions is None:
-        positions = "learned" if learned_table is not None else "sinusoidal"
-    if positions == "sinusoidal":
-        return Tables(token, source, sinusoidal_table(num_positions, d_model), "sinusoidal",
-                      "PE[p, 2j] = sin(p / 10000^(2j/d)), PE[p, 2j+1] = cos(same angle)")
-    if learned_table is not None and learned_table.shape[1] == d_model:
-        table, where = learned_table, "trained, from data/checkpoint.npz"
-    else:
-        table = LearnedPositions(DEFAULT_MAX_LEN, d_model, std=0.01, seed=RANDOM_SEED).weight
-        where = "random N(0, 0.01^2), seed 0 (no trained position table is bundled yet)"
-    if num_positions > len(table):
-        raise ValueError(
-            f"the text has {num_positions} tokens but the learned position table has only "
-            f"{len(table)} rows (max_len={len(table)}); shorten the text or pass "
-            "--positions sinusoidal (no length limit)")
-    return Tables(token, source, table[:num_positions], "learned",
-                  f"the table is {_shape(table)}, {where}")
+    if positions is not None:
+        check_choice("positions", positions, ("learned", "sinusoidal"))
+    vocab_size = tokenizer.vocab_size
+    trained = None if checkpoint is None else InputEmbedding.load(checkpoint, None)
+    name = "" if checkpoint is None else Path(checkpoint).name
+    if trained is not None and trained.token_embedding.num_embeddings == vocab_size and \
+            (positions is None or positions == trained.positions.name):
+        return Stage(trained.eval(), f"trained, from {name}",
+                     f"{trained.positions.name}: trained, from {name}")
+    d_model = DEFAULT_D_MODEL if trained is None else trained.d_model
+    chosen = positions or (trained.positions.name if trained is not None else "sinusoidal")
+    if chosen not in ("learned", "sinusoidal"):
+        chosen = "none"  # the checkpoint's scheme acts inside attention; no rows to show
+    stage = InputEmbedding(tokenizer, d_model, positions=chosen, max_len=DEFAULT_MAX_LEN,
+                           scale=chosen == "sinusoidal", seed=RANDOM_SEED).eval()
+    token_source = "random N(0, 0.02^2), seed 0: no trained checkpoint"
+    if trained is not None and trained.token_embedding.num_embeddings == vocab_size:
+        copy_arrays({"token_embedding": stage.token_embedding.weight},
+                    {"token_embedding": trained.token_embedding.weight}, name)
+        token_source = f"trained, from {name}"
+    elif trained is not None:
+        token_source = (f"random N(0, 0.02^2), seed 0 (the checkpoint's table has "
+                        f"{trained.token_embedding.num_embeddings} rows, not {vocab_size})")
+    position_source = {
+        "sinusoidal": "PE[p, 2j] = sin(p / 10000^(2j/d)), PE[p, 2j+1] = cos(same angle)",
+        "learned": "random N(0, 0.01^2), seed 0 (the checkpoint has no trained table)",
+        "none": f"none: {trained.positions.name if trained else '?'} acts inside attention",
+    }[chosen]
+    return Stage(stage, token_source, position_source)
 
 
 # --- printing --------------------------------------------------------------------------------
@@ -177,24 +157,20 @@ class Result:
     ids: np.ndarray                  # (seq_len, batch) or (batch, seq_len), int64
     mask: np.ndarray                 # same shape, bool, True = real token
     token_embeddings: np.ndarray     # (seq_len, batch, d_model) or (batch, seq_len, d_model)
-    position_embeddings: np.ndarray  # (seq_len, d_model)
+    position_embeddings: np.ndarray  # (seq_len, d_model); (0, d_model) when the scheme adds none
     input_embeddings: np.ndarray     # like token_embeddings
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the five arrays to an ``.npz`` file (``np.savez``; no pickles)."""
-        path = Path(path)
-        if not path.parent.is_dir():
-            raise FileNotFoundError(f"folder {str(path.parent)!r} does not exist; create it "
-                                    "first or choose another --save path")
-        np.savez(path, ids=self.ids, mask=self.mask, token_embeddings=self.token_embeddings,
-                 position_embeddings=self.position_embeddings,
-                 input_embeddings=self.input_embeddings)
-        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+        """Write the five arrays to an ``.npz`` file at ``path``, atomically (no pickles)."""
+        arrays = {"ids": self.ids, "mask": self.mask, "token_embeddings": self.token_embeddings,
+                  "position_embeddings": self.position_embeddings,
+                  "input_embeddings": self.input_embeddings}
+        return atomic_write(path, lambda file: np.savez(file, allow_pickle=False, **arrays))
 
 
 def walk(texts: list[str], tokenizer: Tokenizer, *, tokenizer_name: str,
          positions: str | None = None, dim: int = 6, batch_first: bool = False,
-         allow_special: bool = False, checkpoint: dict[str, np.ndarray] | None = None
+         allow_special: bool = False, checkpoint: str | os.PathLike | None = None
          ) -> tuple[list[str], Result]:
     """Run the pipeline on ``texts`` and return the printed lines and the arrays.
 
@@ -205,7 +181,7 @@ def walk(texts: list[str], tokenizer: Tokenizer, *, tokenizer_name: str,
     tokenizer, tokenizer_name : Tokenizer, str
         The tokenizer, and how the output names it (e.g. "bundled BPE").
     positions : {"learned", "sinusoidal"} or None
-        The position table; None picks learned when the checkpoint has one.
+        The position scheme; None keeps the checkpoint's (see :func:`choose_stage`).
     dim : int
         How many values of each vector row to print.
     batch_first : bool
@@ -213,8 +189,8 @@ def walk(texts: list[str], tokenizer: Tokenizer, *, tokenizer_name: str,
     allow_special : bool
         Encode special-token text (``<|endoftext|>``) as its id; by default it is refused, as
         untrusted text must not smuggle in control tokens.
-    checkpoint : dict or None
-        The arrays of a trained checkpoint (:func:`bundled_checkpoint`), or None.
+    checkpoint : path or None
+        A checkpoint (e.g. :func:`bundled_checkpoint`), or None for seeded random tables.
 
     Returns
     -------
@@ -247,33 +223,66 @@ def walk(texts: list[str], tokenizer: Tokenizer, *, tokenizer_name: str,
                 raise ValueError(f"the text {text!r} contains the special token {special!r}; "
                                  "pass --allow-special to encode it as its id")
     check_integer("--dim", dim, least=1)
-    if positions is not None:
-        check_choice("positions", positions, ("learned", "sinusoidal"))
+    stage = choose_stage(tokenizer, positions, checkpoint)
+    stage.embedding.batch_first = batch_first
     allowed = "all" if allow_special else ()
     ids, mask = tokenizer.encode_batch(texts, batch_first=batch_first,
                                        allowed_special=allowed)  # (seq_len, batch), or swapped
-    seq_axis = 1 if batch_first else 0
-    tables = choose_tables(tokenizer.vocab_size, ids.shape[seq_axis], positions, checkpoint)
-    token_emb = tables.token[ids]  # (seq_len, batch, d_model), or batch first
-    summed = add_positions(token_emb, tables.position, batch_first=batch_first)
-    result = Result(ids, mask, token_emb, tables.position, summed)
+    _check_length(stage, ids.shape[1 if batch_first else 0])
+    steps = stage.embedding.forward_steps(ids)  # every array below comes from the stage
+    rows = steps.position_rows
+    if rows is None:
+        rows = np.zeros((0, stage.embedding.d_model), dtype=steps.embeddings.dtype)
+    result = Result(ids, mask, steps.token_vectors, rows, steps.embeddings)
 
     lines = _text_lines(texts, tokenizer, tokenizer_name, allowed)
     lines += _id_lines(ids, mask, batch_first)
     labels = _row_labels(ids, mask, tokenizer)
-    broadcast = "positions[None, :, :]" if batch_first else "positions[:, None, :]"
-    lines += [f"4 token vectors  E[ids] -> {_shape(token_emb)} = {_layout(batch_first, 'd_model')}",
-              f"                 E {_shape(tables.token)}: {tables.token_source}"]
-    lines += _vector_lines(token_emb, labels, dim)
-    lines += [f"5 positions      {tables.position_name} table, rows 0..{len(tables.position) - 1}"
-              f" -> {_shape(tables.position)} = (seq_len, d_model)",
-              f"                 {tables.position_source}"]
-    lines += _vector_lines(tables.position[:, None, :], [f"[{p}]" for p in
-                                                          range(len(tables.position))], dim)
-    lines += [f"6 sum            E[ids] + {broadcast} -> {_shape(summed)}",
-              "                 (one position row serves every text: broadcasting, no copies)"]
-    lines += _vector_lines(summed, labels, dim)
+    table = stage.embedding.token_embedding.weight
+    lines += [f"4 token vectors  E[ids] -> {_shape(steps.token_vectors)} = "
+              f"{_layout(batch_first, 'd_model')}",
+              f"                 E {_shape(table)}: {stage.token_source}"]
+    lines += _vector_lines(steps.token_vectors, labels, dim)
+    lines += _position_lines(steps.position_rows, stage, dim)
+    lines += _sum_lines(steps.token_scale, steps.position_rows is not None, batch_first,
+                        _shape(steps.embeddings))
+    lines += _vector_lines(steps.embeddings, labels, dim)
     return lines, result
+
+
+def _position_lines(rows: np.ndarray | None, stage: Stage, dim: int) -> list[str]:
+    """Step 5: the position rows the stage adds, or why it adds none."""
+    if rows is None:
+        return [f"5 positions      no rows are added: {stage.position_source}"]
+    lines = [f"5 positions      {stage.embedding.positions.name} table, rows 0..{len(rows) - 1}"
+             f" -> {_shape(rows)} = (seq_len, d_model)",
+             f"                 {stage.position_source}"]
+    return lines + _vector_lines(rows[:, None, :], [f"[{p}]" for p in range(len(rows))], dim)
+
+
+def _check_length(stage: Stage, seq_len: int) -> None:
+    """Refuse a text longer than a learned table, saying how to walk it anyway."""
+    table = stage.embedding.parameters().get("position_embedding")
+    if table is not None and seq_len > len(table):
+        raise ValueError(
+            f"the text has {seq_len} tokens but the learned position table has only "
+            f"{len(table)} rows (max_len={len(table)}); shorten the text or pass "
+            "--positions sinusoidal (no length limit)")
+
+
+def _sum_lines(token_scale: float, has_rows: bool, batch_first: bool,
+               shape: str) -> list[str]:
+    """Step 6's heading: the formula of the sum, with the scale when the stage applies one."""
+    tokens = "E[ids]" if token_scale == 1.0 else f"{token_scale:.4g} * E[ids]"
+    if not has_rows:
+        return [f"6 input vectors  {tokens} (nothing is added) -> {shape}"]
+    broadcast = "positions[None, :, :]" if batch_first else "positions[:, None, :]"
+    lines = [f"6 sum            {tokens} + {broadcast} -> {shape}",
+             "                 (one position row serves every text: broadcasting, no copies)"]
+    if token_scale != 1.0:
+        lines.append(f"                 {token_scale:.4g} = sqrt(d_model): the sinusoid's entries "
+                     "reach 1, so the token vectors are scaled up to match (Vaswani et al., 3.4)")
+    return lines
 
 
 def _layout(batch_first: bool, *last: str) -> str:

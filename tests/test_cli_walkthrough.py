@@ -332,7 +332,8 @@ def test_pca_coordinates_match_the_covariance_eigenvectors():
 
 # --- the walkthrough with a trained checkpoint (a stand-in, in process) ------------------------
 
-def test_walkthrough_uses_the_checkpoint_tables_and_its_learned_positions(tok, fake_checkpoint, fake_stage):
+def test_walkthrough_uses_the_checkpoint_tables_and_its_learned_positions(tok, fake_checkpoint,
+                                                                          fake_stage):
     lines, result = walkthrough.walk(["I love LLMs", "Hi"], tok, tokenizer_name="bundled",
                                      checkpoint=fake_checkpoint)
     text = "\n".join(lines)

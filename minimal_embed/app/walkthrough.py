@@ -280,8 +280,9 @@ def _sum_lines(token_scale: float, has_rows: bool, batch_first: bool,
     lines = [f"6 sum            {tokens} + {broadcast} -> {shape}",
              "                 (one position row serves every text: broadcasting, no copies)"]
     if token_scale != 1.0:
-        lines.append(f"                 {token_scale:.4g} = sqrt(d_model): the sinusoid's entries "
-                     "reach 1, so the token vectors are scaled up to match (Vaswani et al., 3.4)")
+        lines += [f"                 {token_scale:.4g} = sqrt(d_model): the sinusoid's entries "
+                  "reach 1, so the token",
+                  "                 vectors are scaled up to match (Vaswani et al., 2017, 3.4)"]
     return lines
 
 

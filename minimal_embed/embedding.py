@@ -11,7 +11,7 @@ gradients to ``optim.py``. Conventions are PyTorch's ``nn.Embedding``'s.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -201,6 +201,17 @@ class Embedding:
         """
         ids = check_ids(ids, self.num_embeddings)
         return self.weight[ids]  # (*ids.shape, dim): integer-array indexing always copies
+
+    # for type checkers: sparse=False gives an array, sparse=True SparseRows
+    @overload
+    def backward(self, ids: npt.ArrayLike, grad_out: np.ndarray, *,
+                 sparse: Literal[False] = ..., out: np.ndarray | None = ...) -> np.ndarray: ...
+    @overload
+    def backward(self, ids: npt.ArrayLike, grad_out: np.ndarray, *,
+                 sparse: Literal[True], out: None = ...) -> SparseRows: ...
+    @overload
+    def backward(self, ids: npt.ArrayLike, grad_out: np.ndarray, *,
+                 sparse: bool, out: np.ndarray | None = ...) -> np.ndarray | SparseRows: ...
 
     def backward(
         self,

@@ -18,6 +18,8 @@ import numpy.typing as npt
 
 from minimal_embed._checks import check_float_array, check_float_dtype, check_integer, check_real
 
+__all__ = ["SparseRows", "check_ids", "sum_rows_by_id_plain", "sum_rows_by_id", "Embedding"]
+
 _FILE_FORMAT = "minimal_embed.Embedding/1"
 
 
@@ -45,6 +47,9 @@ def check_ids(ids: object, num_embeddings: int) -> np.ndarray:
     Raises TypeError for non-integer ids (floats and bools are refused, not cast; an empty list is
     fine) and ValueError naming the first id in C order outside ``0 <= id < num_embeddings``
     (NumPy would read row V - 1 for id -1).
+
+    >>> check_ids([[0, 4]], 5).shape
+    (1, 2)
     """
     array = np.asarray(ids)
     if array.size == 0 and not isinstance(ids, np.ndarray):
@@ -85,6 +90,9 @@ def sum_rows_by_id(ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.nd
     """:func:`sum_rows_by_id_plain`, fast: sort the ids, then sum each run of equal ids pairwise.
 
     Same shapes and result, up to rounding (pairwise sums round better than sequential ones).
+
+    >>> sum_rows_by_id(np.array([3, 1, 3]), np.array([[1.0], [2.0], [4.0]]))[1].ravel()
+    array([2., 5.])
     """
     # np.add.at and np.add.reduceat run far below memory speed on wide rows, while a fancy-index
     # add with distinct indices runs near it; one add per repeat level would need as many adds

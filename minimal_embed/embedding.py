@@ -1,55 +1,34 @@
 """Token embedding: ids -> vectors, and the gradient that flows back into the table.
 
-Step 2 of the pipeline. The tokenizer hands on integer ids; this module turns each id into a
-row of a learned table ``E`` of shape ``(num_embeddings, dim)``::
-
-    token_vectors = E[ids]            # ids (seq_len, batch) -> (seq_len, batch, dim)
-
-A lookup is a matrix product in disguise: with ``one_hot(ids)`` the ``(n, V)`` matrix that has
-a single 1 per row, ``E[ids] == one_hot(ids) @ E``. So the gradient of a loss ``L`` with respect
-to ``E`` is ``one_hot(ids).T @ dL/d(E[ids])``: every row of the incoming gradient is added to the
-table row it was read from, and an id used k times receives the sum of its k gradient rows.
-That is the scatter-add ``np.add.at(grad, ids, grad_out)``; the classic bug ``grad[ids] +=
-grad_out`` keeps only one of the repeats. Most rows of a 50k-row table are never touched by a
-batch, so the gradient can also be handed on as :class:`SparseRows` (only the touched rows),
-which the optimizers in ``optim.py`` apply without reading the whole table.
-
-Hands on: token vectors to ``positional.py`` (positions are added next); gradients (dense or
-``SparseRows``) to ``optim.py``.
-
-Conventions follow PyTorch's ``nn.Embedding``: N(0, 1) initialisation by default (GPT-2 used
-std 0.02, Radford et al. 2019), and ``padding_idx`` names a row that starts at zero and never
-receives gradient.
+Step 2 of the pipeline: ``token_vectors = E[ids]``, ids (seq_len, batch) -> (seq_len, batch, dim)
+for a learned table ``E`` (V, dim). As ``E[ids] == one_hot(ids) @ E``, ``dL/dE = one_hot(ids).T @
+dL/d(E[ids])``: each gradient row is added to the row it came from, so an id used k times gets
+the sum of its k rows (``grad[ids] += grad_out`` would keep one). A batch touches few of 50k rows,
+so the gradient can also go on as :class:`SparseRows`. Hands on: vectors to ``positional.py``,
+gradients to ``optim.py``. Conventions are PyTorch's ``nn.Embedding``'s.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
+
+from minimal_embed._checks import check_float_array, check_float_dtype, check_integer, check_real
+
+__all__ = ["SparseRows", "check_ids", "sum_rows_by_id_plain", "sum_rows_by_id", "Embedding"]
 
 _FILE_FORMAT = "minimal_embed.Embedding/1"
 
 
 class SparseRows(NamedTuple):
-    """A row-sparse gradient of a ``(num_rows, dim)`` table: only the listed rows are non-zero.
+    """A row-sparse gradient of a (num_rows, dim) table: ``indices`` (k,) int, the rows present,
+    sorted and unique; ``values`` (k, dim), ``values[i]`` the gradient of row ``indices[i]``.
 
-    Attributes
-    ----------
-    indices : np.ndarray, shape (k,), int64
-        The rows present, sorted and unique.
-    values : np.ndarray, shape (k, dim)
-        ``values[i]`` is the gradient of row ``indices[i]``; every other row's gradient is zero.
-
-    Examples
-    --------
-    >>> g = SparseRows(np.array([0, 2]), np.array([[1.0, 1.0], [2.0, 2.0]]))
-    >>> g.to_dense(3)
-    array([[1., 1.],
-           [0., 0.],
-           [2., 2.]])
+    >>> SparseRows(np.array([0, 2]), np.array([[1.0], [2.0]])).to_dense(3).ravel()
+    array([1., 0., 2.])
     """
 
     indices: np.ndarray
@@ -63,35 +42,14 @@ class SparseRows(NamedTuple):
 
 
 def check_ids(ids: object, num_embeddings: int) -> np.ndarray:
-    """Return ``ids`` as an integer array after checking every id is a row of the table.
+    """``ids`` (array_like of int, any shape) as an integer array of that shape, ids ``0..V-1``.
 
-    Parameters
-    ----------
-    ids : array_like of int, any shape
-        Token ids. A Python list of ints is fine; an empty list counts as integer.
-    num_embeddings : int
-        The table's row count V; valid ids are ``0 <= id < V``.
+    Raises TypeError for non-integer ids (floats and bools are refused, not cast; an empty list is
+    fine) and ValueError naming the first id in C order outside ``0 <= id < num_embeddings``
+    (NumPy would read row V - 1 for id -1).
 
-    Returns
-    -------
-    np.ndarray, the same shape as ``ids``, with an integer dtype.
-
-    Raises
-    ------
-    TypeError
-        If the ids are not integers (floats and bools are refused, not rounded or cast).
-    ValueError
-        If an id is negative or ``>= V``, naming the first such id in C order and V. (NumPy
-        itself would silently read row ``V - 1`` for id ``-1``.)
-
-    Examples
-    --------
     >>> check_ids([[0, 4]], 5).shape
     (1, 2)
-    >>> check_ids([[0, -1]], 5)
-    Traceback (most recent call last):
-    ...
-    ValueError: token id -1 at position (0, 1) is outside the table: valid ids are 0..4 ...
     """
     array = np.asarray(ids)
     if array.size == 0 and not isinstance(ids, np.ndarray):
@@ -111,43 +69,36 @@ def check_ids(ids: object, num_embeddings: int) -> np.ndarray:
     return array
 
 
-def sum_rows_by_id(ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sum_rows_by_id_plain(ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sum the rows that share an id: ``sums[i] = rows[ids == unique[i]].sum(axis=0)``.
 
-    The obvious version is ``np.add.at(table, ids, rows)`` on a zeroed table; this is its fast
-    path. Sort the ids so repeats sit side by side, then add neighbours within each run of equal
-    ids in a pairwise tree: pass 1 adds rank 1 into rank 0, 3 into 2, ...; pass 2 adds rank 2
-    into 0, 6 into 4, ...; after ceil(log2(longest run)) passes each run's sum is in its first
-    row. Every pass is one vectorised add over rows whose indices are all distinct.
+    The plain scatter-add: ``np.add.at`` adds every row into its id's slot, repeats included.
+    ``ids`` (n,) int and ``rows`` (n, dim) give ``unique`` (k,) int64, sorted, and ``sums``
+    (k, dim) in the dtype of ``rows``.
 
-    Parameters
-    ----------
-    ids : np.ndarray, shape (n,), int
-    rows : np.ndarray, shape (n, dim)
-
-    Returns
-    -------
-    unique : np.ndarray, shape (k,), int64, sorted
-    sums : np.ndarray, shape (k, dim), the dtype of ``rows``
-
-    Examples
-    --------
-    >>> unique, sums = sum_rows_by_id(np.array([3, 1, 3]), np.array([[1.0], [2.0], [4.0]]))
+    >>> unique, sums = sum_rows_by_id_plain(np.array([3, 1, 3]), np.array([[1.0], [2.0], [4.0]]))
     >>> unique, sums.ravel()
     (array([1, 3]), array([2., 5.]))
     """
-    # Why this and not np.add.at: summing 8192 rows of 768 float32 into a table of 50257 rows,
-    # best of 9, one thread, numpy 2.4, all in one run on a busy 2-core machine (ms):
-    #                                            uniform ids   GPT-2 text ids   one id 8192 times
-    #   np.add.at into the (V, dim) table              96            90                56
-    #   np.add.at into a compact (k, dim) array        65            61                60
-    #   np.bincount on flattened row * dim + col       84            68                60
-    #   sort + np.add.reduceat(axis=0)                135            87                60
-    #   sort + one fancy-index add per repeat level    12            15                47
-    #   sort + pairwise tree (this)                    12            15                16
-    # np.add.at and reduceat run far below memory speed on (n, 768) rows; a fancy-index add with
-    # distinct indices runs near it. Levels need one such add per repeat of the commonest id
-    # (8192 in the last column), the tree ceil(log2) of that (13); pairwise sums also round better.
+    unique, slot = np.unique(ids.astype(np.int64), return_inverse=True)  # ids == unique[slot]
+    sums = np.zeros((unique.shape[0], *rows.shape[1:]), dtype=rows.dtype)
+    np.add.at(sums, slot.reshape(-1), rows)  # unbuffered: a repeated slot receives every row
+    return unique, sums
+
+
+def sum_rows_by_id(ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sum_rows_by_id_plain`, fast: sort the ids, then sum each run of equal ids pairwise.
+
+    Same shapes and result, up to rounding (pairwise sums round better than sequential ones).
+
+    >>> sum_rows_by_id(np.array([3, 1, 3]), np.array([[1.0], [2.0], [4.0]]))[1].ravel()
+    array([2., 5.])
+    """
+    # np.add.at and np.add.reduceat run far below memory speed on wide rows, while a fancy-index
+    # add with distinct indices runs near it; one add per repeat level would need as many adds
+    # as the commonest id has repeats, the tree only log2 of that (benchmarks/embedding.py).
+    # Pass 1 adds rank 1 of each run into rank 0, 3 into 2, ...; pass 2 adds 2 into 0, 6 into 4,
+    # ...; after ceil(log2(longest run)) passes each run's sum is in its first row.
     ids = ids.astype(np.int64, copy=False)
     n = ids.shape[0]
     if n == 0:
@@ -174,38 +125,18 @@ def sum_rows_by_id(ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.nd
 class Embedding:
     """A table of ``num_embeddings`` learned vectors of size ``dim``, looked up by token id.
 
-    ``emb(ids) = weight[ids]``; ``emb.backward(ids, grad_out)`` is the scatter-add
-    ``one_hot(ids).T @ grad_out``. The class holds no state between the two: pass the same
-    ids to ``backward`` (like ``LearnedPositions``, it is a pure function of its inputs).
+    ``emb(ids) = weight[ids]``, ``emb.backward(ids, grad_out) = one_hot(ids).T @ grad_out``; no
+    state is kept between the two, so pass ``backward`` the same ids. The ``weight`` table
+    (V, dim), which optimizers update in place, has ``num_embeddings`` rows (V, the vocabulary
+    size) of length ``dim`` (d_model), drawn N(0, std**2) by ``np.random.default_rng(seed)`` in
+    ``dtype`` (floating, default float32); ``std=1.0`` is PyTorch's default, GPT-2 used 0.02.
+    ``padding_idx`` (int or None) names a row that starts at zero and never receives gradient.
+    Raises TypeError for an argument of the wrong type (a float count, an integer dtype),
+    ValueError for one out of range (counts >= 1, std >= 0, padding_idx in ``0..V-1``).
 
-    Parameters
-    ----------
-    num_embeddings : int
-        V, the number of rows (the vocabulary size).
-    dim : int
-        d, the length of each vector (d_model).
-    std : float, default 1.0
-        Rows start as N(0, std**2) draws: 1.0 is PyTorch's default, GPT-2 used 0.02.
-    seed : int or None
-        Seed for ``np.random.default_rng``; the same seed gives the same table.
-    dtype : floating dtype, default np.float32
-    padding_idx : int or None
-        A row (0 <= padding_idx < V) that starts at zero and never receives gradient, so
-        padded positions read a zero vector that training leaves alone (PyTorch's meaning).
-
-    Attributes
-    ----------
-    weight : np.ndarray, shape (num_embeddings, dim)
-        The table itself; optimizers update it in place.
-
-    Examples
-    --------
     >>> emb = Embedding(10, 4, seed=0, padding_idx=0)
-    >>> ids = np.array([[1, 0], [3, 3]])          # (seq_len, batch)
-    >>> emb(ids).shape                             # (seq_len, batch, dim)
+    >>> emb(np.array([[1, 0], [3, 3]])).shape      # (seq_len, batch) -> (seq_len, batch, dim)
     (2, 2, 4)
-    >>> float(np.abs(emb(0)).sum())                # the padding row is zero
-    0.0
     """
 
     def __init__(
@@ -218,60 +149,37 @@ class Embedding:
         dtype: npt.DTypeLike = np.float32,
         padding_idx: int | None = None,
     ) -> None:
-        _check_positive_int("num_embeddings", num_embeddings)
-        _check_positive_int("dim", dim)
-        if not np.isfinite(std) or std < 0:
-            raise ValueError(f"std must be a finite number >= 0, got {std!r}")
-        dtype = _check_float_dtype(dtype)
+        num_embeddings = check_integer("num_embeddings", num_embeddings, least=1)
+        dim = check_integer("dim", dim, least=1)
+        std = check_real("std", std, least=0.0)
+        dtype = check_float_dtype("dtype", dtype)
         rng = np.random.default_rng(seed)
         # default_rng draws float32 and float64 natively; other float types are rounded from float32
         draw_dtype = np.float64 if dtype == np.float64 else np.float32
         weight = rng.standard_normal((num_embeddings, dim), dtype=draw_dtype)  # (V, d)
         weight *= std
-        self.weight = weight.astype(dtype, copy=False)
+        self.weight: np.ndarray = weight.astype(dtype, copy=False)
         self.padding_idx = _check_padding_idx(padding_idx, num_embeddings)
         if self.padding_idx is not None:
             self.weight[self.padding_idx] = 0
 
     @classmethod
     def from_pretrained(cls, weight: np.ndarray, *, padding_idx: int | None = None) -> Embedding:
-        """Wrap a copy of an existing ``(V, d)`` floating table, e.g. GPT-2's ``wte``.
+        """Wrap a copy of a ``(V, d)`` floating table (e.g. GPT-2's ``wte``), dtype kept.
 
-        As in PyTorch, the padding row keeps its pretrained values; it only stops receiving
-        gradient.
+        As in PyTorch, the padding row keeps its pretrained values and only stops receiving
+        gradient. Raises ValueError if ``weight`` is not a non-empty 2-D array or
+        ``padding_idx`` not a row of it, TypeError if either has the wrong type.
 
-        Parameters
-        ----------
-        weight : np.ndarray, shape (V, d), floating
-            The table; it is copied, so training never writes into the caller's array.
-        padding_idx : int or None
-            A row ``0 <= padding_idx < V`` that receives no gradient.
-
-        Returns
-        -------
-        Embedding
-            With ``.weight`` a copy of ``weight`` (same dtype).
-
-        Raises
-        ------
-        ValueError
-            If ``weight`` is not a non-empty 2-D array, or ``padding_idx`` is not a row of it.
-        TypeError
-            If ``weight`` is not floating point.
-
-        Examples
-        --------
-        >>> table = np.arange(6.0).reshape(3, 2)
-        >>> emb = Embedding.from_pretrained(table, padding_idx=0)
-        >>> emb(0).tolist(), emb.backward([0, 2], np.ones((2, 2)))[0].tolist()
-        ([0.0, 1.0], [0.0, 0.0])
+        >>> Embedding.from_pretrained(np.arange(6.0).reshape(3, 2), padding_idx=0)(0).tolist()
+        [0.0, 1.0]
         """
         weight = np.array(weight)  # a copy: training must not write into the caller's array
         if weight.ndim != 2 or 0 in weight.shape:
             raise ValueError(
                 f"a pretrained table must be a non-empty (V, d) array, got shape {weight.shape}"
             )
-        _check_float_dtype(weight.dtype)
+        check_float_array("weight", weight)
         emb = cls.__new__(cls)
         emb.weight = weight
         emb.padding_idx = _check_padding_idx(padding_idx, weight.shape[0])
@@ -294,23 +202,24 @@ class Embedding:
         )
 
     def __call__(self, ids: npt.ArrayLike) -> np.ndarray:
-        """Look up token vectors: ``out[..., :] = weight[ids[...]]``.
+        """``weight[ids]``: ids of any shape -> ``(*ids.shape, dim)``, a new array, never a view.
 
-        Parameters
-        ----------
-        ids : array_like of int, any shape, e.g. (seq_len, batch) or (batch, seq_len)
-
-        Returns
-        -------
-        np.ndarray, shape (*ids.shape, dim), the weight's dtype; a new array, never a view.
-
-        Raises
-        ------
-        TypeError, ValueError
-            Non-integer ids; ids outside ``0..V-1`` (see :func:`check_ids`).
+        Raises ``TypeError`` / ``ValueError`` for non-integer ids or ids outside ``0..V-1``
+        (:func:`check_ids`).
         """
         ids = check_ids(ids, self.num_embeddings)
         return self.weight[ids]  # (*ids.shape, dim): integer-array indexing always copies
+
+    # for type checkers: sparse=False gives an array, sparse=True SparseRows
+    @overload
+    def backward(self, ids: npt.ArrayLike, grad_out: np.ndarray, *,
+                 sparse: Literal[False] = ..., out: np.ndarray | None = ...) -> np.ndarray: ...
+    @overload
+    def backward(self, ids: npt.ArrayLike, grad_out: np.ndarray, *,
+                 sparse: Literal[True], out: None = ...) -> SparseRows: ...
+    @overload
+    def backward(self, ids: npt.ArrayLike, grad_out: np.ndarray, *,
+                 sparse: bool, out: np.ndarray | None = ...) -> np.ndarray | SparseRows: ...
 
     def backward(
         self,
@@ -320,60 +229,32 @@ class Embedding:
         sparse: bool = False,
         out: np.ndarray | None = None,
     ) -> np.ndarray | SparseRows:
-        """Gradient of the loss with respect to ``weight``, given its gradient at ``emb(ids)``.
+        """``dL/dweight = one_hot(ids).T @ grad_out`` (V, dim), given ``grad_out = dL/d(emb(ids))``.
 
-        ``dL/dweight = one_hot(ids).T @ grad_out``: each row of ``grad_out`` is added to the
-        table row its id names, so repeated ids accumulate. The obvious version is::
-
-            grad = np.zeros_like(weight); np.add.at(grad, ids, grad_out)
-
-        this one sorts and reduces (:func:`sum_rows_by_id`). The padding row's gradient is zero.
+        Each row of ``grad_out`` is added to the row its id names, so repeated ids accumulate
+        (:func:`sum_rows_by_id`); the padding row's gradient is zero. With ``sparse=True``, a
+        ``SparseRows`` of the k rows used instead (sorted unique ids, values (k, dim)).
 
         Parameters
         ----------
         ids : array_like of int, any shape
-            The ids passed to the forward call.
-        grad_out : np.ndarray, shape (*ids.shape, dim)
-            dL/d(emb(ids)), floating; converted to the weight's dtype (a gradient has its
-            parameter's dtype). Any layout works as long as it matches ``ids``'s shape.
-        sparse : bool, default False
-            Return ``SparseRows`` (sorted unique ids, summed rows) instead of the dense table.
+            The ids of the forward call.
+        grad_out : np.ndarray, shape (*ids.shape, dim), floating
+            Cast to the weight's dtype (a gradient has its parameter's dtype).
         out : np.ndarray, shape (V, dim), optional
-            A buffer of the weight's dtype to overwrite with the dense gradient, so a training
-            loop can reuse one 154 MB buffer for GPT-2's table. Not allowed with ``sparse``.
+            A buffer of the weight's dtype to overwrite, so a training loop can reuse one (not
+            with ``sparse``).
 
-        Returns
-        -------
-        np.ndarray (V, dim), or SparseRows with values (k, dim).
+        Raises TypeError for non-integer ids, non-floating ``grad_out`` or ``out`` of another
+        dtype; ValueError for ids out of range, ``grad_out`` not of shape ``ids.shape + (dim,)``,
+        ``out`` of the wrong shape or given with ``sparse=True``.
 
-        Raises
-        ------
-        TypeError
-            Non-integer ids, non-floating ``grad_out``, ``out`` of the wrong dtype.
-        ValueError
-            Ids out of range; ``grad_out`` not of shape ``ids.shape + (dim,)``; ``out`` of the
-            wrong shape or given together with ``sparse=True``.
-
-        Examples
-        --------
         >>> emb = Embedding(5, 3, seed=0)
-        >>> ids = np.array([1, 4, 1])                    # id 1 twice: its rows add up
-        >>> grad_out = np.ones((3, 3), dtype=np.float32)
-        >>> emb.backward(ids, grad_out)[[1, 4, 0]]
-        array([[2., 2., 2.],
-               [1., 1., 1.],
-               [0., 0., 0.]], dtype=float32)
-        >>> emb.backward(ids, grad_out, sparse=True).indices
-        array([1, 4])
-        >>> reference = np.zeros((5, 3), dtype=np.float32)
-        >>> np.add.at(reference, ids, grad_out)
-        >>> bool(np.array_equal(emb.backward(ids, grad_out), reference))
-        True
+        >>> emb.backward([1, 4, 1], np.ones((3, 3)))[[1, 4, 0], 0]     # id 1 twice: rows add up
+        array([2., 1., 0.], dtype=float32)
         """
         ids = check_ids(ids, self.num_embeddings)
-        grad_out = np.asarray(grad_out)
-        if not np.issubdtype(grad_out.dtype, np.floating):
-            raise TypeError(f"grad_out must be a floating array, got dtype {grad_out.dtype}")
+        grad_out = check_float_array("grad_out", grad_out)
         if grad_out.shape != (*ids.shape, self.dim):
             raise ValueError(
                 f"grad_out has shape {grad_out.shape} but ids {ids.shape} need "
@@ -394,6 +275,7 @@ class Embedding:
         return grad
 
     def _zeroed_buffer(self, out: np.ndarray | None) -> np.ndarray:
+        """``out`` (checked) filled with zeros, or a new zero table."""
         if out is None:
             return np.zeros_like(self.weight)
         if not isinstance(out, np.ndarray) or out.shape != self.weight.shape:
@@ -407,16 +289,10 @@ class Embedding:
         return out
 
     def save(self, path: str | Path) -> None:
-        """Write the table to ``path`` as an uncompressed ``.npz`` (exactly that file name).
+        """Write the table to exactly ``path`` as an uncompressed ``.npz`` (no suffix added).
 
-        The archive holds three arrays: ``format`` (the string ``"minimal_embed.Embedding/1"``),
-        ``weight`` ``(V, d)`` and ``padding_idx`` (an int64 scalar, -1 for none). Read it back
-        with :meth:`load`; NumPy's ``np.load`` opens it too, without pickles.
-
-        Parameters
-        ----------
-        path : str or Path
-            The file to write; no ``.npz`` is appended.
+        It holds ``format`` (the string ``"minimal_embed.Embedding/1"``), ``weight`` (V, d) and
+        ``padding_idx`` (an int64 scalar, -1 for none): no pickles, so ``np.load`` opens it too.
         """
         padding = -1 if self.padding_idx is None else self.padding_idx
         with open(path, "wb") as file:
@@ -429,23 +305,10 @@ class Embedding:
 
     @classmethod
     def load(cls, path: str | Path) -> Embedding:
-        """Read a table written by :meth:`save` (never unpickles: ``allow_pickle=False``).
+        """Read a table written by :meth:`save` (same dtype and padding row; never unpickles).
 
-        Parameters
-        ----------
-        path : str or Path
-            A file written by :meth:`save`.
-
-        Returns
-        -------
-        Embedding
-            The saved table (same dtype) and padding row.
-
-        Raises
-        ------
-        ValueError
-            If the file lacks the ``format``/``weight``/``padding_idx`` arrays or names another
-            format, or holds pickled objects.
+        Raises ``ValueError`` if the file lacks the ``format``/``weight``/``padding_idx`` arrays,
+        names another format, or holds pickled objects.
         """
         with np.load(path, allow_pickle=False) as archive:
             missing = {"format", "weight", "padding_idx"} - set(archive.files)
@@ -460,28 +323,13 @@ class Embedding:
             )
 
 
-def _check_positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_float_dtype(dtype: npt.DTypeLike) -> np.dtype:
-    dtype = np.dtype(dtype)
-    if not np.issubdtype(dtype, np.floating):
-        raise TypeError(f"an embedding table needs a floating dtype, got {dtype}")
-    return dtype
-
-
 def _check_padding_idx(padding_idx: int | None, num_embeddings: int) -> int | None:
+    """``padding_idx`` as an int row ``0..num_embeddings-1``, or None."""
     if padding_idx is None:
         return None
-    if (
-        isinstance(padding_idx, bool)
-        or not isinstance(padding_idx, (int, np.integer))
-        or not 0 <= padding_idx < num_embeddings
-    ):
+    row = check_integer("padding_idx", padding_idx)
+    if row >= num_embeddings:
         raise ValueError(
-            f"padding_idx must be a row 0..{num_embeddings - 1} or None, got {padding_idx!r} "
-            f"(write {num_embeddings - 1} rather than -1 for the last row)"
+            f"padding_idx must be a row 0..{num_embeddings - 1} or None, got {padding_idx!r}"
         )
-    return int(padding_idx)
+    return row

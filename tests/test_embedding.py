@@ -1,8 +1,8 @@
 """Embedding: lookup is one_hot(ids) @ E, backward is its transpose, checked against references.
 
-The references here are deliberately the slow, obvious ones: a one-hot matrix product, np.add.at,
-a Python dict of row sums, central finite differences; and PyTorch's nn.functional.embedding
-autograd when torch happens to be installed.
+The references here are deliberately the slow, obvious ones: a one-hot matrix product, np.add.at
+(the package's own sum_rows_by_id_plain, itself checked against a Python dict of row sums), central
+finite differences; and PyTorch's nn.functional.embedding autograd when torch is installed.
 """
 
 import numpy as np
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from minimal_embed import Embedding, SparseRows
-from minimal_embed.embedding import sum_rows_by_id
+from minimal_embed.embedding import sum_rows_by_id, sum_rows_by_id_plain
 
 
 def one_hot(ids, num_embeddings):
@@ -119,20 +119,53 @@ def test_repeated_ids_accumulate_where_the_fancy_index_bug_keeps_one():
     assert buggy[3, 0] == 1.0
 
 
+@pytest.mark.parametrize("sum_rows", [sum_rows_by_id_plain, sum_rows_by_id])
 @given(
     st.lists(st.integers(0, 20), max_size=200),
     st.integers(1, 4),
 )
-def test_sum_rows_by_id_equals_a_dictionary_of_row_sums(ids, dim):
+def test_sum_rows_by_id_plain_and_fast_equal_a_dictionary_of_row_sums(sum_rows, ids, dim):
     ids = np.array(ids, dtype=np.int64)
     rows = np.random.default_rng(ids.size).standard_normal((ids.size, dim))
     expected = {}
     for i, row in zip(ids.tolist(), rows, strict=True):
         expected[i] = expected.get(i, 0.0) + row
-    unique, sums = sum_rows_by_id(ids, rows)
-    assert unique.tolist() == sorted(expected)
+    unique, sums = sum_rows(ids, rows)
+    assert unique.dtype == np.int64 and unique.tolist() == sorted(expected)
+    assert sums.shape == (len(expected), dim) and sums.dtype == rows.dtype
     for i, total in zip(unique.tolist(), sums, strict=True):
         np.testing.assert_allclose(total, expected[i], rtol=1e-12, atol=1e-12)
+
+
+@given(
+    ids=st.lists(st.integers(0, 7), max_size=80),
+    dim=st.integers(1, 4),
+    padding_idx=st.none() | st.integers(0, 7),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_backward_dense_and_sparse_equal_the_plain_scatter_add(ids, dim, padding_idx, dtype, seed):
+    emb = Embedding(8, dim, seed=0, dtype=dtype, padding_idx=padding_idx)
+    ids = np.array(ids, dtype=np.int64)  # 80 ids over 8 rows: many repeats
+    grad_out = np.random.default_rng(seed).standard_normal((ids.size, dim)).astype(dtype)
+    unique, sums = sum_rows_by_id_plain(ids, grad_out)
+    keep = unique != padding_idx
+    unique, sums = unique[keep], sums[keep]
+    plain_dense = np.zeros_like(emb.weight)
+    plain_dense[unique] = sums
+    # pairwise and sequential sums of the same n rows each stay within n * eps * sum(|row|)
+    _, magnitude = sum_rows_by_id_plain(ids, np.abs(grad_out).astype(np.float64))
+    bound = np.zeros(emb.weight.shape)
+    bound[unique] = 2 * ids.size * np.finfo(dtype).eps * magnitude[keep]
+
+    dense = emb.backward(ids, grad_out)
+    sparse = emb.backward(ids, grad_out, sparse=True)
+    assert dense.dtype == sparse.values.dtype == dtype
+    assert np.all(np.abs(dense - plain_dense) <= bound)
+    assert sparse.indices.tolist() == unique.tolist()
+    assert np.all(np.abs(sparse.values - sums) <= bound[unique])
+    if ids.size == 0 or np.bincount(ids).max() <= 2:  # no run long enough to sum in another order
+        np.testing.assert_array_equal(dense, plain_dense)
 
 
 def test_sum_rows_by_id_handles_one_id_repeated_8192_times_in_float32():
@@ -257,17 +290,40 @@ def test_bad_out_buffers_are_refused():
 @pytest.mark.parametrize(
     "kwargs, error",
     [
-        ({"num_embeddings": 0, "dim": 2}, ValueError),
-        ({"num_embeddings": 3, "dim": 2.0}, ValueError),
+        ({"dim": 2, "num_embeddings": 0}, ValueError),  # the bad argument comes last
+        ({"num_embeddings": 3, "dim": 2.0}, TypeError),
+        ({"dim": 2, "num_embeddings": True}, TypeError),
         ({"num_embeddings": 3, "dim": 2, "std": -1.0}, ValueError),
+        ({"num_embeddings": 3, "dim": 2, "std": float("nan")}, ValueError),
+        ({"num_embeddings": 3, "dim": 2, "std": "0.02"}, TypeError),
         ({"num_embeddings": 3, "dim": 2, "dtype": np.int32}, TypeError),
         ({"num_embeddings": 3, "dim": 2, "padding_idx": 3}, ValueError),
         ({"num_embeddings": 3, "dim": 2, "padding_idx": -1}, ValueError),
+        ({"num_embeddings": 3, "dim": 2, "padding_idx": 1.0}, TypeError),
+        ({"num_embeddings": 3, "dim": 2, "padding_idx": True}, TypeError),
     ],
 )
-def test_bad_constructor_arguments_are_refused(kwargs, error):
-    with pytest.raises(error):
+def test_bad_constructor_arguments_raise_type_error_for_a_type_value_error_for_a_value(
+    kwargs, error
+):
+    name = next(reversed(kwargs))
+    with pytest.raises(error, match=name):
         Embedding(**kwargs)
+
+
+def test_numpy_scalars_are_accepted_wherever_python_numbers_are():
+    emb = Embedding(np.int64(5), np.int32(3), std=np.float32(0.02), padding_idx=np.uint8(4))
+    assert emb.weight.shape == (5, 3) and emb.padding_idx == 4
+    assert type(emb.padding_idx) is int
+
+
+def test_from_pretrained_refuses_a_non_floating_table_or_padding_row():
+    with pytest.raises(TypeError, match="floating"):
+        Embedding.from_pretrained(np.zeros((3, 2), dtype=np.int64))
+    with pytest.raises(TypeError, match="padding_idx"):
+        Embedding.from_pretrained(np.zeros((3, 2)), padding_idx=0.0)
+    with pytest.raises(ValueError, match=r"padding_idx must be a row 0\.\.2"):
+        Embedding.from_pretrained(np.zeros((3, 2)), padding_idx=3)
 
 
 # --- files ----------------------------------------------------------------------------------

@@ -98,3 +98,30 @@ def test_backward_before_forward_and_bad_shapes_are_refused():
         layer_norm_backward(np.zeros((2, 5)), cache)
     with pytest.raises(ValueError, match="dim"):
         LayerNorm(0)
+
+
+@pytest.mark.parametrize(
+    "make, error, name",
+    [
+        (lambda: LayerNorm(4.0), TypeError, "dim"),
+        (lambda: LayerNorm(True), TypeError, "dim"),
+        (lambda: LayerNorm(-2), ValueError, "dim"),
+        (lambda: LayerNorm(4, eps="1e-5"), TypeError, "eps"),
+        (lambda: LayerNorm(4, eps=float("nan")), ValueError, "eps"),
+        (lambda: LayerNorm(4, dtype=np.int32), TypeError, "dtype"),
+        (lambda: layer_norm(np.zeros((2, 4)), np.ones(4), np.zeros(4), eps=None), TypeError, "eps"),
+    ],
+)
+def test_bad_settings_raise_type_error_for_a_wrong_type_and_value_error_for_a_wrong_value(
+    make, error, name
+):
+    with pytest.raises(error, match=name):
+        make()
+
+
+def test_numpy_scalars_are_accepted_and_the_attributes_have_their_types():
+    ln = LayerNorm(np.int64(3), eps=np.float32(1e-5), dtype=np.float64)
+    assert type(ln.eps) is float and ln.gamma.shape == ln.beta.shape == (3,)
+    assert ln.gamma.dtype == ln.beta.dtype == np.float64
+    x = np.random.default_rng(6).standard_normal((2, 3))
+    np.testing.assert_array_equal(ln.forward(x), layer_norm(x, ln.gamma, ln.beta, eps=ln.eps)[0])

@@ -1,5 +1,6 @@
 """SGD and Adam: each update checked against its formula written out step by step in float64,
-sparse-row gradients against their dense equivalent, and PyTorch's optimizers when installed."""
+sparse-row gradients against their dense equivalent, the fast lazy Adam against the package's
+plain lazy_adam_step_plain, and PyTorch's optimizers when installed."""
 
 import math
 
@@ -9,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minimal_embed import SGD, Adam, SparseRows
+from minimal_embed.optim import lazy_adam_step_plain
 
 ROWS, COLS = 7, 3
 
@@ -186,6 +188,71 @@ def test_lazy_adam_updates_the_listed_rows_of_a_parameter_of_any_rank(shape):
         np.testing.assert_allclose(param, p, rtol=1e-13, atol=1e-15)
 
 
+def plain_settings(opt):
+    """The keyword arguments of lazy_adam_step_plain for the settings of an Adam optimizer."""
+    return {"lr": opt.lr, "betas": opt.betas, "eps": opt.eps, "weight_decay": opt.weight_decay,
+            "decoupled": opt.decoupled}
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    shape=st.sampled_from([(7, 3), (1, 5), (300, 200), (9,), (40, 2, 3)]),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    weight_decay=st.sampled_from([0.0, 0.05]),
+    decoupled=st.booleans(),
+)
+def test_lazy_adam_step_equals_lazy_adam_step_plain_bit_for_bit_over_several_steps(
+    seed, shape, dtype, weight_decay, decoupled
+):
+    # (300, 200): the fast step crosses several blocks, its last one short; the gradient has
+    # the parameter's dtype, as Embedding.backward gives it
+    rng = np.random.default_rng(seed)
+    param = rng.standard_normal(shape).astype(dtype)
+    opt = Adam([param], lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=weight_decay,
+               decoupled=decoupled)
+    p, m, v = param.copy(), np.zeros_like(param), np.zeros_like(param)
+    for t in range(1, 5):
+        rows = np.flatnonzero(rng.random(shape[0]) < 0.5)  # some steps may touch no row
+        grad = SparseRows(rows, rng.standard_normal((rows.size, *shape[1:])).astype(dtype))
+        opt.step([grad])
+        lazy_adam_step_plain(p, m, v, grad, **plain_settings(opt), step=t)
+        np.testing.assert_array_equal(param, p)
+        np.testing.assert_array_equal(opt.exp_avg[0], m)
+        np.testing.assert_array_equal(opt.exp_avg_sq[0], v)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weight_decay, decoupled", [(0.0, False), (0.1, False), (0.1, True)])
+def test_dense_adam_is_the_plain_rule_on_every_row_bit_for_bit(dtype, weight_decay, decoupled):
+    rng = np.random.default_rng(12)
+    param = rng.standard_normal((500, 100)).astype(dtype)  # several blocks of the dense step
+    opt = Adam([param], lr=0.02, weight_decay=weight_decay, decoupled=decoupled)
+    p, m, v = param.copy(), np.zeros_like(param), np.zeros_like(param)
+    every_row = np.arange(500)
+    for t in range(1, 4):
+        g = rng.standard_normal(param.shape).astype(dtype)
+        opt.step([g])
+        lazy_adam_step_plain(p, m, v, SparseRows(every_row, g), **plain_settings(opt), step=t)
+        np.testing.assert_array_equal(param, p)
+
+
+def test_lazy_adam_step_plain_refuses_a_bad_step_or_gradient():
+    w, m, v = np.zeros((3, 2)), np.zeros((3, 2)), np.zeros((3, 2))
+    grad = SparseRows(np.array([0, 2]), np.ones((2, 2)))
+    settings = {"lr": 0.1, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
+                "decoupled": False}
+    with pytest.raises(ValueError, match="step"):
+        lazy_adam_step_plain(w, m, v, grad, **settings, step=0)
+    with pytest.raises(TypeError, match="step"):
+        lazy_adam_step_plain(w, m, v, grad, **settings, step=1.0)
+    with pytest.raises(ValueError, match="sorted and unique"):
+        lazy_adam_step_plain(w, m, v, SparseRows(np.array([2, 0]), np.ones((2, 2))),
+                             **settings, step=1)
+    with pytest.raises(ValueError, match="betas"):
+        lazy_adam_step_plain(w, m, v, grad, **{**settings, "betas": (0.9, 1.5)}, step=1)
+    assert not w.any()
+
+
 def test_a_step_leaves_the_callers_gradients_unchanged():
     rng = np.random.default_rng(10)
     param = rng.standard_normal((6, 3))
@@ -249,6 +316,104 @@ def test_gradients_that_do_not_fit_their_parameter_are_refused(make):
     for grads, error, message in cases:
         with pytest.raises(error, match=message):
             opt.step(grads)
+
+
+INTEGER_DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
+
+
+@st.composite
+def indices_of_a_dtype(draw):
+    """A 1-D index array of some integer dtype: often valid rows, often near the dtype's limits."""
+    dtype = draw(st.sampled_from(INTEGER_DTYPES))
+    info = np.iinfo(dtype)
+    anywhere = st.integers(int(info.min), int(info.max))
+    near_rows = st.integers(max(int(info.min), -2), ROWS + 1)
+    listed = st.lists(st.one_of(near_rows, anywhere), max_size=6)
+    valid = st.sets(st.integers(0, ROWS - 1), max_size=ROWS).map(sorted)
+    return np.array(draw(st.one_of(listed, valid)), dtype=dtype)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda p: SGD(p, lr=1.0), lambda p: SGD(p, lr=1.0, momentum=0.5), lambda p: Adam(p)]
+)
+@given(indices=indices_of_a_dtype())
+def test_sparse_rows_of_any_integer_dtype_are_refused_unless_sorted_unique_rows(make, indices):
+    values = np.arange(indices.size * COLS, dtype=np.float64).reshape(indices.size, COLS)
+    as_ints = indices.tolist()  # Python ints: no wrap-around
+    valid = as_ints == sorted(set(as_ints)) and all(0 <= i < ROWS for i in as_ints)
+    param, reference = np.ones((ROWS, COLS)), np.ones((ROWS, COLS))
+    opt, reference_opt = make([param]), make([reference])
+    if not valid:
+        with pytest.raises(ValueError, match=r"sorted and unique|0\.\.6"):
+            opt.step([SparseRows(indices, values)])
+        np.testing.assert_array_equal(param, 1.0)
+        return
+    opt.step([SparseRows(indices, values)])
+    reference_opt.step([SparseRows(np.array(as_ints, dtype=np.int64), values)])
+    np.testing.assert_array_equal(param, reference)
+
+
+def test_unsigned_indices_that_wrap_around_in_np_diff_are_refused():
+    w = np.zeros((4, 2))
+    with pytest.raises(ValueError, match="sorted and unique"):
+        SGD([w], lr=1).step([SparseRows(np.array([1, 3, 1], np.uint8), np.ones((3, 2)))])
+    assert not w.any()
+
+
+@pytest.mark.parametrize("make", [lambda p: SGD(p, lr=0.1), lambda p: Adam(p)])
+def test_a_parameter_given_twice_or_overlapping_another_is_refused_naming_both(make):
+    w, other = np.zeros((4, 2)), np.zeros(3)
+    with pytest.raises(ValueError, match=r"params\[0\] and params\[2\] are the same array"):
+        make([w, other, w])
+    with pytest.raises(ValueError, match=r"params\[0\] and params\[1\]"):
+        make([w, w[1:]])
+    make([w[:2], w[2:], other])  # views of one table that do not overlap are fine
+
+
+@pytest.mark.parametrize("make", [lambda p: SGD(p, lr=0.1), lambda p: Adam(p)])
+def test_no_parameters_or_a_bare_array_is_refused(make):
+    with pytest.raises(ValueError, match="params is empty"):
+        make([])
+    with pytest.raises(TypeError, match="list of arrays"):
+        make(np.zeros((4, 2)))
+
+
+@pytest.mark.parametrize(
+    "make, error",
+    [
+        (lambda p: SGD(p, lr="0.1"), TypeError),
+        (lambda p: SGD(p, lr=True), TypeError),
+        (lambda p: SGD(p, lr=None), TypeError),
+        (lambda p: SGD(p, lr=-0.1), ValueError),
+        (lambda p: SGD(p, lr=float("nan")), ValueError),
+        (lambda p: SGD(p, lr=0.1, momentum="0.9"), TypeError),
+        (lambda p: SGD(p, lr=0.1, momentum=-0.9), ValueError),
+        (lambda p: SGD(p, lr=0.1, weight_decay=float("inf")), ValueError),
+        (lambda p: Adam(p, lr=[0.1]), TypeError),
+        (lambda p: Adam(p, lr=-1e-3), ValueError),
+        (lambda p: Adam(p, betas=(0.9, "0.999")), TypeError),
+        (lambda p: Adam(p, betas=(-0.1, 0.999)), ValueError),
+        (lambda p: Adam(p, betas=(0.9, 1.0)), ValueError),
+        (lambda p: Adam(p, eps=-1e-8), ValueError),
+        (lambda p: Adam(p, weight_decay=None), TypeError),
+    ],
+)
+def test_settings_raise_type_error_for_a_wrong_type_and_value_error_for_a_wrong_value(
+    make, error
+):
+    with pytest.raises(error):
+        make([np.zeros(3)])
+
+
+def test_numpy_scalar_settings_are_accepted_and_keep_float32_tables_float32():
+    param = np.ones((3, 2), dtype=np.float32)
+    sgd = SGD([param], lr=np.float32(0.1), momentum=np.float64(0.5), weight_decay=np.int64(0))
+    adam = Adam([param.copy()], lr=np.float32(0.1), betas=(np.float32(0.9), np.float64(0.99)),
+                eps=np.float64(1e-8), weight_decay=np.float32(0.01))
+    assert all(type(x) is float for x in (sgd.lr, sgd.momentum, adam.lr, *adam.betas, adam.eps))
+    sgd.step([np.ones((3, 2), dtype=np.float32)])
+    adam.step([SparseRows(np.array([1]), np.ones((1, 2), np.float32))])
+    assert param.dtype == adam.params[0].dtype == np.float32
 
 
 def test_bad_optimizer_settings_are_refused():

@@ -1,26 +1,22 @@
 """Step 3: position vectors, and the ways they are combined with the token vectors.
 
-The embedding step hands on token vectors ``E[ids]`` of shape ``(seq_len, batch, d_model)``. They
-say *what* each token is but not *where*: attention is blind to order. This module adds the
-*where*:
+Token vectors ``E[ids]`` ``(seq_len, batch, d_model)`` say *what* each token is but not *where*:
+attention is blind to order. This module adds the *where*:
 
 - :func:`sinusoidal_table` -- the fixed table of the original Transformer (Vaswani et al. 2017,
-  section 3.5): ``sin(p * w_j)`` and ``cos(p * w_j)`` with ``w_j = base ** (-2j / dim)``
-  (:func:`frequencies`, shared with RoPE and Transformer-XL). ``interleaved=True`` alternates
-  sin and cos (the paper, the Annotated Transformer); ``interleaved=False`` is ``[all sin | all
-  cos]`` (Transformer-XL; tensor2tensor and fairseq use this layout too, but space their
-  frequencies as ``base ** (-j / (dim/2 - 1))``, so their tables differ slightly from the paper's).
-  :func:`sinusoidal_table_plain` is the formula as written; the fast table is tested equal to it.
-- :class:`LearnedPositions` -- a trained table with one row per position (GPT-2, BERT), with a
-  hard ``max_len``.
-- Combining: :func:`add_positions` (every model above), :func:`concat_positions` (positions get
-  columns of their own) and :func:`scale_token_embeddings` (token vectors times ``sqrt(d_model)``
-  before the add, as in the original Transformer). Each backward sits right below its forward.
+  section 3.5), with :func:`sinusoidal_table_plain` (the formula as written) beside it and
+  :func:`frequencies`, shared with RoPE and Transformer-XL. ``interleaved=True`` alternates
+  sin and cos (the paper); ``False`` is ``[all sin | all cos]`` (Transformer-XL; tensor2tensor
+  and fairseq use this layout too, but space their frequencies as ``base ** (-j / (dim/2 - 1))``,
+  so their tables differ slightly from the paper's).
+- :class:`LearnedPositions` -- a trained row per position (GPT-2, BERT), with a hard ``max_len``.
+- Combining: :func:`add_positions`, :func:`concat_positions` (positions get columns of their
+  own) and :func:`scale_token_embeddings` (times ``sqrt(d_model)`` before the add, as in the
+  original Transformer), each with its backward right below it.
 
-Arrays are ``(seq_len, batch, d_model)`` unless ``batch_first=True`` says ``(batch, seq_len,
-d_model)``; a position table is ``(seq_len, d_model)`` and is broadcast over the batch axis,
-never copied once per batch item. What this hands on: input embeddings, to the position schemes
-(:mod:`minimal_embed.schemes`) and the input stage (:mod:`minimal_embed.pipeline`).
+A position table is ``(seq_len, d_model)`` and is broadcast over the batch axis, never copied
+per batch item. What this hands on: the tables that the position schemes
+(:mod:`minimal_embed.schemes`) add in the input stage (:mod:`minimal_embed.pipeline`).
 """
 
 from __future__ import annotations
@@ -44,28 +40,12 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 
 def frequencies(dim: int, base: float = 10000.0) -> np.ndarray:
-    """The angular frequencies ``w_j = base ** (-2j / dim)``, j = 0 .. ceil(dim/2) - 1, in float64.
+    """The angular frequencies ``w_j = base ** (-2j / dim)``, j = 0 .. ceil(dim/2) - 1.
 
-    One frequency per pair of columns. The sinusoidal table, RoPE (with ``dim = rotary_dim``)
-    and Transformer-XL's relative sinusoids all use these; wavelengths ``2 pi / w_j`` run from
-    ``2 pi`` up to nearly ``2 pi * base``.
-
-    Parameters
-    ----------
-    dim : int
-        Width of the vectors the frequencies serve (>= 1).
-    base : float, default 10000.0
-        Finite and > 0.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(ceil(dim / 2),)`` float64, decreasing from 1.
-
-    Raises
-    ------
-    TypeError, ValueError
-        For a ``dim`` that is not an integer >= 1 or a ``base`` that is not a finite number > 0.
+    One per pair of columns, float64 ``(ceil(dim/2),)``, decreasing from 1 (wavelengths from
+    ``2 pi`` to nearly ``2 pi base``). The sinusoidal table, RoPE (``dim = rotary_dim``) and
+    Transformer-XL all use these. Raises TypeError or ValueError for a ``dim`` that is not an
+    integer >= 1 or a ``base`` that is not finite and > 0.
 
     Examples
     --------
@@ -107,30 +87,25 @@ def _arrange(sines: np.ndarray, cosines: np.ndarray, dim: int, interleaved: bool
 def sinusoidal_table_plain(num_positions: int, dim: int, *, base: float = 10000.0,
                            offset: int = 0, interleaved: bool = True,
                            dtype: npt.DTypeLike = np.float32) -> np.ndarray:
-    """The fixed sinusoidal position table of the original Transformer, straight from the formula.
+    """The sinusoidal position table of the original Transformer, straight from the formula.
 
-    With ``p = offset + i`` and ``w_j = base ** (-2j / dim)`` (:func:`frequencies`)::
+    With ``p = offset + i`` and ``w_j`` from :func:`frequencies`::
 
         PE[i, 2j]   = sin(p * w_j)
         PE[i, 2j+1] = cos(p * w_j)        (an odd dim ends with a sin column)
 
-    ``interleaved=False`` puts the same values as ``[all sin | all cos]``: the first
-    ``ceil(dim/2)`` columns are the sines, the rest the cosines. Every angle is formed in
-    float64 and rounded to ``dtype`` at the end. :func:`sinusoidal_table` gives the same values
-    (to float rounding) with far fewer calls to ``sin`` and ``cos``.
+    ``interleaved=False`` puts the same values as ``[all sin | all cos]``. Every angle is formed
+    in float64 and rounded to ``dtype`` at the end.
 
     Parameters
     ----------
-    num_positions : int
-        Rows of the table (>= 0).
-    dim : int
-        Columns, d_model (>= 1).
+    num_positions, dim : int
+        Rows (>= 0) and columns (d_model, >= 1).
     base : float, default 10000.0
-        Wavelengths run from ``2 pi`` to ``2 pi * base`` (10000 in the paper).
     offset : int, default 0
         Position of the first row (e.g. the length of a cached prefix).
     interleaved : bool, default True
-        ``True``: sin/cos alternate (the paper); ``False``: all sines, then all cosines.
+        sin/cos alternate (the paper); False: all sines, then all cosines.
     dtype : floating dtype, default np.float32
 
     Returns
@@ -143,7 +118,7 @@ def sinusoidal_table_plain(num_positions: int, dim: int, *, base: float = 10000.
     TypeError
         For sizes or ``offset`` that are not integers, or a ``dtype`` that is not floating.
     ValueError
-        If ``num_positions < 0``, ``dim < 1``, ``base`` is not finite and > 0, or positions go
+        For ``num_positions < 0``, ``dim < 1``, a ``base`` not finite and > 0, or positions
         past 2**53 (no longer exact in float64).
 
     Examples
@@ -164,26 +139,19 @@ def sinusoidal_table(num_positions: int, dim: int, *, base: float = 10000.0, off
     """:func:`sinusoidal_table_plain`'s table, from ``2 sqrt(n)`` rows of sines and cosines.
 
     Each frequency pair is a point on the unit circle, ``u = sin(a) + i cos(a)``, and moving k
-    positions further turns it by ``k * w_j`` (the angle-addition formulas)::
-
-        sin(a + b) + i cos(a + b) = (sin a + i cos a) * (cos b - i sin b)
-
-    So the table is built from two small exact pieces, both formed in float64: *anchor* rows at
-    positions ``offset + q*B`` and *step* rows at ``0 .. B-1``, with ``B ~ sqrt(n)``; row
-    ``q*B + r`` is one complex product of anchor q and step r. Reducing the big angles in
-    float64 keeps float32 tables within 1e-6 of the float64 formula below position 10**6 (a
-    float32 angle is already 6e-4 off at p = 8191), and no error accumulates: every row is one
-    product away from exact values.
-
-    Parameters, Returns and Raises are those of :func:`sinusoidal_table_plain`.
+    positions on turns it by ``k w_j``: ``sin(a+b) + i cos(a+b) = (sin a + i cos a)(cos b - i
+    sin b)``. So row ``q*B + r`` is one complex product of an *anchor* row at position
+    ``offset + q*B`` and a *step* row at ``r``, both formed exactly in float64, with
+    ``B ~ sqrt(n)``. Reducing the big angles in float64 keeps float32 tables within 1e-6 of the
+    formula below position 10**6 (a float32 angle is already 6e-4 off at p = 8191), and no
+    error accumulates: every row is one product away from exact values. Parameters, Returns and
+    Raises are those of :func:`sinusoidal_table_plain`.
 
     Examples
     --------
     >>> pe = sinusoidal_table(3, 4)
-    >>> pe.shape, pe.dtype
-    ((3, 4), dtype('float32'))
-    >>> pe[1].round(4).tolist()        # sin(1), cos(1), sin(0.01), cos(0.01)
-    [0.8415, 0.5403, 0.01, 1.0]
+    >>> pe.shape, pe.dtype, pe[1].round(4).tolist()    # sin(1), cos(1), sin(0.01), cos(0.01)
+    ((3, 4), dtype('float32'), [0.8415, 0.5403, 0.01, 1.0])
     """
     dtype = _check_table_args(num_positions, dim, offset, dtype)
     complex_dtype = np.complex128 if dtype.itemsize >= 8 else np.complex64
@@ -226,25 +194,22 @@ def _check_position_range(seq_len: object, offset: object, max_len: int) -> None
 class LearnedPositions:
     """A trained position table: row p is the vector added at position p (GPT-2, BERT).
 
-    ``forward(seq_len, offset)`` is ``weight[offset : offset + seq_len]``. Unlike the sinusoid it
-    knows nothing about positions it was not trained on, so asking past ``max_len`` is an error.
+    Unlike the sinusoid it knows nothing about positions it was not trained on, so asking past
+    ``max_len`` is an error. ``weight`` is ``(max_len, dim)``, updated in place by an optimizer.
 
     Parameters
     ----------
-    max_len : int
-        Rows, the longest sequence the table covers (GPT-2: 1024, BERT: 512).
-    dim : int
-        Columns, d_model.
+    max_len, dim : int
+        Rows (the longest sequence covered; GPT-2: 1024, BERT: 512) and columns (d_model).
     std : float, default 0.01
-        Initial rows are N(0, std**2); GPT-2 used 0.01 for its position table.
+        Initial rows are N(0, std**2) (GPT-2's value).
     seed : int or None
-        Seed of the initialisation.
     dtype : floating dtype, default np.float32
 
-    Attributes
-    ----------
-    weight : numpy.ndarray
-        ``(max_len, dim)``, updated in place by an optimizer.
+    Raises
+    ------
+    TypeError, ValueError
+        For sizes that are not integers >= 1, a negative or non-finite std, a non-float dtype.
 
     Examples
     --------
@@ -269,52 +234,21 @@ class LearnedPositions:
     def forward(self, seq_len: int, offset: int = 0) -> np.ndarray:
         """Rows ``offset .. offset + seq_len - 1``: a ``(seq_len, dim)`` view of ``weight``.
 
-        Parameters
-        ----------
-        seq_len : int
-            How many positions (>= 0).
-        offset : int, default 0
-            Position of the first row (e.g. the length of a cached prefix).
-
-        Returns
-        -------
-        numpy.ndarray
-            ``(seq_len, dim)``, a view: writing into it writes into ``weight``.
-
-        Raises
-        ------
-        ValueError
-            If ``seq_len`` or ``offset`` is not an integer >= 0, or ``offset + seq_len >
-            max_len`` (the message names all three).
+        ``offset`` is the position of the first row (e.g. the length of a cached prefix). Writing
+        into the view writes into ``weight``. Raises ValueError (naming all three numbers) when
+        ``offset + seq_len > max_len``, TypeError or ValueError for non-integer or negative ones.
         """
         _check_position_range(seq_len, offset, self.max_len)
         return self.weight[offset: offset + seq_len]             # (seq_len, dim)
 
     def backward(self, grad_out: np.ndarray, *, offset: int = 0,
                  batch_first: bool = False) -> np.ndarray:
-        """Gradient of the whole table from the gradient of the positions' output.
+        """The whole table's gradient ``(max_len, dim)``: ``dW[offset + i] = sum_b grad_out[i, b]``.
 
-        Row ``offset + i`` was added to every batch item at sequence index i, so its gradient is
-        the sum over the batch: ``dW[offset + i] = sum_b grad_out[i, b]``; other rows get 0.
-
-        Parameters
-        ----------
-        grad_out : numpy.ndarray
-            ``(seq_len, batch, dim)``, ``(batch, seq_len, dim)`` with ``batch_first=True``, or
-            ``(seq_len, dim)`` with no batch axis.
-        offset : int, default 0
-            The offset given to :meth:`forward` (the table keeps no state).
-        batch_first : bool, default False
-
-        Returns
-        -------
-        numpy.ndarray
-            ``(max_len, dim)``, zero outside the rows used.
-
-        Raises
-        ------
-        ValueError
-            If ``grad_out`` is not one of the shapes above, or its rows run past ``max_len``.
+        Row ``offset + i`` was added to every batch item at sequence index i; other rows get 0.
+        ``grad_out`` is ``(seq_len, batch, dim)``, ``(batch, seq_len, dim)`` with
+        ``batch_first``, or ``(seq_len, dim)``; ``offset`` is the forward's (the table keeps no
+        state). Raises ValueError for another shape or rows past ``max_len``.
         """
         grad_out = np.asarray(grad_out)
         if grad_out.ndim not in (2, 3) or grad_out.shape[-1] != self.dim:
@@ -371,14 +305,14 @@ def _broadcast_rows(pos_table: np.ndarray, token_emb: np.ndarray, batch_first: b
 
 def add_positions(token_emb: np.ndarray, pos_table: np.ndarray, *,
                   batch_first: bool = False) -> np.ndarray:
-    """Input embeddings: ``x[i, b] = token_emb[i, b] + pos_table[i]``.
+    """Input embeddings: ``x[i, b] = token_emb[i, b] + pos_table[i]``, the table broadcast.
 
-    The table is broadcast over the batch axis (a view with a length-1 axis), never tiled.
+    The table becomes a view with a length-1 batch axis; it is never tiled.
 
     Parameters
     ----------
     token_emb : numpy.ndarray
-        ``(seq_len, batch, d_model)``; ``(batch, seq_len, d_model)`` with ``batch_first=True``;
+        ``(seq_len, batch, d_model)``, ``(batch, seq_len, d_model)`` with ``batch_first=True``,
         or ``(seq_len, d_model)``.
     pos_table : numpy.ndarray
         ``(seq_len, d_model)``, e.g. ``sinusoidal_table(seq_len, d_model)``.
@@ -388,7 +322,7 @@ def add_positions(token_emb: np.ndarray, pos_table: np.ndarray, *,
     Returns
     -------
     numpy.ndarray
-        Same shape as ``token_emb``.
+        The shape of ``token_emb``.
 
     Raises
     ------
@@ -398,8 +332,7 @@ def add_positions(token_emb: np.ndarray, pos_table: np.ndarray, *,
 
     Examples
     --------
-    >>> tok = np.zeros((3, 2, 4), dtype=np.float32)        # (seq_len, batch, d_model)
-    >>> x = add_positions(tok, sinusoidal_table(3, 4))
+    >>> x = add_positions(np.zeros((3, 2, 4), np.float32), sinusoidal_table(3, 4))
     >>> x.shape, bool((x[:, 0] == x[:, 1]).all())
     ((3, 2, 4), True)
     """
@@ -412,23 +345,10 @@ def add_positions_backward(grad_out: np.ndarray, *,
                            batch_first: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of :func:`add_positions`: ``(d token_emb, d pos_table)``.
 
-    ``d token_emb = grad_out`` (the same array, not a copy), and the table row i, added to every
-    batch item, collects ``sum_b grad_out[i, b]``: shape ``(seq_len, d_model)``.
-
-    Parameters
-    ----------
-    grad_out : numpy.ndarray
-        dL/dx: ``(seq_len, batch, d_model)``, ``(batch, seq_len, d_model)`` with
-        ``batch_first=True``, or ``(seq_len, d_model)`` (then both gradients are ``grad_out``).
-    batch_first : bool, default False
-        The layout given to :func:`add_positions`.
-
-    Returns
-    -------
-    grad_token_emb : numpy.ndarray
-        The shape of ``grad_out``.
-    grad_pos_table : numpy.ndarray
-        ``(seq_len, d_model)``.
+    ``d token_emb = grad_out`` (the same array), and table row i, added to every batch item,
+    collects ``sum_b grad_out[i, b]``, shape ``(seq_len, d_model)``. ``grad_out`` and
+    ``batch_first`` are laid out as in :func:`add_positions`; a 2-D ``grad_out`` is both
+    gradients.
 
     Examples
     --------
@@ -446,27 +366,11 @@ def concat_positions(token_emb: np.ndarray, pos_table: np.ndarray, *,
                      batch_first: bool = False) -> np.ndarray:
     """Concatenation: ``x[i, b] = [token_emb[i, b] | pos_table[i]]``, width ``d_tok + d_pos``.
 
-    The alternative to adding: the position gets columns of its own, so token and position never
-    share a coordinate, at the price of columns the token vectors no longer have.
-
-    Parameters
-    ----------
-    token_emb : numpy.ndarray
-        ``(seq_len, batch, d_tok)`` (or batch-first, or ``(seq_len, d_tok)``).
-    pos_table : numpy.ndarray
-        ``(seq_len, d_pos)``.
-    batch_first : bool, default False
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(seq_len, batch, d_tok + d_pos)`` (the same layout as ``token_emb``).
-
-    Raises
-    ------
-    ValueError
-        If the sequence lengths differ (as in :func:`add_positions`) or an array has the wrong
-        number of axes.
+    The alternative to adding: positions get columns of their own, so token and position never
+    share a coordinate, at the price of columns the token vectors no longer have. Layouts and
+    errors are those of :func:`add_positions` (the widths may differ): ``token_emb``
+    ``(seq_len, batch, d_tok)`` and ``pos_table`` ``(seq_len, d_pos)`` give
+    ``(seq_len, batch, d_tok + d_pos)``.
 
     Examples
     --------
@@ -488,30 +392,9 @@ def concat_positions_backward(grad_out: np.ndarray, d_tok: int, *,
                               batch_first: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of :func:`concat_positions`: ``(d token_emb, d pos_table)``.
 
-    The first ``d_tok`` columns flow back to the token vectors unchanged; the rest, summed over
-    the batch, to the table: ``(seq_len, batch, d_tok)`` and ``(seq_len, d_pos)``.
-
-    Parameters
-    ----------
-    grad_out : numpy.ndarray
-        dL/dx, ``(seq_len, batch, d_tok + d_pos)`` (or batch-first, or ``(seq_len, d_tok +
-        d_pos)``).
-    d_tok : int
-        Width of the token vectors that were concatenated first.
-    batch_first : bool, default False
-        The layout given to :func:`concat_positions`.
-
-    Returns
-    -------
-    grad_token_emb : numpy.ndarray
-        ``grad_out[..., :d_tok]``, a view.
-    grad_pos_table : numpy.ndarray
-        ``(seq_len, d_pos)``.
-
-    Raises
-    ------
-    ValueError
-        If ``d_tok`` is not in ``0 .. grad_out.shape[-1]``.
+    The first ``d_tok`` columns of ``grad_out`` flow back to the token vectors unchanged (a
+    view, ``(seq_len, batch, d_tok)``); the rest, summed over the batch, to the table,
+    ``(seq_len, d_pos)``. Raises ValueError if ``d_tok`` is not in ``0 .. grad_out.shape[-1]``.
 
     Examples
     --------
@@ -532,24 +415,9 @@ def scale_token_embeddings(token_emb: np.ndarray, d_model: int | None = None) ->
 
     The original Transformer (Vaswani et al. 2017, section 3.4) shares E with the output layer
     and initialises it with std ``d_model ** -0.5``; the factor brings token vectors back to
-    unit-size entries, comparable with the sinusoid's entries in [-1, 1].
-
-    Parameters
-    ----------
-    token_emb : numpy.ndarray
-        ``(..., d_model)``, any layout; a floating array keeps its dtype.
-    d_model : int, optional
-        The width whose square root scales; defaults to ``token_emb.shape[-1]``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``token_emb * sqrt(d_model)``, the shape of ``token_emb``.
-
-    Raises
-    ------
-    ValueError
-        If ``d_model`` is not an integer >= 1.
+    unit-size entries, comparable with the sinusoid's entries in [-1, 1]. ``token_emb`` is
+    ``(..., d_model)`` in any layout (a floating array keeps its dtype); ``d_model`` defaults to
+    its last axis. Raises TypeError or ValueError for a ``d_model`` that is not an integer >= 1.
 
     Examples
     --------
@@ -565,9 +433,5 @@ def scale_token_embeddings(token_emb: np.ndarray, d_model: int | None = None) ->
 
 
 def scale_token_embeddings_backward(grad_out: np.ndarray, d_model: int | None = None) -> np.ndarray:
-    """Gradient of :func:`scale_token_embeddings`: ``grad_out * sqrt(d_model)``.
-
-    The map is linear with the factor ``sqrt(d_model)`` on every entry, so its backward is the
-    same multiplication; the arguments are those of :func:`scale_token_embeddings`.
-    """
+    """Gradient of :func:`scale_token_embeddings`: the same map, ``grad_out * sqrt(d_model)``."""
     return scale_token_embeddings(grad_out, d_model)

@@ -5,7 +5,7 @@ once a model has been trained through them, so this module is the smallest langu
 does it, with every gradient written out by hand::
 
     ids (seq_len, batch)
-      x      = E[ids] (+ P[:seq_len])              input embeddings; P learned or sinusoidal
+      x      = input_embedding(ids)                E[ids] + P: the InputEmbedding stage
                                                     (sinusoidal: sqrt(d_model) E[ids] + P)
       q,k,v  = x Wq, x Wk, x Wv, split into heads   RoPE rotates q and k
       a      = softmax(q k^T / sqrt(d_head) + bias + causal mask) v    ALiBi / T5 add the bias
@@ -20,9 +20,9 @@ table gets gradient twice: from where its rows were read and from every logit.
 
 Each stage's backward sits directly under its forward. Arrays follow the package layout,
 ``(seq_len, batch, d_model)``; inside attention, heads are ``(batch, n_heads, seq_len, d_head)``.
-The six position schemes (``POSITION_SCHEMES``) enter in two places: ``learned`` and
-``sinusoidal`` add a table to the input, ``alibi``, ``t5`` and ``rope`` act inside attention, and
-``none`` leaves order to the causal mask alone.
+The position scheme (:mod:`minimal_embed.schemes`) is asked its three questions and no branch
+names a scheme: the input stage adds its rows (learned, sinusoidal), attention rotates q and k
+(rope) and adds its bias (alibi, t5); ``none`` leaves order to the causal mask alone.
 
 Hands on: a model whose parameters ``train.py`` updates with Adam and saves as a checkpoint.
 """

@@ -60,31 +60,12 @@ __all__ = ["InputEmbedding", "InputSteps", "InputCache", "dropout", "dropout_bac
 
 def dropout(x: np.ndarray, rate: float,
             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Inverted dropout: zero each entry with probability ``rate``, scale the rest by 1/(1-rate).
+    """Inverted dropout: ``y = x * keep / (1 - rate)``, ``keep`` true with probability ``1 - rate``.
 
-    The expected value of every entry is unchanged, so nothing needs rescaling at inference time
-    (PyTorch's ``nn.Dropout``): ``y = x * keep / (1 - rate)``.
-
-    Parameters
-    ----------
-    x : numpy.ndarray
-        Any shape, floating.
-    rate : float
-        Probability of zeroing an entry, in ``[0, 1)``.
-    rng : numpy.random.Generator
-        Draws the mask (one float32 per entry).
-
-    Returns
-    -------
-    y : numpy.ndarray
-        The shape and dtype of ``x``.
-    keep : numpy.ndarray of bool
-        The shape of ``x``; True where the entry was kept. Pass it to :func:`dropout_backward`.
-
-    Raises
-    ------
-    ValueError
-        If ``rate`` is not in ``[0, 1)``.
+    The expected value of every entry is unchanged, so nothing is rescaled at inference time
+    (PyTorch's ``nn.Dropout``). ``x`` is any floating array; ``rng`` draws one float32 per
+    entry. Returns ``y`` (``x``'s shape and dtype) and ``keep`` (bool, for
+    :func:`dropout_backward`). Raises ValueError for a ``rate`` outside ``[0, 1)``.
 
     Examples
     --------
@@ -328,27 +309,24 @@ class InputEmbedding:
         """The input stage of any checkpoint: a training run's, or one :meth:`save` wrote.
 
         It computes exactly what the trained model's ``input_embedding`` computes: the same
-        tables, position scheme (with a trained T5 table), ``sqrt(d_model)`` scale, token
-        types, LayerNorm and ``padding_idx``. Never unpickles.
-
-        Parameters
-        ----------
-        path : str or PathLike
-            E.g. ``data/checkpoint.npz`` or the output of ``minimal-embed train -o PATH``.
-        tokenizer : Tokenizer or None
-            The tokenizer the checkpoint was trained with (None: feed id arrays only).
-        batch_first : bool, default False
-
-        Returns
-        -------
-        InputEmbedding
-            In training mode, as a new stage is (``.eval()`` turns dropout off).
+        tables, scheme (with a trained T5 table), ``sqrt(d_model)`` scale, token types,
+        LayerNorm and ``padding_idx``. ``tokenizer`` is the one it was trained with (None: feed
+        id arrays). Never unpickles.
 
         Raises
         ------
         FileNotFoundError, ValueError
             From :func:`~minimal_embed.checkpoint.read_checkpoint`; or if the file describes no
             input stage, lacks one of its arrays, or the tokenizer's vocabulary differs.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> emb = InputEmbedding(None, 4, vocab_size=10, max_len=8, seed=0)
+        >>> path = emb.save(pathlib.Path(tempfile.mkdtemp()) / "stage.npz")
+        >>> loaded = InputEmbedding.load(path, None)
+        >>> bool((loaded.forward([[1, 2]])[0] == emb.forward([[1, 2]])[0]).all())
+        True
         """
         arrays, metadata = read_checkpoint(path)
         if not isinstance(metadata.get("input_embedding"), dict):
@@ -359,12 +337,11 @@ class InputEmbedding:
         return emb
 
     def parameters(self) -> dict[str, np.ndarray]:
-        """The trainable arrays by name, in a fixed order (the order of :meth:`backward`).
+        """The trainable arrays by name, in :meth:`backward`'s order (an optimizer updates them).
 
         ``token_embedding`` ``(V, d_tok)``; ``position_embedding`` ``(max_len, d_pos)`` (learned
-        positions only); ``token_type_embedding`` ``(token_types, d_model)``;
-        ``layer_norm.gamma`` and ``layer_norm.beta`` ``(d_model,)``. An optimizer takes
-        ``list(emb.parameters().values())`` and updates them in place.
+        positions); ``token_type_embedding`` ``(token_types, d_model)``; ``layer_norm.gamma``,
+        ``layer_norm.beta`` ``(d_model,)``.
         """
         params = {"token_embedding": self.token_embedding.weight}
         if self.positions.acts_on == "input":
@@ -448,24 +425,23 @@ class InputEmbedding:
                  cache: InputCache | None = None) -> dict[str, np.ndarray | SparseRows]:
         """Gradients of every parameter, given ``grad`` = dL/d(embeddings) of a forward.
 
-        Runs the forward's steps in reverse: dropout's mask, LayerNorm's backward (γ, β), the
-        token-type rows (scatter-add), the position rows (summed over the batch, handed to the
-        scheme), the scale, the token rows (scatter-add).
+        Runs the forward's steps in reverse: dropout's mask, LayerNorm (γ, β), the token-type
+        rows (scatter-add), the position rows (summed over the batch, handed to the scheme), the
+        scale, the token rows (scatter-add).
 
         Parameters
         ----------
         grad : numpy.ndarray
-            Same shape as that forward's embeddings.
+            The shape of that forward's embeddings.
         sparse : bool, default False
-            Return the token and token-type gradients as ``SparseRows`` (only the rows used).
+            Token and token-type gradients as ``SparseRows`` (only the rows used).
         cache : InputCache, optional
-            The ``cache`` attribute right after the forward to differentiate; default the last.
+            ``emb.cache`` right after the forward to differentiate; default the last one.
 
         Returns
         -------
         dict
-            Name -> gradient, the same keys in the same order as :meth:`parameters`; each is
-            an array of its parameter's shape or ``SparseRows``, so
+            Name -> gradient in :meth:`parameters`' order, so
             ``opt.step(list(emb.backward(g).values()))`` works with SGD and Adam.
 
         Raises

@@ -117,6 +117,8 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     arrays = _read_npz(path)
     if _METADATA not in arrays and "config_json" in arrays:
         return _upgrade_version_1(arrays, path)
+    if _METADATA not in arrays and "format" in arrays and "weight" in arrays:
+        return _upgrade_embedding_1(arrays, path)
     if _METADATA not in arrays:
         raise ValueError(f"{path} is an .npz archive but not a checkpoint: it has no "
                          f"{_METADATA!r} entry (its arrays: {', '.join(sorted(arrays)) or 'none'})")
@@ -181,6 +183,20 @@ def _json_object(array: np.ndarray, name: str, path: Path) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"{path}: {name!r} must be a JSON object, got {type(value).__name__}")
     return value
+
+
+def _upgrade_embedding_1(arrays: dict[str, np.ndarray],
+                         path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """A 0.1 Embedding.save file (format, weight, padding_idx arrays) in version 2's terms."""
+    if str(arrays.pop("format")) != "minimal_embed.Embedding/1" or "padding_idx" not in arrays:
+        raise ValueError(f"{path} is not a checkpoint: it has no {_METADATA!r} entry")
+    padding = arrays.pop("padding_idx")
+    if padding.shape != () or padding.dtype.kind not in "iu":
+        raise ValueError(f"{path}: padding_idx must be an integer scalar, got {padding.dtype} "
+                         f"{padding.shape}")
+    metadata = {"format": FORMAT, "version": VERSION, "upgraded_from": 1,
+                "embedding": {"padding_idx": None if int(padding) == -1 else int(padding)}}
+    return arrays, metadata
 
 
 def _upgrade_version_1(arrays: dict[str, np.ndarray],

@@ -10,6 +10,7 @@ gradients to ``optim.py``. Conventions are PyTorch's ``nn.Embedding``'s.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal, NamedTuple, overload
 
@@ -17,10 +18,10 @@ import numpy as np
 import numpy.typing as npt
 
 from minimal_embed._checks import check_float_array, check_float_dtype, check_integer, check_real
+from minimal_embed.checkpoint import read_checkpoint, write_checkpoint
 
 __all__ = ["SparseRows", "check_ids", "sum_rows_by_id_plain", "sum_rows_by_id", "Embedding"]
 
-_FILE_FORMAT = "minimal_embed.Embedding/1"
 
 
 class SparseRows(NamedTuple):
@@ -288,39 +289,44 @@ class Embedding:
         out.fill(0)
         return out
 
-    def save(self, path: str | Path) -> None:
-        """Write the table to exactly ``path`` as an uncompressed ``.npz`` (no suffix added).
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the table to exactly ``path`` as a checkpoint (:mod:`minimal_embed.checkpoint`).
 
-        It holds ``format`` (the string ``"minimal_embed.Embedding/1"``), ``weight`` (V, d) and
-        ``padding_idx`` (an int64 scalar, -1 for none): no pickles, so ``np.load`` opens it too.
+        The file holds the array ``weight`` ``(V, d)`` and, in its metadata, ``embedding:
+        {"padding_idx": ...}``; it is written atomically, and no pickles, so ``np.load`` opens it
+        too. Returns ``path``.
         """
-        padding = -1 if self.padding_idx is None else self.padding_idx
-        with open(path, "wb") as file:
-            np.savez(
-                file,
-                format=np.array(_FILE_FORMAT),
-                weight=self.weight,
-                padding_idx=np.array(padding, dtype=np.int64),
-            )
+        return write_checkpoint(path, {"weight": self.weight},
+                                {"embedding": {"padding_idx": self.padding_idx}})
 
     @classmethod
-    def load(cls, path: str | Path) -> Embedding:
+    def load(cls, path: str | os.PathLike) -> Embedding:
         """Read a table written by :meth:`save` (same dtype and padding row; never unpickles).
 
-        Raises ``ValueError`` if the file lacks the ``format``/``weight``/``padding_idx`` arrays,
-        names another format, or holds pickled objects.
+        Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file if it
+        is not a checkpoint, holds no Embedding (no ``weight``, or ``padding_idx`` that is not an
+        integer row or null), or is damaged.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "table.npz"
+        >>> Embedding.load(Embedding(5, 2, seed=0, padding_idx=4).save(path)).padding_idx
+        4
         """
-        with np.load(path, allow_pickle=False) as archive:
-            missing = {"format", "weight", "padding_idx"} - set(archive.files)
-            if missing or str(archive["format"]) != _FILE_FORMAT:
-                raise ValueError(
-                    f"{path} is not an Embedding file written by Embedding.save "
-                    f"(expected arrays format/weight/padding_idx with format {_FILE_FORMAT!r})"
-                )
-            padding = int(archive["padding_idx"])
-            return cls.from_pretrained(
-                archive["weight"], padding_idx=None if padding == -1 else padding
-            )
+        arrays, metadata = read_checkpoint(path)
+        settings = metadata.get("embedding")
+        if not isinstance(settings, dict) or "weight" not in arrays:
+            raise ValueError(f"{path} holds no Embedding (written by Embedding.save: a 'weight' "
+                             f"array and 'embedding' metadata); it has {sorted(arrays)}")
+        padding = settings.get("padding_idx")
+        if padding is not None and (isinstance(padding, bool) or not isinstance(padding, int)):
+            raise ValueError(f"{path}: padding_idx must be an integer row or null, got "
+                             f"{padding!r}")
+        try:
+            return cls.from_pretrained(arrays["weight"], padding_idx=padding)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: {error}") from None
 
 
 def _check_padding_idx(padding_idx: int | None, num_embeddings: int) -> int | None:

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from minimal_embed import Embedding, SparseRows
+from minimal_embed import Embedding, InputEmbedding, SparseRows
+from minimal_embed.checkpoint import write_checkpoint
 from minimal_embed.embedding import sum_rows_by_id, sum_rows_by_id_plain
 
 
@@ -344,11 +345,33 @@ def test_save_then_load_gives_the_same_table_and_padding_row(tmp_path):
 
 def test_load_refuses_foreign_and_pickled_files(tmp_path):
     np.savez(tmp_path / "other.npz", table=np.zeros((2, 2)))
-    with pytest.raises(ValueError, match="not an Embedding file"):
+    with pytest.raises(ValueError, match="other.npz.*not a checkpoint"):
         Embedding.load(tmp_path / "other.npz")
     np.savez(tmp_path / "pickled.npz", weight=np.array([{"evil": 1}], dtype=object))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="pickled.npz"):
         Embedding.load(tmp_path / "pickled.npz")
+    InputEmbedding(None, 2, vocab_size=3, max_len=2).save(tmp_path / "stage.npz")
+    with pytest.raises(ValueError, match="holds no Embedding"):
+        Embedding.load(tmp_path / "stage.npz")
+
+
+@pytest.mark.parametrize("padding", [1.0, "1", True, [1]])
+def test_load_refuses_a_padding_idx_that_is_not_an_integer(tmp_path, padding):
+    write_checkpoint(tmp_path / "bad.npz", {"weight": np.zeros((3, 2))},
+                     {"embedding": {"padding_idx": padding}})
+    with pytest.raises(ValueError, match="bad.npz: padding_idx must be an integer"):
+        Embedding.load(tmp_path / "bad.npz")
+
+
+def test_a_version_1_embedding_file_still_loads(tmp_path):
+    # what minimal_embed 0.1's Embedding.save wrote
+    weight = np.arange(6, dtype=np.float32).reshape(3, 2)
+    with open(tmp_path / "old.npz", "wb") as file:
+        np.savez(file, format=np.array("minimal_embed.Embedding/1"), weight=weight,
+                 padding_idx=np.array(2, dtype=np.int64))
+    loaded = Embedding.load(tmp_path / "old.npz")
+    np.testing.assert_array_equal(loaded.weight, weight)
+    assert loaded.padding_idx == 2
 
 
 # --- PyTorch as an independent reference (skipped when torch is missing) --------------------

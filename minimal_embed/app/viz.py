@@ -25,6 +25,7 @@ from typing import TextIO
 import numpy as np
 
 from minimal_embed._checks import check_choice, check_integer
+from minimal_embed._files import atomic_write
 from minimal_embed.app.font5x7 import CHARS, GLYPH_HEIGHT, GLYPH_WIDTH, glyph_bitmaps
 
 WHITE = (255, 255, 255)
@@ -339,19 +340,15 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write an RGB image ``(H, W, 3)`` uint8 to ``path`` as a PNG file; return the path.
+    """Write an RGB image ``(H, W, 3)`` uint8 to ``path`` as a PNG, atomically; return the path.
 
     Raises
     ------
     FileNotFoundError
-        If the folder of ``path`` does not exist.
+        If the folder of ``path`` does not exist (``IsADirectoryError`` if it is a folder).
     """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"folder {str(path.parent)!r} does not exist; create it first "
-                                f"or choose another --out path")
-    path.write_bytes(png_bytes(image))
-    return path
+    content = png_bytes(image)  # encoded first: a bad image leaves no file at all
+    return atomic_write(path, lambda file: file.write(content))
 
 
 # --- 4. terminal -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import BinaryIO
 __all__ = ["atomic_write"]
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it onto ``path``.
 
     The temporary file lives in the same folder (a rename within one file system is atomic),

@@ -175,8 +175,21 @@ def test_embed_with_gpt2_ranks_prints_gpt2_ids(tmp_path, gpt2_ranks_path):
     (["embed", "x", "--colour"], "unrecognized arguments"),
     (["embedd", "x"], "invalid choice"),
     (["plot", "pictures"], "invalid choice"),
+    (["embed", "x", "--save", ""], "--save needs a file name"),
+    (["embed", "x", "--checkpoint", "absent.npz"], "no such file"),
+    (["embed", "x", "--checkpoint", "notes.txt"], "not an .npz checkpoint"),
+    (["plot", "positions", "--out", "sub"], "is a folder"),
+    (["plot", "positions", "--length", "100000000"], "more than a picture can show"),
+    (["plot", "similarity", "--checkpoint", "sub"], "is a folder, not a file"),
+    (["tokenize", "x", "--tokenizer", "sub"], "is a folder, not a file"),
+    (["train-tokenizer", "sub"], "is a folder, not a file"),
+    (["train-tokenizer", "--special", ""], "--special needs the text of a token"),
+    (["train-tokenizer", "-o", "notes.txt/t.txt"], "is a file, not a folder"),
+    (["neighbors", " the", "--checkpoint", "notes.txt"], "not an .npz checkpoint"),
 ])
 def test_mistakes_exit_2_with_a_message_that_says_what_to_fix(tmp_path, args, message):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "notes.txt").write_text("not a checkpoint")
     result = run(*args, cwd=tmp_path)
     assert result.returncode == 2
     assert message in result.stderr
@@ -187,6 +200,17 @@ def test_learned_positions_too_long_names_the_table_length(tmp_path):
     result = run("embed", "word " * 1100, "--positions", "learned", cwd=tmp_path)
     assert re.search(r"has \d+ tokens but the learned position table has only \d+ rows",
                      result.stderr)
+
+
+@pytest.mark.parametrize("output", ["", "missing/ck.npz", "sub", "notes.txt/ck.npz"])
+def test_train_refuses_an_unwritable_output_before_training(tmp_path, output):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "notes.txt").write_text("a file")
+    # 100000 steps would take hours: the refusal has to come before the first one
+    result = run("train", "--steps", "100000", "-o", output, cwd=tmp_path)
+    assert result.returncode == 2 and "-o" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "sub"]
 
 
 # --- plot ------------------------------------------------------------------------------------

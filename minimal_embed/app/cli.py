@@ -12,10 +12,40 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 class CommandError(Exception):
     """A mistake in the command's input that the user can fix; printed without a traceback."""
+
+
+def _output_file(path: str | None, option: str) -> None:
+    """Refuse, before any work, an output path that could not be written: say why."""
+    if path is None:
+        return
+    if path == "":
+        raise CommandError(f"{option} needs a file name, got an empty string")
+    target = Path(path)
+    if target.is_dir():
+        raise CommandError(f"{option} {path!r} is a folder; give a file name inside it")
+    folder = target.parent
+    if not folder.exists():
+        raise CommandError(f"{option} {path!r}: folder {str(folder)!r} does not exist; create "
+                           "it first")
+    if not folder.is_dir():
+        raise CommandError(f"{option} {path!r}: {str(folder)!r} is a file, not a folder")
+    if not os.access(folder, os.W_OK):
+        raise CommandError(f"{option} {path!r}: folder {str(folder)!r} is not writable")
+
+
+def _input_file(path: str | None, option: str) -> None:
+    """Refuse, before any work, an input path that is not a readable file."""
+    if path is None:
+        return
+    if path == "" or not Path(path).exists():
+        raise CommandError(f"{option} {path!r}: no such file")
+    if not Path(path).is_file():
+        raise CommandError(f"{option} {path!r} is a folder, not a file")
 
 
 # --- sub-commands, in pipeline order ---------------------------------------------------------
@@ -39,6 +69,7 @@ def _run_tokenize(args) -> int:
     from minimal_embed.app.walkthrough import show_token
     from minimal_embed.tokenizer import Tokenizer, load_tokenizer
 
+    _input_file(args.tokenizer, "--tokenizer")
     tok = Tokenizer.load(args.tokenizer) if args.tokenizer else load_tokenizer()
     allowed = "all" if args.allow_special else ()
     try:
@@ -79,6 +110,11 @@ def _run_train_tokenizer(args) -> int:
     from minimal_embed import data
     from minimal_embed.tokenizer import Tokenizer
 
+    for path in args.files:
+        _input_file(path, "FILE")
+    _output_file(args.output, "-o")
+    if args.special is not None and "" in args.special:
+        raise CommandError("--special needs the text of a token, got an empty string")
     paths = args.files or data.corpus_files()
     specials = args.special if args.special is not None else ["<|endoftext|>"]
     started = time.perf_counter()
@@ -122,6 +158,8 @@ def _add_embed(subparsers) -> argparse.ArgumentParser:
 def _run_embed(args) -> int:
     from minimal_embed.app import walkthrough
 
+    _output_file(args.save, "--save")
+    _input_file(args.checkpoint, "--checkpoint")
     tokenizer, name = walkthrough.pick_tokenizer(args.gpt2)
     lines, result = walkthrough.walk(
         args.texts, tokenizer, tokenizer_name=name, positions=args.positions, dim=args.dim,
@@ -167,6 +205,8 @@ def _run_plot(args) -> int:
 
     from minimal_embed.app import plots, viz, walkthrough
 
+    _output_file(args.out, "--out")
+    _input_file(getattr(args, "checkpoint", None), "--checkpoint")
     color = viz.use_color(args.no_color)
     width = shutil.get_terminal_size((100, 24)).columns
     if args.picture == "positions":
@@ -209,6 +249,7 @@ def _add_train(subparsers) -> argparse.ArgumentParser:
 def _run_train(args) -> int:
     from minimal_embed.train import TrainConfig, train
 
+    _output_file(args.output, "-o")
     defaults = TrainConfig()
     config = TrainConfig(positions=args.positions,
                          steps=defaults.steps if args.steps is None else args.steps,
@@ -252,6 +293,7 @@ def _run_neighbors(args) -> int:
         raise CommandError(f"{args.token!r} is not a single token: it splits into {pieces}; "
                            "pass one token's text, e.g. one of those")
     check_integer("--top", args.top, least=1)
+    _input_file(args.checkpoint, "--checkpoint")
     path = args.checkpoint or data.path("checkpoint.npz")
     table = InputEmbedding.load(path, None).token_embedding.weight  # (V, d_model)
     if table.shape[0] != tok.vocab_size:
@@ -311,17 +353,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except (CommandError, FileNotFoundError, ValueError) as error:
-        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         # The reader went away (`minimal-embed embed ... | head`): stop quietly, as Unix tools
         # do. Point stdout at devnull so the interpreter's final flush cannot raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except (CommandError, OSError, ValueError, TypeError) as error:
+        # OSError: a file that vanished or a full disk while writing (the writers are atomic)
+        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
 
 
 __all__ = ["CommandError", "build_parser", "main"]

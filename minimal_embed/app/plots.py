@@ -212,9 +212,24 @@ def plot_positions(*, out: str | os.PathLike | None = None, color: bool, length:
     if dim is not None:
         check_integer("--dim", dim, least=1)
     if out is not None:
-        return _written(out, positions_image(length, 128 if dim is None else dim))
+        width = 128 if dim is None else dim
+        _check_picture_size(length, width)
+        return _written(out, positions_image(length, width))
     fitting = max(2, min(128, terminal_width - 1) // 2 * 2)
-    return positions_text(length, fitting if dim is None else dim, color=color)
+    width = fitting if dim is None else dim
+    _check_picture_size(length, width)
+    return positions_text(length, width, color=color)
+
+
+MAX_PICTURE_CELLS = 1 << 22  # 4 Mi table entries: a 2048 x 2048 picture, 16 MB of float32
+
+
+def _check_picture_size(length: int, dim: int) -> None:
+    """Refuse a table too large to draw before it is computed (not a MemoryError later)."""
+    if length * dim > MAX_PICTURE_CELLS:
+        raise ValueError(f"--length {length} x --dim {dim} = {length * dim:,} table entries, more "
+                         f"than a picture can show (at most {MAX_PICTURE_CELLS:,}); draw fewer "
+                         "positions or dimensions")
 
 
 def plot_similarity(stage: InputEmbedding | None, *, out: str | os.PathLike | None = None,

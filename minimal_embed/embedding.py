@@ -55,7 +55,8 @@ def check_ids(ids: object, num_embeddings: int) -> np.ndarray:
     array = np.asarray(ids)
     if array.size == 0 and not isinstance(ids, np.ndarray):
         array = array.astype(np.int64)  # np.asarray([]) is float64; an empty list is no mistake
-    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
+    # subtle: timedelta64 counts as np.integer to np.issubdtype; its kind is "m"
+    if array.dtype.kind not in "iu":
         raise TypeError(
             f"token ids must be integers, got an array of dtype {array.dtype}; "
             "convert with ids.astype(np.int64) if the values are whole numbers"

@@ -81,15 +81,16 @@ class ModelConfig:
     t5_max_distance: int = 128
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "d_model", "n_heads", "max_len"):
-            check_integer(name, getattr(self, name), 1)
+        # stored as Python numbers (a NumPy scalar is accepted), so the metadata is plain JSON
+        for name in ("vocab_size", "d_model", "n_heads", "max_len", "t5_buckets",
+                     "t5_max_distance"):
+            object.__setattr__(self, name, check_integer(name, getattr(self, name), 1))
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} must be a multiple of "
                              f"n_heads={self.n_heads} (each head gets d_model // n_heads dims)")
         scheme_class(self.positions).check_head(self.d_head)
-        for name in ("t5_buckets", "t5_max_distance"):
-            check_integer(name, getattr(self, name), 1)
-        check_real("init_std", self.init_std, least=0.0, above=True)
+        object.__setattr__(self, "init_std",
+                           check_real("init_std", self.init_std, least=0.0, above=True))
 
     def as_dict(self) -> dict[str, Any]:
         """The fields, for a checkpoint's metadata."""

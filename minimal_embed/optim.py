@@ -407,7 +407,7 @@ def _check_grads(params: list[np.ndarray], grads: Sequence[Gradient]) -> list[Gr
 def _check_sparse_rows(name: str, param: np.ndarray, grad: SparseRows) -> SparseRows:
     """``grad`` with ``np.intp`` indices, after checking they are sorted unique rows of param."""
     indices, values = np.asarray(grad.indices), np.asarray(grad.values)
-    if indices.ndim != 1 or not np.issubdtype(indices.dtype, np.integer):
+    if indices.ndim != 1 or indices.dtype.kind not in "iu":
         raise TypeError(
             f"{name}.indices must be a 1-D integer array, got shape {indices.shape} of "
             f"dtype {indices.dtype}"

@@ -72,13 +72,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_choice("positions", self.positions, POSITION_SCHEMES)
-        for name in ("steps", "seq_len", "d_model", "n_heads", "batch_size", "eval_every"):
-            check_integer(name, getattr(self, name), 1)
-        for name in ("warmup", "seed"):
-            check_integer(name, getattr(self, name), 0)
-        check_real("val_fraction", self.val_fraction, least=0.0, above=True, below=1.0)
+        # stored as Python numbers (a NumPy scalar is accepted), so the metadata is plain JSON
+        for name, least in (("steps", 1), ("seq_len", 1), ("d_model", 1), ("n_heads", 1),
+                            ("batch_size", 1), ("eval_every", 1), ("warmup", 0), ("seed", 0)):
+            object.__setattr__(self, name, check_integer(name, getattr(self, name), least))
+        object.__setattr__(self, "val_fraction", check_real(
+            "val_fraction", self.val_fraction, least=0.0, above=True, below=1.0))
         for name in ("lr", "min_lr", "weight_decay"):
-            check_real(name, getattr(self, name), least=0.0)
+            object.__setattr__(self, name, check_real(name, getattr(self, name), least=0.0))
         if not 0.0 <= self.min_lr <= self.lr:
             raise ValueError(f"need 0 <= min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
 

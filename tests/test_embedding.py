@@ -391,3 +391,10 @@ def test_forward_and_autograd_backward_match_torch_embedding():
     out.backward(torch.from_numpy(grad_out))
     np.testing.assert_array_equal(emb(ids), out.detach().numpy())
     np.testing.assert_allclose(emb.backward(ids, grad_out), weight.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["m8[s]", "M8[D]", bool, np.float32, object])
+def test_ids_that_are_not_plain_integers_are_refused(dtype):
+    ids = np.array([1, 2]).astype(dtype)
+    with pytest.raises(TypeError, match="token ids must be integers"):
+        Embedding(4, 2)(ids)

@@ -380,3 +380,24 @@ def test_ctrl_c_stops_training_and_saves_the_checkpoint(tmp_path):
     assert "interrupted at step" in stdout
     _, meta = load_checkpoint(path)
     assert 50 <= meta["steps_done"] < 100000
+
+
+def test_numpy_scalars_are_accepted_and_stored_as_python_numbers(tmp_path):
+    config = TrainConfig(steps=np.int64(2), seq_len=np.int32(8), d_model=np.int64(16),
+                         n_heads=2, batch_size=2, eval_every=1, lr=np.float32(1e-3))
+    assert type(config.steps) is int and type(config.lr) is float
+    model_config = ModelConfig(vocab_size=np.int64(11), d_model=8, n_heads=np.int8(2),
+                               init_std=np.float64(0.02))
+    assert type(model_config.vocab_size) is int and type(model_config.n_heads) is int
+    train(config, output=tmp_path / "ck.npz", log=None)  # the metadata is plain JSON
+    assert load_checkpoint(tmp_path / "ck.npz")[1]["train"]["steps"] == 2
+
+
+@pytest.mark.parametrize("bad, error", [
+    (dict(steps=5.0), TypeError), (dict(steps=True), TypeError), (dict(lr="0.1"), TypeError),
+    (dict(steps=0), ValueError), (dict(lr=float("nan")), ValueError),
+    (dict(val_fraction=1.0), ValueError),
+])
+def test_bad_train_configs_get_a_type_or_value_error(bad, error):
+    with pytest.raises(error):
+        TrainConfig(**bad)

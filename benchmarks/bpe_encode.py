@@ -31,7 +31,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from corpus import read_corpus  # noqa: E402  (benchmarks/corpus.py)
 
-from minimal_embed import Tokenizer, bpe  # noqa: E402
+from minimal_embed import Tokenizer  # noqa: E402
+from minimal_embed.tokenizer import bpe  # noqa: E402
 
 EOT = "<|endoftext|>"
 

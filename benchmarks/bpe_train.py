@@ -22,8 +22,8 @@ import regex
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from corpus import read_corpus  # noqa: E402  (benchmarks/corpus.py)
 
-from minimal_embed import GPT2_PATTERN, Tokenizer, bpe  # noqa: E402
-from minimal_embed.tokenizer import count_pieces  # noqa: E402
+from minimal_embed import GPT2_PATTERN, Tokenizer  # noqa: E402
+from minimal_embed.tokenizer import bpe, count_pieces  # noqa: E402
 
 EOT = "<|endoftext|>"
 

@@ -6,7 +6,7 @@ text -> pieces (split pattern) -> token ids (byte-level BPE) -> token vectors (E
 The public names are re-exported here; see README.md for a tour in pipeline order.
 """
 
-from minimal_embed import data, rankfiles
+from minimal_embed import data
 from minimal_embed.attention import (
     T5RelativeBias,
     alibi_bias,
@@ -38,7 +38,13 @@ from minimal_embed.positional import (
     scale_token_embeddings_backward,
     sinusoidal_table,
 )
-from minimal_embed.tokenizer import GPT2_PATTERN, GPT4_PATTERN, Tokenizer, load_tokenizer
+from minimal_embed.tokenizer import (
+    GPT2_PATTERN,
+    GPT4_PATTERN,
+    Tokenizer,
+    load_tokenizer,
+    rankfiles,
+)
 from minimal_embed.train import TrainConfig, load_checkpoint, nearest_tokens
 
 __all__ = ["data", "rankfiles", "Embedding", "SparseRows", "SGD", "Adam",

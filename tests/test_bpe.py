@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from references import reference_merge
 
-from minimal_embed import bpe, data
-from minimal_embed.tokenizer import GPT2_PATTERN
+from minimal_embed import data
+from minimal_embed.tokenizer import GPT2_PATTERN, bpe
 
 # --- the references ---------------------------------------------------------------------------
 

@@ -13,8 +13,8 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minimal_embed import bpe, data, rankfiles, tokenizer
-from minimal_embed.tokenizer import GPT2_PATTERN, Tokenizer
+from minimal_embed import data
+from minimal_embed.tokenizer import GPT2_PATTERN, Tokenizer, bpe, rankfiles, tokenizer
 
 EOT = {"<|endoftext|>": 50256}
 

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from references import reference_merge
 
-from minimal_embed.rankfiles import (
+from minimal_embed.tokenizer import Tokenizer
+from minimal_embed.tokenizer.rankfiles import (
     alphabet_order,
     byte_alphabet,
     check_ranks,
@@ -27,7 +28,6 @@ from minimal_embed.rankfiles import (
     write_gpt2,
     write_tiktoken,
 )
-from minimal_embed.tokenizer import Tokenizer
 
 # SHA-256 of OpenAI's original GPT-2 files, as recorded in tiktoken (tiktoken_ext/openai_public.py,
 # function gpt2: vocab_bpe_hash and encoder_json_hash) for

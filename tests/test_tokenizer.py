@@ -11,16 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from references import reference_merge
 
-from minimal_embed import (
-    GPT2_PATTERN,
-    GPT4_PATTERN,
-    Tokenizer,
-    bpe,
-    cli,
-    data,
-    load_tokenizer,
-    tokenizer,
-)
+from minimal_embed import GPT2_PATTERN, GPT4_PATTERN, Tokenizer, cli, data, load_tokenizer
+from minimal_embed.tokenizer import bpe, tokenizer
 
 EOT = "<|endoftext|>"  # `tok` (conftest.py) has it and "<|pad|>" as special tokens
 

@@ -10,7 +10,7 @@
   the ids when the caller explicitly allows their text;
 - encoding many texts into a padded ``(seq_len, batch)`` id array with a mask, the shape the
   embedding step takes next;
-- files: our own human-readable format (``tokenizer_file.py``) and other tools' vocabularies
+- files: our own human-readable format (``file_format.py``) and other tools' vocabularies
   (``rankfiles.py``), read into and written from the same ranked vocabulary.
 
 A tokenizer is a ranked vocabulary of distinct byte strings (rank == id, all 256 single bytes
@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import regex
 
-from minimal_embed import bpe, data, rankfiles, tokenizer_file
-from minimal_embed import tokenizer_checks as checks
+from minimal_embed import data
+from minimal_embed.tokenizer import bpe, checks, file_format, rankfiles
 
 # GPT-2's split (Radford et al. 2019; openai/gpt-2 encoder.py). Same pieces as the original
 # "'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", rewritten so that no
@@ -535,7 +535,7 @@ class Tokenizer:
         One line per token (rank, escaped bytes, readable text) after a version line, the pattern
         and the special tokens: the format is described in :mod:`minimal_embed.tokenizer_file`.
         """
-        tokenizer_file.write_tokenizer(path, self._ranks, self._pattern, self._special_tokens)
+        file_format.write_tokenizer(path, self._ranks, self._pattern, self._special_tokens)
 
     @classmethod
     def load(cls, path: str | Path) -> Tokenizer:
@@ -556,7 +556,7 @@ class Tokenizer:
         ...     Tokenizer.load(pathlib.Path(folder) / "tok.txt") == tok
         True
         """
-        ranks, pattern, special_tokens = tokenizer_file.parse_tokenizer(
+        ranks, pattern, special_tokens = file_format.parse_tokenizer(
             Path(path).read_bytes(), str(path)
         )
         try:

@@ -44,58 +44,12 @@ import os
 import re
 from pathlib import Path
 
+from minimal_embed.tokenizer.bpe import merge_by_rank_plain
+from minimal_embed.tokenizer.checks import check_ranks
+
 # One tiktoken line: standard base64 (non-empty) and a decimal rank without leading zeros.
 _TIKTOKEN_LINE = re.compile(rb"([A-Za-z0-9+/]+={0,2}) (0|[1-9][0-9]*)\r?")
 _GPT2_VERSION_LINE = "#version: 0.2"
-
-
-# --- checks shared by every format --------------------------------------------------------------
-
-
-def check_ranks(ranks: dict[bytes, int]) -> None:
-    """Check that ``ranks`` is a ranked vocabulary: every single byte in it, ranks 0..n-1 dense.
-
-    Parameters
-    ----------
-    ranks : dict[bytes, int]
-        Token bytes -> rank (== token id). Byte strings are distinct by being dict keys.
-
-    Raises
-    ------
-    ValueError
-        Naming the first missing single byte, repeated rank or missing rank.
-
-    Examples
-    --------
-    >>> check_ranks({bytes([b]): b for b in range(256)})
-    >>> check_ranks({b"a": 0})
-    Traceback (most recent call last):
-    ...
-    ValueError: byte 0x00 (b'\\x00') is not a token; all 256 single bytes must be tokens ...
-    """
-    for byte in range(256):
-        if bytes([byte]) not in ranks:
-            raise ValueError(
-                f"byte 0x{byte:02x} ({bytes([byte])!r}) is not a token; all 256 single bytes "
-                "must be tokens so that any text can be encoded"
-            )
-    seen: dict[int, bytes] = {}
-    for token, rank in ranks.items():
-        if rank in seen:
-            raise ValueError(f"rank {rank} is given to both {seen[rank]!r} and {token!r}")
-        seen[rank] = token
-    missing = _first_missing_rank(seen)
-    if missing is not None:
-        raise ValueError(
-            f"rank {missing} is missing: the {len(ranks)} ranks must be 0..{len(ranks) - 1}"
-        )
-
-
-def _first_missing_rank(ranks_seen) -> int | None:
-    """The smallest rank in 0..n-1 that is absent, or None when the n ranks are exactly 0..n-1."""
-    if len(ranks_seen) == 0 or (min(ranks_seen) == 0 and max(ranks_seen) == len(ranks_seen) - 1):
-        return None  # n distinct integers in [0, n-1] are exactly 0..n-1
-    return next(rank for rank in range(len(ranks_seen) + 1) if rank not in ranks_seen)
 
 
 # --- tiktoken: base64(token) rank ---------------------------------------------------------------
@@ -150,7 +104,7 @@ def parse_tiktoken(data: bytes) -> dict[bytes, int]:
         line_of_rank[rank] = number
     if not ranks:
         raise ValueError("the rank file holds no tokens; expected lines 'BASE64 RANK'")
-    missing = _first_missing_rank(line_of_rank)
+    missing = next((rank for rank in range(len(ranks)) if rank not in line_of_rank), None)
     if missing is not None:
         top = max(line_of_rank)
         raise ValueError(f"rank {missing} is missing: {len(ranks)} tokens need ranks "
@@ -293,11 +247,13 @@ def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
     >>> merges_from_ranks(ranks)
     [(b'a', b'b'), (b'ab', b'c'), (b'ab', b'ab')]
     """
+    check_ranks(ranks)
+    token_of_rank = {rank: token for token, rank in ranks.items()}
     merges = []
     for token, rank in sorted(ranks.items(), key=lambda item: item[1]):
         if len(token) == 1:
             continue
-        parts = _merge_below(token, ranks, rank)
+        parts = [token_of_rank[i] for i in merge_by_rank_plain(token, ranks, max_rank=rank)]
         if len(parts) != 2:
             raise ValueError(
                 f"token {token!r} (rank {rank}) is not made by merging two tokens of lower rank "
@@ -305,21 +261,6 @@ def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
             )
         merges.append((parts[0], parts[1]))
     return merges
-
-
-def _merge_below(token: bytes, ranks: dict[bytes, int], max_rank: int) -> list[bytes]:
-    """The encoding rule on ``token``'s bytes, joining only pairs whose rank is below ``max_rank``.
-
-    The plain quadratic loop is enough here: tokens are short, and it runs once per token.
-    """
-    parts = [token[i:i + 1] for i in range(len(token))]
-    while len(parts) > 1:
-        pair_ranks = [ranks.get(parts[i] + parts[i + 1], max_rank) for i in range(len(parts) - 1)]
-        best = min(range(len(pair_ranks)), key=pair_ranks.__getitem__)  # leftmost lowest rank
-        if pair_ranks[best] >= max_rank:
-            break
-        parts[best:best + 2] = [parts[best] + parts[best + 1]]
-    return parts
 
 
 def read_gpt2(encoder_json: str | os.PathLike,

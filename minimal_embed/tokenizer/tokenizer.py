@@ -1,31 +1,23 @@
-"""The Tokenizer: text -> pieces -> token ids, and back.
-
-``bpe.py`` works on bytes; this module adds what turns it into a tokenizer for text:
-
-- the split pattern: text is first cut into pieces (words with their leading space, numbers,
-  punctuation runs, whitespace) by a regular expression, and BPE never merges across pieces
-  (all-ASCII text goes through an exact twin of GPT-2's and GPT-4's patterns in Python's faster
-  ``re``; other text through ``regex``, which knows Unicode's letter and number classes);
-- special tokens (``<|endoftext|>``): control tokens above the ordinary ids that only appear in
-  the ids when the caller explicitly allows their text;
-- encoding many texts into a padded ``(seq_len, batch)`` id array with a mask, the shape the
-  embedding step takes next;
-- files: our own human-readable format (``file_format.py``) and other tools' vocabularies
-  (``rankfiles.py``), read into and written from the same ranked vocabulary.
+"""The Tokenizer: text -> pieces -> token ids, and back, with special tokens, batches and files.
 
 A tokenizer is a ranked vocabulary of distinct byte strings (rank == id, all 256 single bytes
-present), a pattern and special tokens, so trained vocabularies and GPT-2's load into the same
-class. Text with lone surrogates (which UTF-8 cannot encode) is repaired first: every surrogate
-code point becomes U+FFFD. The rules the arguments must follow, with their error messages, are in
-``tokenizer_checks.py``.
+present), a split pattern and special tokens, so trained vocabularies and GPT-2's load into the
+same class. On top of the modules before it, this one adds:
+
+- special tokens (``<|endoftext|>``): control tokens above the ordinary ids that appear in the
+  ids only where the caller allows their text;
+- a padded ``(seq_len, batch)`` id array with a mask for many texts, the embedding's input;
+- training from text, and reading and writing files (ours and other tools').
+
+Text with lone surrogates (which UTF-8 cannot encode) is repaired first: each becomes U+FFFD.
 """
 
 from __future__ import annotations
 
-import re
+import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from itertools import chain
 from pathlib import Path
 
@@ -33,49 +25,14 @@ import numpy as np
 import regex
 
 from minimal_embed import data
-from minimal_embed.tokenizer import bpe, checks, file_format, rankfiles
+from minimal_embed._checks import check_integer
+from minimal_embed.tokenizer import bpe, bpe_train, checks, file_format, rankfiles
+from minimal_embed.tokenizer.patterns import GPT2_PATTERN, GPT4_PATTERN, Splitter
+from minimal_embed.tokenizer.piece_cache import PieceCache
 
-# GPT-2's split (Radford et al. 2019; openai/gpt-2 encoder.py). Same pieces as the original
-# "'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", rewritten so that no
-# alternative can backtrack over a long run: `\s+(?!\S)` still backtracks exactly one character, so
-# a run of spaces before a word gives its last space to the word; the original's final `\s+` can
-# only ever match one character (a longer run would have matched `\s+(?!\S)`), hence `\s`; the
-# possessive `\s++$` takes a trailing run in one step. The letter, number and punctuation runs end
-# their alternative, so nothing after them can make them backtrack: plain `+` is as safe as `++`
-# there, and with `regex` 2026.5 it splits the 1.1 MB benchmark corpus in 83 ms instead of 94.
-GPT2_PATTERN = (
-    r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s++$|\s+(?!\S)|\s"""
-)
+PathLike = str | os.PathLike
 
-# GPT-4's split (OpenAI's cl100k_base): case-insensitive contractions, a letter run may take one
-# leading non-letter, numbers in groups of at most three digits, newlines kept with what precedes.
-GPT4_PATTERN = (
-    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
-    r"""|\s*[\r\n]|\s++$|\s+(?!\S)|\s"""
-)
-
-# The same two splits for text that is all ASCII, written for Python's own `re` (3.11+ for `++`).
-# Among ASCII characters \p{L} is exactly [A-Za-z], \p{N} exactly [0-9], and `regex`'s \s exactly
-# re.ASCII's [\t\n\v\f\r ], so on ASCII text these give the same pieces (tests compare them on every
-# pair of ASCII characters and on random text). Why bother: `re` splits the 1.1 MB benchmark
-# corpus in 43 ms, `regex` in 83 ms, and the split is most of the cost of encoding.
-# Text that is not all ASCII is cut into stretches of about _ASCII_CHUNK characters, each split by
-# the twin when it is all ASCII: a curly apostrophe every few lines then costs only its stretch.
-# The cuts go after an ASCII letter followed by a space. In both patterns that letter ends its
-# piece (a letter run or a contraction; a space is never part of either's end), no alternative
-# looks back, and `$` cannot match before a letter, so both sides split as they would together.
-# 256 characters: tinyshakespeare with 310 curly apostrophes splits in 52 ms instead of 92.
-_CUT_AFTER = re.compile(r"[A-Za-z](?= )")
-_ASCII_CHUNK = 256
-_ASCII_TWINS = {
-    GPT2_PATTERN:
-        r"""'(?:[sdmt]|ll|ve|re)| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s++$|\s+(?!\S)|\s""",
-    GPT4_PATTERN:
-        r"""'(?i:[sdmt]|ll|ve|re)|[^\r\nA-Za-z0-9]?+[A-Za-z]++|[0-9]{1,3}+"""
-        r"""| ?[^\sA-Za-z0-9]++[\r\n]*+|\s*[\r\n]|\s++$|\s+(?!\S)|\s""",
-}
-
-_CACHE_SIZE = 100_000  # distinct pieces kept between calls; the cache is emptied beyond this
+__all__ = ["Tokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "count_pieces", "load_tokenizer"]
 
 
 class Tokenizer:
@@ -116,17 +73,12 @@ class Tokenizer:
         self._ranks = checks.checked_ranks(ranks)
         self._special_tokens = checks.checked_special_tokens(special_tokens, len(self._ranks))
         self._pattern = pattern
-        self._split_regex = checks.compiled_pattern(pattern)
-        self._ascii_regex = _ascii_twin(pattern)
+        self._splitter = Splitter(pattern)
         self._decoder = {rank: token for token, rank in self._ranks.items()}
         for text, token_id in self._special_tokens.items():
             self._decoder[token_id] = text.encode("utf-8")
         self._special_regexes: dict[frozenset[str], regex.Pattern] = {}
-        self._piece_cache: dict[str, list[int]] = {}
-        self._joinable = bpe.joinable_pairs(self._ranks)  # where long pieces can be cut
-        self._pair_table = bpe.byte_pair_ranks(self._ranks)  # the first merges of many pieces
-
-    # --- training ------------------------------------------------------------------------------
+        self._pieces = PieceCache(self._ranks)
 
     @classmethod
     def train(
@@ -140,10 +92,9 @@ class Tokenizer:
     ) -> Tokenizer:
         """Train a vocabulary of ``vocab_size`` ids (special tokens included) on some text.
 
-        The text is cut at special-token occurrences, each side is split by ``pattern``, and the
-        distinct pieces with their counts go to :func:`minimal_embed.bpe.train` (overlapping
-        pair counts, left-to-right merges, ties to the smallest ``(left_id, right_id)``). Single
-        bytes get ids 0..255, merges the next ids, special tokens the highest ones.
+        The distinct pieces of the text and their counts (:func:`count_pieces`) go to
+        :func:`~.bpe_train.train`. Single bytes get ids 0..255, merges the next ids, special
+        tokens the highest ones.
 
         Parameters
         ----------
@@ -160,31 +111,22 @@ class Tokenizer:
         progress : bool or callable
             True prints merges done / total to stderr; a callable gets ``(done, total)``.
 
-        Returns
-        -------
-        Tokenizer
-
         Raises
         ------
         TypeError, ValueError
             If ``vocab_size`` is not an integer large enough, or an item is not a str.
         """
         specials = checks.special_token_list(special_tokens)
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
-            raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")
+        vocab_size = check_integer("vocab_size", vocab_size)
         if vocab_size < 256 + len(specials):
             raise ValueError(
                 f"vocab_size={vocab_size} is too small: the 256 single bytes and "
                 f"{len(specials)} special token(s) need {256 + len(specials)} ids"
             )
         piece_counts = count_pieces(text_or_texts, pattern=pattern, special_tokens=specials)
-        if progress is True:
-            progress = _print_progress
-        merges = bpe.train(piece_counts, vocab_size - 256 - len(specials), progress or None)
-        ranks = bpe.merges_to_ranks(merges)
-        return cls(ranks, pattern=pattern, special_tokens=specials)
-
-    # --- properties ----------------------------------------------------------------------------
+        report = _print_progress if progress is True else progress or None
+        merges = bpe_train.train(piece_counts, vocab_size - 256 - len(specials), report)
+        return cls(bpe.merges_to_ranks(merges), pattern=pattern, special_tokens=specials)
 
     @property
     def vocab_size(self) -> int:
@@ -209,10 +151,7 @@ class Tokenizer:
     # --- encoding ------------------------------------------------------------------------------
 
     def split(self, text: str, *, allowed_special: Collection[str] | str = ()) -> list[str]:
-        """Cut ``text`` into the pieces that are encoded separately.
-
-        Allowed special tokens come out as pieces of their own; all other text is split by the
-        pattern (no disallowed-special check: this only shows the cut).
+        """Cut ``text`` into the pieces that are encoded separately (no special-token check).
 
         Parameters
         ----------
@@ -229,8 +168,7 @@ class Tokenizer:
         Raises
         ------
         TypeError, ValueError
-            If ``allowed_special`` is one str other than "all", or names a text that is not a
-            special token of this tokenizer.
+            If ``allowed_special`` is one str other than "all", or names an unknown token.
 
         Examples
         --------
@@ -241,7 +179,7 @@ class Tokenizer:
         allowed = self._special_set(allowed_special, "allowed_special")
         pieces = []
         for ordinary, special in self._segments(text, allowed):
-            pieces += _find_pieces(ordinary, self._split_regex, self._ascii_regex)
+            pieces += self._splitter.split(ordinary)
             if special is not None:
                 pieces.append(special)
         return pieces
@@ -249,9 +187,8 @@ class Tokenizer:
     def encode_ordinary(self, text: str) -> list[int]:
         """Encode ``text`` treating special-token text as plain text.
 
-        The pieces of the split not seen before are encoded together by
-        :func:`minimal_embed.bpe.encode_pieces` and remembered, so repeated words cost one
-        dictionary lookup.
+        The ids of each piece of the split, from the :class:`~.piece_cache.PieceCache`, so a
+        repeated word costs one dictionary lookup.
 
         Parameters
         ----------
@@ -274,19 +211,8 @@ class Tokenizer:
         return self._encode_repaired(_repair_surrogates(text))
 
     def _encode_repaired(self, text: str) -> list[int]:
-        """`encode_ordinary` of a text whose lone surrogates are already repaired."""
-        pieces = _find_pieces(text, self._split_regex, self._ascii_regex)
-        cache = self._piece_cache
-        if len(cache) > _CACHE_SIZE:
-            cache.clear()
-        new = list(set(pieces).difference(cache))
-        utf8 = [piece.encode("utf-8") for piece in new]
-        encoded = bpe.encode_pieces(utf8, self._ranks, self._joinable, self._pair_table)
-        cache.update(zip(new, encoded, strict=True))
-        ids = []
-        for piece_ids in map(cache.__getitem__, pieces):
-            ids += piece_ids  # 21 ms for the 298k pieces of the 1.1 MB corpus; chain() takes 25
-        return ids
+        """The ids of ``text``, whose lone surrogates are already repaired."""
+        return self._pieces.encode(self._splitter.split(text))
 
     def encode(
         self,
@@ -309,10 +235,6 @@ class Tokenizer:
         disallowed_special : "all" or collection of str
             Special tokens whose text raises; "all" means every special token not allowed. Pass
             ``()`` to encode the rest as plain text.
-
-        Returns
-        -------
-        list of int
 
         Raises
         ------
@@ -357,10 +279,7 @@ class Tokenizer:
         batch_first: bool = False,
         allowed_special: Collection[str] | str = (),
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Encode many texts into one padded id array and a mask of the real tokens.
-
-        ``seq_len`` is the longest encoding (after cutting to ``max_len``); shorter ones are
-        padded at the end.
+        """Encode many texts into one id array padded at the end, and a mask of the real tokens.
 
         Parameters
         ----------
@@ -378,21 +297,22 @@ class Tokenizer:
         Returns
         -------
         ids : np.ndarray of int64, shape (seq_len, batch)
+            ``seq_len`` is the longest encoding, after cutting to ``max_len``.
         mask : np.ndarray of bool, shape (seq_len, batch)
             True at real tokens.
 
         Raises
         ------
         TypeError
-            If ``texts`` is one str (wrap it in a list), or ``pad_id`` is not an integer.
+            If ``texts`` is one str (wrap it in a list), or ``max_len`` or ``pad_id`` is not an
+            integer.
         ValueError
-            If ``max_len`` is not a positive int, ``pad_id`` is not in the vocabulary, or a text
-            holds a special token that is not allowed.
+            If ``max_len`` is below 1, ``pad_id`` is not in the vocabulary, or a text holds a
+            special token that is not allowed.
 
         Examples
         --------
-        >>> tok = Tokenizer.train("ab ab ab", 258)
-        >>> ids, mask = tok.encode_batch(["ab ab", "b"], pad_id=0)
+        >>> ids, mask = Tokenizer.train("ab ab ab", 258).encode_batch(["ab ab", "b"])
         >>> ids
         array([[256,  98],
                [257,   0]])
@@ -403,8 +323,8 @@ class Tokenizer:
         if isinstance(texts, str):
             raise TypeError("texts must be a list of str, not one str; wrap it: [text]")
         pad = 0 if pad_id is None else self._checked_id(pad_id, "pad_id")
-        if max_len is not None and (not isinstance(max_len, int) or max_len < 1):
-            raise ValueError(f"max_len must be a positive int or None, got {max_len!r}")
+        if max_len is not None:
+            max_len = check_integer("max_len", max_len, least=1)
         encoded = [self.encode(text, allowed_special=allowed_special)[:max_len] for text in texts]
         lengths = np.array([len(ids) for ids in encoded], dtype=np.int64)  # (batch,)
         seq_len = int(lengths.max(initial=0))
@@ -425,15 +345,15 @@ class Tokenizer:
     ) -> tuple[list[int], list[tuple[int, int]]]:
         """Encode ``text`` like :meth:`encode`, with each token's character span ``(start, end)``.
 
-        A token's span runs from the character holding its first byte to the one holding its last
-        byte, so a token with part of a multi-byte character points at that whole character (the
-        two GPT-2 tokens of "你" both get ``(0, 1)``). In order, the spans cover the text with no
-        gap; two neighbours overlap only on a character they split between them.
+        Subtle: a span runs from the character holding the token's first byte to the one holding
+        its last, so a token with part of a multi-byte character points at that whole character
+        (the two GPT-2 tokens of "你" both get ``(0, 1)``). In order, the spans cover the text
+        with no gap; two neighbours overlap only on a character they split between them.
 
         Parameters
         ----------
         text, allowed_special, disallowed_special
-            As in :meth:`encode`.
+            As in :meth:`encode`, which raises the same errors.
 
         Returns
         -------
@@ -441,11 +361,6 @@ class Tokenizer:
             The token ids, as :meth:`encode` returns them.
         spans : list of (int, int)
             One per id: ``text[start:end]`` holds that token's bytes.
-
-        Raises
-        ------
-        ValueError
-            As :meth:`encode` does.
 
         Examples
         --------
@@ -473,10 +388,6 @@ class Tokenizer:
         ids : iterable of int, or integer np.ndarray of any shape
             Token ids (an array is read in row-major order).
 
-        Returns
-        -------
-        bytes
-
         Raises
         ------
         TypeError
@@ -489,17 +400,15 @@ class Tokenizer:
         >>> Tokenizer.train("", 256).decode_bytes([0xE2, 0x82])   # half a character stays bytes
         b'\\xe2\\x82'
         """
-        ids = checks.checked_id_list(ids)
         try:
-            return b"".join(map(self._decoder.__getitem__, ids))
+            return b"".join(map(self._decoder.__getitem__, checks.checked_id_list(ids)))
         except KeyError as error:
             raise ValueError(self._unknown_id_message(error.args[0])) from None
 
     def decode(self, ids: Iterable[int]) -> str:
-        """Decode ``ids`` to text; byte sequences that are not valid UTF-8 become U+FFFD.
+        """``decode_bytes(ids).decode("utf-8", errors="replace")``: invalid UTF-8 becomes U+FFFD.
 
-        ``decode_bytes(ids).decode("utf-8", errors="replace")``: takes and refuses the same ids as
-        :meth:`decode_bytes`.
+        Takes and refuses the same ids as :meth:`decode_bytes`.
 
         Examples
         --------
@@ -529,16 +438,12 @@ class Tokenizer:
 
     # --- files ---------------------------------------------------------------------------------
 
-    def save(self, path: str | Path) -> None:
-        """Write the tokenizer as UTF-8 text; :meth:`load` reads it back exactly.
-
-        One line per token (rank, escaped bytes, readable text) after a version line, the pattern
-        and the special tokens: the format is described in :mod:`minimal_embed.tokenizer_file`.
-        """
+    def save(self, path: PathLike) -> None:
+        """Write the tokenizer as readable text (:mod:`~.file_format`); :meth:`load` reads it."""
         file_format.write_tokenizer(path, self._ranks, self._pattern, self._special_tokens)
 
     @classmethod
-    def load(cls, path: str | Path) -> Tokenizer:
+    def load(cls, path: PathLike) -> Tokenizer:
         """Read a tokenizer written by :meth:`save`. Nothing is unpickled: the file is text.
 
         Raises
@@ -567,35 +472,26 @@ class Tokenizer:
     @classmethod
     def from_tiktoken(
         cls,
-        path: str | Path,
+        path: PathLike,
         *,
         pattern: str = GPT2_PATTERN,
         special_tokens: Mapping[str, int] | Iterable[str] | None = None,
     ) -> Tokenizer:
-        """Read a tiktoken rank file: ``base64(token_bytes) rank`` per line, e.g. ``gpt2.tiktoken``.
+        """Read a tiktoken rank file (``base64(token_bytes) rank`` per line), e.g. GPT-2's.
 
-        The file holds only the ranks; the split pattern and special tokens are not in it, so they
-        are given here (GPT-2: the default pattern, ``special_tokens={"<|endoftext|>": 50256}``).
-        See :func:`minimal_embed.rankfiles.parse_tiktoken` for the checks.
-
-        Parameters
-        ----------
-        path : str or Path
-            The rank file.
-        pattern, special_tokens
-            As in the constructor.
+        The file holds only the ranks, so the pattern and special tokens are given here (GPT-2:
+        the default pattern, ``special_tokens={"<|endoftext|>": 50256}``).
 
         Raises
         ------
         ValueError
-            If the file is malformed (the message names the line), lacks a single byte, or its
-            ranks are not 0..n-1; TypeError or ValueError for bad ``pattern`` or
-            ``special_tokens``, as the constructor raises.
+            If the file is malformed (:func:`~.rankfiles.parse_tiktoken`); TypeError or
+            ValueError for a bad ``pattern`` or ``special_tokens``, as the constructor raises.
         """
         ranks = rankfiles.read_tiktoken(path)
         return cls(ranks, pattern=pattern, special_tokens=special_tokens)
 
-    def to_tiktoken(self, path: str | Path) -> None:
+    def to_tiktoken(self, path: PathLike) -> None:
         """Write the ranks as a tiktoken rank file, which tiktoken's ``load_tiktoken_bpe`` reads.
 
         ``tiktoken.Encoding(name, pat_str=tok.pattern, mergeable_ranks=load_tiktoken_bpe(path),
@@ -604,12 +500,12 @@ class Tokenizer:
         rankfiles.write_tiktoken(self._ranks, path)
 
     @classmethod
-    def from_gpt2(cls, encoder_json: str | Path, vocab_bpe: str | Path) -> Tokenizer:
+    def from_gpt2(cls, encoder_json: PathLike, vocab_bpe: PathLike) -> Tokenizer:
         """Read OpenAI's original GPT-2 files: ``encoder.json`` and the merges in ``vocab.bpe``.
 
         Tokens there are written in GPT-2's printable byte alphabet (``Ġ`` for a space; see
-        :mod:`minimal_embed.rankfiles` for why). Ids above the merges, ``<|endoftext|>`` = 50256
-        in GPT-2, become special tokens; the pattern is :data:`GPT2_PATTERN`.
+        :mod:`~.rankfiles` for why). Ids above the merges, ``<|endoftext|>`` = 50256 in GPT-2,
+        become special tokens; the pattern is :data:`GPT2_PATTERN`.
 
         Raises
         ------
@@ -622,6 +518,7 @@ class Tokenizer:
     # --- special-token sets, id checks, equality -----------------------------------------------
 
     def _special_set(self, names: Collection[str] | str, argument: str) -> set[str]:
+        """``names`` ("all" or a collection) as a set of this tokenizer's special tokens."""
         if names == "all":
             return set(self._special_tokens)
         if isinstance(names, str):
@@ -634,9 +531,8 @@ class Tokenizer:
             )
         return set(names)
 
-    def _segments(self, text: str, allowed: set[str]):
-        """Yield ``(ordinary_text, special_text_or_None)``, cutting ``text`` (already repaired)
-        at the special tokens in ``allowed`` (already checked)."""
+    def _segments(self, text: str, allowed: set[str]) -> Iterator[tuple[str, str | None]]:
+        """``(ordinary text, special text or None)`` pairs: ``text`` cut at ``allowed`` tokens."""
         start = 0
         if allowed:
             for found in self._special_regex(allowed).finditer(text):
@@ -645,24 +541,27 @@ class Tokenizer:
         yield text[start:], None
 
     def _special_regex(self, names: set[str]) -> regex.Pattern:
+        """The (cached) regex matching any of the special tokens ``names``."""
         key = frozenset(names)
         if key not in self._special_regexes:
             self._special_regexes[key] = _alternation(names)
         return self._special_regexes[key]
 
     def _checked_id(self, token_id: int, what: str) -> int:
-        if isinstance(token_id, bool) or not isinstance(token_id, (int, np.integer)):
-            raise TypeError(f"{what} must be an int, got {type(token_id).__name__}")
-        if int(token_id) not in self._decoder:
+        """``token_id`` as an int, if it is an integer id of this vocabulary."""
+        token_id = check_integer(what, token_id)
+        if token_id not in self._decoder:
             raise ValueError(self._unknown_id_message(token_id))
-        return int(token_id)
+        return token_id
 
     def _unknown_id_message(self, token_id: object) -> str:
+        """The error message for an id that is not in the vocabulary."""
         return (
             f"token id {token_id!r} is not in the vocabulary (ids are 0..{self.vocab_size - 1}"
             f"{', with gaps' if len(self._decoder) < self.vocab_size else ''})"
         )
 
+    # Defining __eq__ leaves the class unhashable (__hash__ is None): equal by value, mutable cache.
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Tokenizer):
             return NotImplemented
@@ -672,79 +571,8 @@ class Tokenizer:
             other._special_tokens,
         )
 
-    __hash__ = None  # mutable cache inside; equality is by value
-
     def __repr__(self) -> str:
         return f"Tokenizer(vocab_size={self.vocab_size}, special_tokens={self._special_tokens})"
-
-
-def load_tokenizer() -> Tokenizer:
-    """Return the tokenizer bundled in ``data/tokenizer.txt``.
-
-    It was trained on the bundled corpus with ``minimal-embed train-tokenizer`` (vocab_size 2048,
-    ``<|endoftext|>`` as the one special token), which reproduces the file byte for byte.
-
-    Examples
-    --------
-    >>> tok = load_tokenizer()
-    >>> tok.vocab_size, tok.special_tokens
-    (2048, {'<|endoftext|>': 2047})
-    """
-    return Tokenizer.load(data.path("tokenizer.txt"))
-
-
-# --- repairing and splitting text ------------------------------------------------------------
-
-
-def _repair_surrogates(text: str) -> str:
-    if text.isascii():  # O(1): CPython knows a str's widest character
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return checks.LONE_SURROGATE.sub("\ufffd", text)
-    return text
-
-
-def _ascii_twin(pattern: str) -> re.Pattern | None:
-    """The `re` twin of a known pattern, for all-ASCII text; None when there is none."""
-    twin = _ASCII_TWINS.get(pattern)
-    if twin is None:
-        return None
-    try:
-        return re.compile(twin, re.ASCII)
-    except re.error:  # before Python 3.11, `re` has no possessive quantifiers: use `regex` only
-        return None
-
-
-def _find_pieces(
-    text: str,
-    split_regex: regex.Pattern,
-    ascii_regex: re.Pattern | None,
-    chunk: int = _ASCII_CHUNK,
-) -> list[str]:
-    """Split ``text`` by the pattern; its all-ASCII stretches by the `re` twin, if there is one."""
-    if ascii_regex is None:
-        return split_regex.findall(text)
-    if text.isascii():
-        return ascii_regex.findall(text)
-    pieces = []
-    start = 0
-    while start < len(text):
-        cut = _CUT_AFTER.search(text, start + chunk)
-        stop = cut.end() if cut else len(text)
-        stretch = text[start:stop]
-        pieces += (ascii_regex if stretch.isascii() else split_regex).findall(stretch)
-        start = stop
-    return pieces
-
-
-def _alternation(texts: Iterable[str]) -> regex.Pattern | None:
-    """A regex matching any of ``texts``, longest first so a token containing another wins."""
-    texts = sorted(texts, key=lambda text: (-len(text), text))
-    if not texts:
-        return None
-    return regex.compile("|".join(regex.escape(text) for text in texts))
 
 
 def count_pieces(
@@ -756,8 +584,8 @@ def count_pieces(
     """Count the distinct pieces of some texts: what :meth:`Tokenizer.train` hands to the trainer.
 
     Each text is cut at special-token occurrences (their text separates, never counts), each
-    side is split by ``pattern``, and every distinct piece is counted once with its frequency, so
-    training costs grow with the distinct pieces, not with the length of the text.
+    side is split by ``pattern``, and every distinct piece is counted, so training costs grow
+    with the distinct pieces, not with the length of the text.
 
     Parameters
     ----------
@@ -784,8 +612,9 @@ def count_pieces(
     {b'the': 1, b' cat': 1, b',': 1, b' the': 1, b' hat': 1}
     """
     texts = [texts] if isinstance(texts, str) else texts
-    split_regex, ascii_regex = checks.compiled_pattern(pattern), _ascii_twin(pattern)
-    special_regex = _alternation(checks.special_token_list(special_tokens))
+    splitter = Splitter(pattern)
+    specials = checks.special_token_list(special_tokens)
+    special_regex = _alternation(specials) if specials else None
     counts: Counter[str] = Counter()
     for number, text in enumerate(texts):
         if not isinstance(text, str):
@@ -793,9 +622,42 @@ def count_pieces(
             raise TypeError(f"item {number} of the training texts is a {kind}, not a str")
         text = _repair_surrogates(text)
         for part in special_regex.split(text) if special_regex else [text]:
-            counts.update(_find_pieces(part, split_regex, ascii_regex))
+            counts.update(splitter.split(part))
     return {piece.encode("utf-8"): count for piece, count in counts.items() if piece}
 
 
+def load_tokenizer() -> Tokenizer:
+    """Return the tokenizer bundled in ``data/tokenizer.txt``.
+
+    It was trained on the bundled corpus with ``minimal-embed train-tokenizer`` (vocab_size 2048,
+    ``<|endoftext|>`` as the one special token), which reproduces the file byte for byte.
+
+    Examples
+    --------
+    >>> tok = load_tokenizer()
+    >>> tok.vocab_size, tok.special_tokens
+    (2048, {'<|endoftext|>': 2047})
+    """
+    return Tokenizer.load(data.path("tokenizer.txt"))
+
+
+def _repair_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD."""
+    if text.isascii():  # O(1): CPython knows a str's widest character
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return checks.LONE_SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def _alternation(texts: Iterable[str]) -> regex.Pattern:
+    """A regex matching any of ``texts`` (not empty), longest first so a longer token wins."""
+    by_length = sorted(texts, key=lambda text: (-len(text), text))
+    return regex.compile("|".join(regex.escape(text) for text in by_length))
+
+
 def _print_progress(done: int, total: int) -> None:
+    """Print merges done / total on one stderr line."""
     print(f"\rmerges {done}/{total}", end="\n" if done == total else "", file=sys.stderr)

@@ -1,18 +1,16 @@
 """Byte-pair encoding, the plain definitions: count pairs, merge one, train, encode a piece by rank.
 
-Everything here works on ``bytes`` and lists of integer ids (byte ``b`` starts out as id ``b``),
-written as plainly as possible; ``bpe_train.py`` and ``bpe_encode.py`` compute the same results
-fast, and the tests prove them equal to the functions here.
+On ``bytes`` and lists of ids (byte ``b`` starts as id ``b``), as plainly as possible;
+``bpe_train.py`` and ``bpe_encode.py`` compute the same fast, and the tests prove them equal.
 
-Training (Sennrich et al. 2016; byte-level as in GPT-2, Radford et al. 2019) takes the pieces of
-the split text with their counts (``{b" the": 5123, ...}``) and repeatedly replaces the most
-frequent adjacent pair of ids by a new id. Pairs overlap (``aaa`` holds ``(a, a)`` twice), merging
-goes left to right (``aaa`` becomes ``[aa, a]``), ties go to the smallest ``(left_id, right_id)``
-so the order of the pieces never matters, and no merge crosses the end of a piece.
+Training (Sennrich et al. 2016; byte-level as in GPT-2) takes the pieces of the split text with
+their counts (``{b" the": 5123, ...}``) and repeatedly replaces the most frequent adjacent pair
+of ids by a new id; no merge crosses the end of a piece.
 
-Encoding uses ranks, tiktoken's rule: a token's rank is its id, and a piece's parts are joined at
-the adjacent pair whose concatenation has the lowest rank until no pair is a token. For a trained
-vocabulary this replays the training merges (:func:`merges_to_ranks` says why).
+Encoding uses ``ranks``, a ranked vocabulary: distinct byte strings -> rank (== id), dense from 0,
+all 256 single bytes in it. A piece's parts are joined where the adjacent pair's concatenation
+has the lowest rank until no pair is a token (tiktoken's rule); for a trained vocabulary this
+replays the training merges (:func:`merges_to_ranks` says why).
 """
 
 from __future__ import annotations
@@ -32,19 +30,7 @@ def count_pairs(
 ) -> dict[Pair, int]:
     """Add ``weight`` to ``counts[(a, b)]`` for every adjacent, overlapping pair of ``ids``.
 
-    Parameters
-    ----------
-    ids : list of int
-        One sequence of token ids.
-    counts : dict of (int, int) -> int, optional
-        Running totals to add to (a new dict when None).
-    weight : int
-        How often the sequence occurs.
-
-    Returns
-    -------
-    dict of (int, int) -> int
-        ``counts``, updated.
+    ``counts`` (a new dict when None) is returned, updated; ``weight`` is how often ``ids`` occurs.
 
     Examples
     --------
@@ -59,15 +45,6 @@ def count_pairs(
 
 def merge_pair(ids: list[int], pair: Pair, new_id: int) -> list[int]:
     """A new list: ``ids`` with every occurrence of ``pair`` replaced by ``new_id``, left to right.
-
-    Parameters
-    ----------
-    ids : list of int
-        One sequence of token ids (not changed).
-    pair : (int, int)
-        The adjacent pair to merge.
-    new_id : int
-        The id that replaces it.
 
     Examples
     --------
@@ -89,21 +66,10 @@ def merge_pair(ids: list[int], pair: Pair, new_id: int) -> list[int]:
 def train_plain(piece_counts: Mapping[bytes, int], num_merges: int) -> list[Pair]:
     """Learn up to ``num_merges`` merges, recounting every pair of every piece after each merge.
 
-    Merge ``k`` is the most frequent pair (counts weighted by the pieces' counts; ties to the
-    smallest pair), replaced everywhere by id ``256 + k``. Stops early when no pair is left.
-    Costs O(num_merges * total piece length); :func:`~.bpe_train.train` is the fast version.
-
-    Parameters
-    ----------
-    piece_counts : mapping of bytes -> int
-        Each distinct piece of the training text with its count (>= 1).
-    num_merges : int
-        The most merges to learn.
-
-    Returns
-    -------
-    list of (int, int)
-        The merged pairs in order.
+    ``piece_counts`` maps each distinct piece of the training text to its count. Merge ``k`` is
+    the most frequent pair (weighted by the counts; ties to the smallest), replaced everywhere by
+    id ``256 + k``; the merged pairs come back in order, fewer when no pair is left. Costs
+    O(num_merges * total piece length); :func:`~.bpe_train.train` is the fast version.
 
     Raises
     ------
@@ -140,16 +106,6 @@ def merges_to_ranks(merges: list[Pair]) -> dict[bytes, int]:
     so once a string is a token, every uncrossed occurrence of it is that one token and no later
     pair can spell it again. Hence ids and byte strings are one-to-one.
 
-    Parameters
-    ----------
-    merges : list of (int, int)
-        Merged pairs in training order.
-
-    Returns
-    -------
-    dict of bytes -> int
-        The ranks, dense from 0 to ``255 + len(merges)``.
-
     Examples
     --------
     >>> merges_to_ranks([(97, 97), (256, 98)])[b"aab"]
@@ -170,21 +126,7 @@ def merge_by_rank_plain(
     and joins the lowest (the leftmost on a tie). O(n^2) for n bytes; ``bpe_encode.py`` has the
     fast versions. With ``max_rank``, only pairs of rank below it are joined: what is left of a
     token of rank ``r`` with ``max_rank=r`` is the merge that made it
-    (:func:`~.rankfiles.merges_from_ranks`).
-
-    Parameters
-    ----------
-    piece : bytes
-        One piece.
-    ranks : mapping of bytes -> int
-        The ranked vocabulary; all 256 single bytes must be in it.
-    max_rank : int, optional
-        Join only pairs of rank below this.
-
-    Returns
-    -------
-    list of int
-        The ids of the parts; their bytes concatenate to ``piece``.
+    (:func:`~.rankfiles.merges_from_ranks`). Returns the ids of the parts.
 
     Examples
     --------

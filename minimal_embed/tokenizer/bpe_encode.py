@@ -1,15 +1,14 @@
 """The fast encoders: the ids of :func:`~.bpe.merge_by_rank_plain`, for short, long and many pieces.
 
-- :func:`merge_by_rank` keeps a list of pair ranks and re-ranks only the two pairs beside a
-  merge: O(n^2) at worst, cheapest for words;
+- :func:`merge_by_rank` re-ranks only the two pairs beside a merge: cheapest for words;
 - :func:`merge_by_rank_long` files candidate pairs in buckets by rank over a linked list of
   parts: about linear time, for long pieces (``"a" * 1_000_000``);
 - :func:`encode_piece` picks between them, after cutting a long piece where no token spans;
-- :func:`merge_by_rank_batch` advances many short pieces together, its bookkeeping in NumPy
-  arrays, and :func:`encode_pieces` sends a text's new words there.
+- :func:`merge_by_rank_batch` advances many short pieces together, its bookkeeping in NumPy,
+  and :func:`encode_pieces` sends a text's new words there.
 
-All give the plain rule's ids for any ranked vocabulary (the tests check each against it). Ranks
-need not put the single bytes at 0..255 (GPT-2's do not).
+``ranks`` is a ranked vocabulary as in ``bpe.py``; its single bytes need not be 0..255 (GPT-2's
+are not). The tests check every function here against the plain rule.
 """
 
 from __future__ import annotations
@@ -34,29 +33,15 @@ BATCH_MIN = 256
 def merge_by_rank(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
     """:func:`~.bpe.merge_by_rank_plain`'s ids, re-ranking only the two pairs beside each merge.
 
-    ``starts`` holds where each part begins (plus the end of the piece), ``pair_ranks[k]`` the
-    rank of part k joined to part k+1 (infinity when that is not a token). A merge deletes one
-    boundary and re-ranks its two neighbours: O(n^2) at worst but little per merge, so the right
-    choice for short pieces.
-
-    Parameters
-    ----------
-    piece : bytes
-        One piece.
-    ranks : mapping of bytes -> int
-        The ranked vocabulary; all 256 single bytes must be in it.
-
-    Returns
-    -------
-    list of int
-        The token ids.
+    O(n^2) at worst for n bytes, but little work per merge: the right choice for short pieces.
 
     Examples
     --------
     >>> merge_by_rank(b"aaa", {bytes([b]): b for b in range(256)} | {b"aa": 256})
     [256, 97]
     """
-    starts = list(range(len(piece) + 1))
+    starts = list(range(len(piece) + 1))  # where each part begins, then the end of the piece
+    # pair_ranks[k]: the rank of part k joined to part k + 1
     pair_ranks = [ranks.get(piece[i : i + 2], NOT_A_TOKEN) for i in range(len(piece) - 1)]
     while pair_ranks:
         best = min(pair_ranks)
@@ -74,41 +59,25 @@ def merge_by_rank(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
 def merge_by_rank_long(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
     """:func:`~.bpe.merge_by_rank_plain`'s ids in about linear time: for long pieces.
 
-    The parts form a linked list named by their first byte offset ``i``: ``end[i]`` is where the
-    part stops (``0`` once it is merged into its left neighbour), ``prev[i]`` where the part
-    before it starts. Candidate pairs wait in ``buckets[rank]`` (their starts), with a heap
-    ``pending`` of the ranks that have a bucket, so the heap holds at most one entry per rank.
-    The loop sweeps the lowest rank's bucket left to right: the rule's order.
-
-    Subtle: a merge makes two new pairs with longer bytes, so of a different rank. In a trained
-    vocabulary it is higher (the argument of :func:`~.bpe.merges_to_ranks`), each bucket is swept
-    once and sorting the nearly sorted buckets is the only cost beyond linear. If one ranks lower
-    (possible in hand-made vocabularies), the sweep stops, puts its remaining starts back and
-    the lower rank goes first. An entry is stale when its left part is gone or has a new right
-    neighbour; then its bytes no longer have that rank, which is the check.
-
-    Parameters
-    ----------
-    piece : bytes
-        One piece, typically hundreds of bytes or more.
-    ranks : mapping of bytes -> int
-        The ranked vocabulary; all 256 single bytes must be in it.
-
-    Returns
-    -------
-    list of int
-        The token ids.
+    Candidate pairs wait in buckets by rank; the loop sweeps the lowest rank's bucket left to
+    right, the rule's order. Subtle: a merge makes two new pairs with longer bytes, so of a
+    different rank. In a trained vocabulary it is higher (the argument of
+    :func:`~.bpe.merges_to_ranks`), so each bucket is swept once and sorting the nearly sorted
+    buckets is the only cost beyond linear. If one ranks lower (possible in hand-made
+    vocabularies), the sweep stops, puts its remaining starts back and the lower rank goes first.
 
     Examples
     --------
     >>> merge_by_rank_long(b"aaaaa", {bytes([b]): b for b in range(256)} | {b"aa": 256})
     [256, 256, 97]
     """
+    # The parts form a linked list named by their first byte offset i: end[i] is where part i
+    # stops (0 once it is merged into its left neighbour), prev[i] where the part before starts.
     n = len(piece)
     end = list(range(1, n + 1))
     prev = list(range(-1, n - 1))
-    buckets: defaultdict[int, list[int]] = defaultdict(list)
-    pending: list[int] = []
+    buckets: defaultdict[int, list[int]] = defaultdict(list)  # rank -> starts of such pairs
+    pending: list[int] = []  # heap of the ranks that have a bucket: one entry per rank at most
 
     def add_candidate(start: int, stop: int) -> int | None:
         """File the pair spanning piece[start:stop] under its rank; return the rank."""
@@ -130,7 +99,7 @@ def merge_by_rank_long(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
                 continue  # the left part is gone, or it has become the last part
             stop = end[middle]
             if ranks.get(piece[i:stop]) != rank:
-                continue  # stale: a neighbour changed since this pair was filed
+                continue  # stale: the left part got a new right neighbour since it was filed
             end[i], end[middle] = stop, 0
             new_ranks = []
             if stop < n:
@@ -156,23 +125,13 @@ def merge_by_rank_long(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
 
 
 def joinable_pairs(ranks: Mapping[bytes, int]) -> np.ndarray:
-    """Mark the byte pairs that sit side by side inside some token: ``table[256 * a + b]``.
+    """The byte pairs found side by side inside some token: ``(65536,)`` bool, at ``256 * a + b``.
 
     Subtle: where two neighbouring bytes of a piece sit side by side in no token, no merge can
     ever join across them (every merge makes a token), so the piece can be cut there and each
     side encoded on its own, with the same ids. Random letters have such places every few bytes
     (with GPT-2's ranks, 2,689 of the 65,536 byte pairs occur inside tokens); one letter repeated
     has none.
-
-    Parameters
-    ----------
-    ranks : mapping of bytes -> int
-        The ranked vocabulary.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(65536,)`` bool.
 
     Examples
     --------
@@ -194,17 +153,7 @@ def joinable_pairs(ranks: Mapping[bytes, int]) -> np.ndarray:
 def cut_where_no_token_spans(piece: bytes, joinable: np.ndarray) -> list[bytes]:
     """Cut ``piece`` between every two neighbouring bytes that no token holds side by side.
 
-    Parameters
-    ----------
-    piece : bytes
-        One piece.
-    joinable : numpy.ndarray
-        ``joinable_pairs(ranks)``, ``(65536,)`` bool.
-
-    Returns
-    -------
-    list of bytes
-        The chunks, in order; they concatenate to ``piece``.
+    ``joinable`` is :func:`joinable_pairs` of the vocabulary; the chunks concatenate to ``piece``.
 
     Examples
     --------
@@ -225,21 +174,8 @@ def encode_piece(
     A piece that is itself a token is that token (as in tiktoken; a trained vocabulary's merges
     reach it anyway); otherwise the ids of :func:`~.bpe.merge_by_rank_plain`, from
     :func:`merge_by_rank` below :data:`LONG_PIECE` bytes and :func:`merge_by_rank_long` above,
-    where a long piece is first cut by :func:`cut_where_no_token_spans` if ``joinable`` is given.
-
-    Parameters
-    ----------
-    piece : bytes
-        The UTF-8 bytes of one piece of the split text.
-    ranks : mapping of bytes -> int
-        The ranked vocabulary; all 256 single bytes must be in it.
-    joinable : numpy.ndarray, optional
-        ``joinable_pairs(ranks)``, ``(65536,)`` bool.
-
-    Returns
-    -------
-    list of int
-        The token ids, whose byte strings concatenate to ``piece``.
+    where a long piece is first cut by :func:`cut_where_no_token_spans` if ``joinable``
+    (:func:`joinable_pairs` of ``ranks``, ``(65536,)`` bool) is given.
 
     Examples
     --------
@@ -264,19 +200,10 @@ def encode_piece(
 
 
 def byte_pair_ranks(ranks: Mapping[bytes, int]) -> np.ndarray:
-    """The rank of every two-byte token at ``table[256 * a + b]``, ``len(ranks)`` for the others.
+    """The rank of every two-byte token: ``(65536,)`` int64, at ``256 * a + b``.
 
-    ``len(ranks)`` is above every rank, so it reads "no token" in a minimum over ranks.
-
-    Parameters
-    ----------
-    ranks : mapping of bytes -> int
-        The ranked vocabulary.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(65536,)`` int64.
+    The pairs that are not tokens get ``len(ranks)``, above every rank, so it reads "no token" in
+    a minimum over ranks.
 
     Examples
     --------
@@ -296,27 +223,11 @@ def merge_by_rank_batch(
 ) -> list[list[int]]:
     """``[merge_by_rank(piece, ranks) for piece in pieces]``, with all pieces advancing together.
 
-    The pieces are laid end to end: ``starts[j]`` is where part ``j`` begins, ``part_id[j]`` its
-    id, ``pair_rank[j]`` the rank of part ``j`` joined to part ``j + 1`` (``none`` when that is
-    not a token, ``edge`` after a piece's last part), ``first[p]`` piece ``p``'s first part. In a
-    round every piece merges its lowest, leftmost pair, found for all pieces by one segmented
-    minimum of ``pair_rank * count + j``: the step :func:`merge_by_rank` takes. NumPy deletes the
-    merged boundaries; only the ranks of the two new pairs per merge are dictionary lookups. There
-    are as many rounds as the most merges one piece needs, so give it short pieces.
-
-    Parameters
-    ----------
-    pieces : list of bytes
-        Non-empty pieces.
-    ranks : mapping of bytes -> int
-        The ranked vocabulary; all 256 single bytes must be in it.
-    pair_table : numpy.ndarray
-        ``byte_pair_ranks(ranks)``, ``(65536,)`` int64.
-
-    Returns
-    -------
-    list of list of int
-        The ids of each piece.
+    In a round every piece merges its lowest, leftmost pair, found for all pieces at once by a
+    segmented minimum of ``pair_rank * count + j`` over their parts ``j``; NumPy deletes the
+    merged boundaries, and only the ranks of the two new pairs per merge are dictionary lookups.
+    There are as many rounds as the most merges one piece needs, so give it short pieces (not
+    empty ones). ``pair_table`` is :func:`byte_pair_ranks` of ``ranks``.
 
     Examples
     --------
@@ -326,11 +237,13 @@ def merge_by_rank_batch(
     """
     if not pieces:
         return []
+    # The pieces laid end to end, every byte a part at first. pair_rank[j] is the rank of part j
+    # joined to part j + 1: `none` when that is not a token, `edge` after a piece's last part.
     none, edge = len(ranks), len(ranks) + 1  # both above every rank; edge is never merged
     data = b"".join(pieces)
     codes = np.frombuffer(data, dtype=np.uint8).astype(np.int64)  # (n_bytes,)
-    first = np.cumsum([0] + [len(piece) for piece in pieces[:-1]])  # (n_pieces,)
-    starts = np.arange(len(data) + 1)  # (n_parts + 1,) every byte a part, then the end
+    first = np.cumsum([0] + [len(piece) for piece in pieces[:-1]])  # (n_pieces,) first parts
+    starts = np.arange(len(data) + 1)  # (n_parts + 1,) where each part begins, then the end
     byte_ids = np.array([ranks[bytes([b])] for b in range(256)], dtype=np.int64)  # (256,)
     part_id = byte_ids[codes]  # (n_parts,) the token id of each part
     pair_rank = np.append(pair_table[codes[:-1] * 256 + codes[1:]], edge)  # (n_parts,)
@@ -371,24 +284,9 @@ def encode_pieces(
 ) -> list[list[int]]:
     """``[encode_piece(piece, ranks, joinable) for piece in pieces]``, faster for many pieces.
 
-    Given ``pair_table`` and at least :data:`BATCH_MIN` pieces of 2 to :data:`SHORT_PIECE` bytes
-    that are not tokens, those are merged together by :func:`merge_by_rank_batch`.
-
-    Parameters
-    ----------
-    pieces : list of bytes
-        The UTF-8 bytes of pieces of the split text.
-    ranks : mapping of bytes -> int
-        The ranked vocabulary; all 256 single bytes must be in it.
-    joinable : numpy.ndarray, optional
-        ``joinable_pairs(ranks)``, ``(65536,)`` bool.
-    pair_table : numpy.ndarray, optional
-        ``byte_pair_ranks(ranks)``, ``(65536,)`` int64.
-
-    Returns
-    -------
-    list of list of int
-        The ids of each piece, in order.
+    Given ``pair_table`` (``byte_pair_ranks(ranks)``) and at least :data:`BATCH_MIN` pieces of 2
+    to :data:`SHORT_PIECE` bytes that are not tokens, those are merged together by
+    :func:`merge_by_rank_batch`. ``joinable`` is as in :func:`encode_piece`.
 
     Examples
     --------

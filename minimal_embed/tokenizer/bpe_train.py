@@ -1,9 +1,8 @@
 """The fast trainer: the merges of :func:`~.bpe.train_plain`, with pair counts kept up to date.
 
-``train_plain`` recounts every pair of every piece after each merge, O(merges * total length).
-:func:`train` counts once and, after each merge, rewrites only the pieces that held the merged
-pair and applies the change in their pair counts: a merge costs O(length of the pieces it touches
-+ log of the heap), which on real text is a tiny fraction of the recount.
+``train_plain`` recounts every pair of every piece after each merge. :func:`train` counts once,
+then rewrites only the pieces that held the merged pair and applies the change in their pair
+counts: a merge costs O(length of the pieces it touches + log of the heap of counts).
 """
 
 from __future__ import annotations
@@ -26,16 +25,6 @@ def train(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Pair]:
     """Learn up to ``num_merges`` merges: the result of :func:`~.bpe.train_plain`, incrementally.
-
-    State kept between merges:
-
-    - ``words[w]``: piece ``w`` as its current list of ids, ``freqs[w]`` its count;
-    - ``counts[pair]``: how often ``pair`` occurs in the whole text (overlapping, weighted);
-    - ``where[pair]``: the pieces that held ``pair`` at some point (a superset is fine: a piece
-      that no longer holds it is left unchanged by the merge);
-    - ``heap``: entries ``(-count, pair)``, so the smallest is the most frequent pair and on a tie
-      the smallest pair. An entry is stale when its count is no longer the pair's count; stale
-      entries are skipped when popped, and every change of a count pushes a fresh entry.
 
     Parameters
     ----------
@@ -63,14 +52,19 @@ def train(
     """
     check_piece_counts(piece_counts)
     num_merges = check_integer("num_merges", num_merges)
-    words = [list(piece) for piece in piece_counts]
+    words = [list(piece) for piece in piece_counts]  # piece w as its current list of ids
     freqs = list(piece_counts.values())
-    counts: dict[Pair, int] = {}
+    counts: dict[Pair, int] = {}  # occurrences of each pair in the whole text, weighted
+    # The pieces that held a pair at some point: a superset is fine, since a piece that no longer
+    # holds the pair is left unchanged by its merge.
     where: defaultdict[Pair, set[int]] = defaultdict(set)
     for w, word in enumerate(words):
         count_pairs(word, counts, freqs[w])
         for pair in pairwise(word):
             where[pair].add(w)
+    # Entries (-count, pair): the smallest is the most frequent pair, on a tie the smallest pair.
+    # An entry whose count is no longer the pair's is stale and skipped when popped; every change
+    # of a count pushes a fresh entry.
     heap = [(-count, pair) for pair, count in counts.items()]
     heapq.heapify(heap)
 

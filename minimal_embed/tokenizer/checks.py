@@ -1,15 +1,8 @@
-"""What the tokenizer accepts: the rules its arguments follow, each with the error it raises.
+"""What the tokenizer accepts: ranks, piece counts, special tokens, the pattern, ids to decode.
 
 The modules that do the work call these first, so they read as the algorithm while every bad
-argument still fails early, with a message that names the value, the limit and the fix:
-
-- ranks: distinct non-empty byte strings with integer ranks ``0..n-1``, all 256 single bytes in;
-- piece counts, the trainers' input: bytes -> an integer >= 1;
-- special tokens: distinct non-empty strings without lone surrogates, with ids above the ranks;
-- the split pattern: a valid ``regex`` pattern without capturing groups;
-- token ids to decode: integers (floats and bools are refused).
-
-A wrong type raises TypeError, a value out of range ValueError (the rule of ``_checks.py``).
+argument still fails early, with a message that names the value, the limit and the fix: a wrong
+type raises TypeError, a value out of range ValueError (the rule of ``_checks.py``).
 """
 
 from __future__ import annotations
@@ -27,12 +20,7 @@ LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def check_ranks(ranks: Mapping[bytes, int]) -> None:
-    """Check that ``ranks`` is a ranked vocabulary: every single byte in it, ranks 0..n-1 dense.
-
-    Parameters
-    ----------
-    ranks : mapping of bytes -> int
-        Token bytes -> rank (== token id).
+    """Check that ``ranks`` (token bytes -> rank) has every single byte and the ranks 0..n-1.
 
     Raises
     ------

@@ -54,17 +54,8 @@ _ASCII_CHUNK = 256
 class Splitter:
     """Cuts text into pieces by a split pattern, with ``re``'s twin on all-ASCII stretches.
 
-    Parameters
-    ----------
-    pattern : str
-        The split pattern (``regex`` syntax, no capturing groups).
-
-    Attributes
-    ----------
-    regex : regex.Pattern
-        The pattern, compiled by ``regex``.
-    ascii_regex : re.Pattern or None
-        Its ``re`` twin for ASCII text; None for other patterns, and before Python 3.11.
+    ``pattern`` is in ``regex`` syntax, without capturing groups; ``self.regex`` is it compiled,
+    ``self.ascii_regex`` its ``re`` twin (None for other patterns, and before Python 3.11).
 
     Raises
     ------

@@ -15,14 +15,9 @@ CACHE_SIZE = 100_000  # distinct pieces kept between calls; the cache is emptied
 
 
 class PieceCache:
-    """Encodes lists of pieces, remembering the ids of every distinct piece.
+    """Encodes lists of pieces with ``ranks`` (checked), remembering every distinct piece's ids.
 
-    Parameters
-    ----------
-    ranks : mapping of bytes -> int
-        The ranked vocabulary (already checked); all 256 single bytes must be in it.
-    size : int
-        The most pieces kept; beyond it the cache starts again empty.
+    At most ``size`` pieces are kept; beyond it the cache starts again empty.
 
     Examples
     --------

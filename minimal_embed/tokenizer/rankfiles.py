@@ -1,39 +1,26 @@
 """Other tools' vocabulary files: tiktoken's rank files and OpenAI's original GPT-2 files.
 
-``bpe.py`` merges bytes by rank; ``tokenizer.py`` wraps a ranked vocabulary (``dict[bytes, int]``,
-rank == token id) in a ``Tokenizer``. This module sits between them: it reads the files other
-tools write into that one dictionary, and writes it back out, so GPT-2's own vocabulary loads into
-our code and the vocabularies we train load into theirs. Plain functions, no Tokenizer in sight.
+They read into, and are written from, the one ranked vocabulary (``dict[bytes, int]``, rank ==
+id) that ``bpe.py`` merges by, so GPT-2's vocabulary loads into our code and ours into theirs.
 
-Two formats describe the same ranked vocabulary:
-
-1. **tiktoken's rank file** (``gpt2.tiktoken``, ``cl100k_base.tiktoken``): one line per token,
-   ``base64(token_bytes) rank``. Base64 makes any byte string, even a lone ``0x80`` or a newline,
-   safe to store as text. Special tokens are not in the file; the caller supplies them.
-
+1. **tiktoken's rank file** (``gpt2.tiktoken``): one ``base64(token_bytes) rank`` line per token.
+   Base64 makes any byte string, even a lone ``0x80`` or a newline, safe to store as text.
+   Special tokens are not in the file; the caller supplies them.
 2. **OpenAI's GPT-2 release** (2019): ``encoder.json`` maps each token, written as text, to its
-   id, and ``vocab.bpe`` lists the merges in the order they were learned, one ``left right`` pair
-   per line. Merge number ``i`` (from 0) creates the token with id ``256 + i``; ids 0..255 are the
-   single bytes and ``<|endoftext|>`` comes last, as 50256.
+   id; ``vocab.bpe`` lists the merges in the order learned, one ``left right`` per line, merge
+   ``i`` creating id ``256 + i``. ``<|endoftext|>`` comes last, as 50256.
 
 **Why GPT-2 needed printable stand-ins for bytes.** GPT-2's BPE code worked on Python strings
 and stored its merges in a text file split on spaces and newlines. Raw bytes do not fit there:
-a byte such as ``0xE4`` alone is not valid UTF-8, a space would split a merge line in the wrong
-place, a newline would end it, and control bytes are invisible. So every byte is first written as
-one printable Unicode character (:func:`byte_alphabet`):
+``0xE4`` alone is not valid UTF-8, a space would split a merge line in the wrong place, a newline
+would end it, and control bytes are invisible. So every byte is written as one printable
+character (:func:`byte_alphabet`): the 188 printable, non-space Latin-1 bytes (``!``..``~``,
+``¡``..``¬``, ``®``..``ÿ``) stand for themselves; the other 68 take U+0100, U+0101, ... in byte
+order. Space, the 33rd of them, becomes ``Ġ`` (U+0120) and newline ``Ċ`` (U+010A): hence tokens
+like ``Ġthe``. The single bytes got ids in that alphabet's order, so ``!`` is token 0.
 
-- the 188 bytes that already *are* printable, non-space Latin-1 characters (``!``..``~``,
-  ``¡``..``¬``, ``®``..``ÿ``) stand for themselves;
-- the other 68 (controls, space, DEL, ``0x80``..``0xA0``, the soft hyphen ``0xAD``) take the
-  characters U+0100, U+0101, ... in byte order. Space, the 33rd of them, becomes ``Ġ`` (U+0120)
-  and newline ``Ċ`` (U+010A): that is why GPT-2 vocabularies are full of tokens like ``Ġthe``.
-
-The 256 single-byte tokens got ids in that alphabet's order (the 188 printable bytes first), which
-is why ``!`` is token 0 in GPT-2 and the single bytes are not ids 0..255 by byte value.
-
-The merges list and the ranks carry the same information: merge ``i`` is the pair that the
-encoding rule itself would join last when it builds the token of rank ``256 + i`` using only lower
-ranks (:func:`merges_from_ranks`), so either file can be written from the other.
+The merges and the ranks carry the same information: merge ``i`` is what the encoding rule
+leaves of the token of rank ``256 + i`` using only lower ranks (:func:`merges_from_ranks`).
 """
 
 from __future__ import annotations
@@ -58,19 +45,9 @@ _GPT2_VERSION_LINE = "#version: 0.2"
 def parse_tiktoken(data: bytes) -> dict[bytes, int]:
     """Parse the contents of a tiktoken rank file into ``{token_bytes: rank}``.
 
-    Each non-empty line is ``base64(token_bytes) rank``, separated by one space. The base64 must
-    be canonical (what :func:`format_tiktoken` writes), so reading and writing round-trip byte for
-    byte. Lines may come in any order; empty lines are skipped, as tiktoken does.
-
-    Parameters
-    ----------
-    data : bytes
-        The file's contents.
-
-    Returns
-    -------
-    dict[bytes, int]
-        Token bytes -> rank, checked by :func:`check_ranks`.
+    Each non-empty line is ``base64(token_bytes) rank``, one space between. The base64 must be
+    canonical (as :func:`format_tiktoken` writes it), so files round-trip byte for byte. Lines may
+    come in any order; empty lines are skipped, as tiktoken does.
 
     Raises
     ------
@@ -139,15 +116,10 @@ def format_tiktoken(ranks: dict[bytes, int]) -> bytes:
 
     Lines are in rank order and each ends with ``\\n``, as in tiktoken's own files.
 
-    Parameters
-    ----------
-    ranks : dict[bytes, int]
-        A ranked vocabulary (checked with :func:`check_ranks`).
-
-    Returns
-    -------
-    bytes
-        The file's contents (ASCII).
+    Raises
+    ------
+    ValueError
+        If :func:`check_ranks` refuses ``ranks``.
 
     Examples
     --------
@@ -176,12 +148,7 @@ def byte_alphabet() -> list[str]:
     """The printable character GPT-2 writes for each byte: ``byte_alphabet()[b]`` stands for ``b``.
 
     Printable, non-space Latin-1 bytes stand for themselves; the other 68 bytes take U+0100,
-    U+0101, ... in byte order (see the module docstring for why).
-
-    Returns
-    -------
-    list[str]
-        256 distinct one-character strings, indexed by byte value.
+    U+0101, ... in byte order (the module docstring says why).
 
     Examples
     --------
@@ -221,25 +188,15 @@ def alphabet_order() -> list[int]:
 def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
     """Recover the merges list from ranks: for each longer token, the pair it is built from.
 
-    For the token of rank ``r``, apply the encoding rule (repeatedly join the adjacent pair whose
-    concatenation has the lowest rank) to its bytes, using only ranks below ``r``. If the rule
-    ends with two parts, they are the merge that creates the token; the list is in rank order.
-
-    Parameters
-    ----------
-    ranks : dict[bytes, int]
-        A ranked vocabulary.
-
-    Returns
-    -------
-    list[tuple[bytes, bytes]]
-        ``(left, right)`` per token longer than one byte, ordered by the token's rank.
+    For the token of rank ``r``, the encoding rule on its bytes with only ranks below ``r``
+    (:func:`~.bpe.merge_by_rank_plain` with ``max_rank=r``) must end in two parts: the merge
+    ``(left, right)`` that creates it. One merge per token longer than a byte, in rank order.
 
     Raises
     ------
     ValueError
-        If some token cannot be built from two tokens of lower rank (the encoder would never
-        produce it, so no merges list can hold it).
+        If ``ranks`` is not a ranked vocabulary, or a token cannot be built from two tokens of
+        lower rank (the encoder would never produce it, so no merges list can hold it).
 
     Examples
     --------
@@ -267,24 +224,12 @@ def read_gpt2(encoder_json: str | os.PathLike,
               vocab_bpe: str | os.PathLike) -> tuple[dict[bytes, int], dict[str, int]]:
     """Read OpenAI's GPT-2 vocabulary files into ranks and special tokens.
 
-    ``vocab.bpe`` holds ``M`` merges, so ids ``0 .. 255 + M`` are ordinary tokens and any id
-    above them in ``encoder.json`` (GPT-2: ``<|endoftext|>`` = 50256) is a special token. The two
-    files must agree: merge ``i``, ``left right``, creates the token ``left + right`` of id
-    ``256 + i`` out of two tokens of lower id (the check tiktoken also makes).
-
-    Parameters
-    ----------
-    encoder_json : path
-        JSON object ``{token text in the byte alphabet: id}``.
-    vocab_bpe : path
-        ``#version: 0.2`` (optional), then one merge ``left right`` per line.
-
-    Returns
-    -------
-    ranks : dict[bytes, int]
-        Ordinary tokens -> ids.
-    special_tokens : dict[str, int]
-        Special token text -> id.
+    ``encoder_json`` holds ``{token text in the byte alphabet: id}``, ``vocab_bpe`` an optional
+    ``#version: 0.2`` line, then one merge ``left right`` per line. With ``M`` merges, ids
+    ``0 .. 255 + M`` are ordinary tokens (returned as ``ranks``) and any id above them (GPT-2:
+    ``<|endoftext|>`` = 50256) is a special token (``special_tokens``, text -> id). The files must
+    agree: merge ``i`` creates the token ``left + right`` of id ``256 + i`` out of two tokens of
+    lower id (the check tiktoken also makes).
 
     Raises
     ------
@@ -383,15 +328,9 @@ def write_gpt2(ranks: dict[bytes, int], special_tokens: dict[str, int],
                encoder_json: str | os.PathLike, vocab_bpe: str | os.PathLike) -> None:
     """Write a ranked vocabulary as GPT-2's ``encoder.json`` and ``vocab.bpe``.
 
-    Parameters
-    ----------
-    ranks : dict[bytes, int]
-        A ranked vocabulary whose single bytes have ranks 0..255 (the format numbers merge ``i``
-        as ``256 + i``) and whose longer tokens are each a merge (see :func:`merges_from_ranks`).
-    special_tokens : dict[str, int]
-        Special token text -> id, all ids at or above ``len(ranks)``.
-    encoder_json, vocab_bpe : path
-        Where to write the two files.
+    The single bytes must have ranks 0..255 (the format numbers merge ``i`` as ``256 + i``), each
+    longer token must be a merge (:func:`merges_from_ranks`), and the special tokens' ids must be
+    ``len(ranks)`` or more.
 
     Raises
     ------

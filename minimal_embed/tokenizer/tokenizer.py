@@ -1,15 +1,10 @@
 """The Tokenizer: text -> pieces -> token ids, and back, with special tokens, batches and files.
 
-A tokenizer is a ranked vocabulary of distinct byte strings (rank == id, all 256 single bytes
-present), a split pattern and special tokens, so trained vocabularies and GPT-2's load into the
-same class. On top of the modules before it, this one adds:
-
-- special tokens (``<|endoftext|>``): control tokens above the ordinary ids that appear in the
-  ids only where the caller allows their text;
-- a padded ``(seq_len, batch)`` id array with a mask for many texts, the embedding's input;
-- training from text, and reading and writing files (ours and other tools').
-
-Text with lone surrogates (which UTF-8 cannot encode) is repaired first: each becomes U+FFFD.
+A tokenizer is a ranked vocabulary, a split pattern and special tokens, so trained vocabularies
+and GPT-2's load into the same class. On top of the modules before it this one adds special
+tokens (``<|endoftext|>``: control ids above the ordinary ones, produced only where the caller
+allows their text), padded ``(seq_len, batch)`` batches for the embedding, training from text and
+the files. Lone surrogates (which UTF-8 cannot encode) in any text become U+FFFD first.
 """
 
 from __future__ import annotations
@@ -92,22 +87,16 @@ class Tokenizer:
     ) -> Tokenizer:
         """Train a vocabulary of ``vocab_size`` ids (special tokens included) on some text.
 
-        The distinct pieces of the text and their counts (:func:`count_pieces`) go to
+        The distinct pieces of the text with their counts (:func:`count_pieces`) go to
         :func:`~.bpe_train.train`. Single bytes get ids 0..255, merges the next ids, special
-        tokens the highest ones.
+        tokens (in the order given) the highest ones.
 
         Parameters
         ----------
         text_or_texts : str or iterable of str
-            One text or many (a file object streams line by line). Each item is split on its own,
-            so no piece crosses two items; memory grows with the distinct pieces only.
+            One text or many (a file streams line by line); no piece crosses two items.
         vocab_size : int
-            Total number of ids, at least ``256 + len(special_tokens)``. Training stops early,
-            with fewer ids, when no adjacent pair is left.
-        pattern : str
-            The split pattern.
-        special_tokens : list of str, optional
-            Special-token texts, given the top ids in this order.
+            At least ``256 + len(special_tokens)``; fewer ids when no adjacent pair is left.
         progress : bool or callable
             True prints merges done / total to stderr; a callable gets ``(done, total)``.
 
@@ -151,19 +140,10 @@ class Tokenizer:
     # --- encoding ------------------------------------------------------------------------------
 
     def split(self, text: str, *, allowed_special: Collection[str] | str = ()) -> list[str]:
-        """Cut ``text`` into the pieces that are encoded separately (no special-token check).
+        """Cut ``text`` into the pieces that are encoded separately, in order.
 
-        Parameters
-        ----------
-        text : str
-            Any text; lone surrogates become U+FFFD.
-        allowed_special : "all" or collection of str
-            Special tokens whose text becomes a piece of its own, as in :meth:`encode`.
-
-        Returns
-        -------
-        list of str
-            The pieces in order; they concatenate to ``text`` (after the surrogate repair).
+        Allowed special tokens (as in :meth:`encode`) are pieces of their own; there is no check
+        for disallowed ones. The pieces concatenate to ``text`` after the surrogate repair.
 
         Raises
         ------
@@ -185,20 +165,10 @@ class Tokenizer:
         return pieces
 
     def encode_ordinary(self, text: str) -> list[int]:
-        """Encode ``text`` treating special-token text as plain text.
+        """Encode ``text`` treating special-token text as plain text: no special id comes out.
 
-        The ids of each piece of the split, from the :class:`~.piece_cache.PieceCache`, so a
+        The ids of each piece of the split come from a :class:`~.piece_cache.PieceCache`, so a
         repeated word costs one dictionary lookup.
-
-        Parameters
-        ----------
-        text : str
-            Any text; lone surrogates become U+FFFD.
-
-        Returns
-        -------
-        list of int
-            Token ids, all below the first special id.
 
         Examples
         --------
@@ -224,17 +194,14 @@ class Tokenizer:
         """Encode ``text``; special-token text becomes its id only where allowed.
 
         Special-token text is a security boundary (tiktoken's semantics): untrusted text must not
-        smuggle control tokens in, so any text of a disallowed special token raises.
+        smuggle control tokens in, so the text of a disallowed special token raises.
 
         Parameters
         ----------
-        text : str
-            Any text; lone surrogates become U+FFFD.
         allowed_special : "all" or collection of str
             Special tokens whose text is encoded as their id.
         disallowed_special : "all" or collection of str
-            Special tokens whose text raises; "all" means every special token not allowed. Pass
-            ``()`` to encode the rest as plain text.
+            Those whose text raises; "all": every one not allowed; ``()``: none (plain text).
 
         Raises
         ------
@@ -281,44 +248,27 @@ class Tokenizer:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Encode many texts into one id array padded at the end, and a mask of the real tokens.
 
-        Parameters
-        ----------
-        texts : iterable of str
-            The texts (a list, not one str).
-        max_len : int, optional
-            Keep the first ``max_len`` ids of each text.
-        pad_id : int, optional
-            Id written at padded positions (default 0; the mask tells padding apart).
-        batch_first : bool
-            Return ``(batch, seq_len)`` instead of ``(seq_len, batch)``.
-        allowed_special : "all" or collection of str
-            As in :meth:`encode`.
+        Each text keeps its first ``max_len`` ids; padding is ``pad_id`` (default 0; the mask
+        tells it apart); ``allowed_special`` is as in :meth:`encode`.
 
         Returns
         -------
         ids : np.ndarray of int64, shape (seq_len, batch)
-            ``seq_len`` is the longest encoding, after cutting to ``max_len``.
-        mask : np.ndarray of bool, shape (seq_len, batch)
+            ``seq_len`` is the longest encoding; ``(batch, seq_len)`` with ``batch_first``.
+        mask : np.ndarray of bool, same shape
             True at real tokens.
 
         Raises
         ------
-        TypeError
-            If ``texts`` is one str (wrap it in a list), or ``max_len`` or ``pad_id`` is not an
-            integer.
-        ValueError
-            If ``max_len`` is below 1, ``pad_id`` is not in the vocabulary, or a text holds a
-            special token that is not allowed.
+        TypeError, ValueError
+            If ``texts`` is one str (wrap it in a list), ``max_len`` is not an integer >= 1,
+            ``pad_id`` not an id of the vocabulary, or a text holds a disallowed special token.
 
         Examples
         --------
         >>> ids, mask = Tokenizer.train("ab ab ab", 258).encode_batch(["ab ab", "b"])
-        >>> ids
-        array([[256,  98],
-               [257,   0]])
-        >>> mask.T
-        array([[ True,  True],
-               [ True, False]])
+        >>> ids.tolist(), mask.tolist()   # (seq_len, batch): one column per text
+        ([[256, 98], [257, 0]], [[True, True], [True, False]])
         """
         if isinstance(texts, str):
             raise TypeError("texts must be a list of str, not one str; wrap it: [text]")
@@ -350,15 +300,12 @@ class Tokenizer:
         (the two GPT-2 tokens of "你" both get ``(0, 1)``). In order, the spans cover the text
         with no gap; two neighbours overlap only on a character they split between them.
 
-        Parameters
-        ----------
-        text, allowed_special, disallowed_special
-            As in :meth:`encode`, which raises the same errors.
+        The arguments, and the errors, are those of :meth:`encode`.
 
         Returns
         -------
         ids : list of int
-            The token ids, as :meth:`encode` returns them.
+            As :meth:`encode` returns them.
         spans : list of (int, int)
             One per id: ``text[start:end]`` holds that token's bytes.
 
@@ -383,17 +330,12 @@ class Tokenizer:
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """Concatenate the byte strings of ``ids`` exactly (special tokens as their UTF-8 text).
 
-        Parameters
-        ----------
-        ids : iterable of int, or integer np.ndarray of any shape
-            Token ids (an array is read in row-major order).
+        ``ids`` may be an integer array of any shape, read in row-major order.
 
         Raises
         ------
-        TypeError
-            If an id is not an integer (floats and bools are refused).
-        ValueError
-            If an id is negative or not in the vocabulary.
+        TypeError, ValueError
+            If an id is not an integer (floats and bools are refused), or not in the vocabulary.
 
         Examples
         --------
@@ -423,10 +365,8 @@ class Tokenizer:
 
         Raises
         ------
-        TypeError
-            If ``token_id`` is not an integer.
-        ValueError
-            If ``token_id`` is not in the vocabulary.
+        TypeError, ValueError
+            If ``token_id`` is not an integer, or not in the vocabulary.
 
         Examples
         --------
@@ -485,8 +425,8 @@ class Tokenizer:
         Raises
         ------
         ValueError
-            If the file is malformed (:func:`~.rankfiles.parse_tiktoken`); TypeError or
-            ValueError for a bad ``pattern`` or ``special_tokens``, as the constructor raises.
+            If the file is malformed (:func:`~.rankfiles.parse_tiktoken`); as the constructor
+            for a bad ``pattern`` or ``special_tokens``.
         """
         ranks = rankfiles.read_tiktoken(path)
         return cls(ranks, pattern=pattern, special_tokens=special_tokens)
@@ -583,23 +523,9 @@ def count_pieces(
 ) -> dict[bytes, int]:
     """Count the distinct pieces of some texts: what :meth:`Tokenizer.train` hands to the trainer.
 
-    Each text is cut at special-token occurrences (their text separates, never counts), each
-    side is split by ``pattern``, and every distinct piece is counted, so training costs grow
-    with the distinct pieces, not with the length of the text.
-
-    Parameters
-    ----------
-    texts : str or iterable of str
-        One text or many; each is split on its own.
-    pattern : str
-        The split pattern.
-    special_tokens : iterable of str, optional
-        Special-token texts.
-
-    Returns
-    -------
-    dict of bytes -> int
-        Each piece's UTF-8 bytes and how often it occurs.
+    Each text (one str, or each item of many) is cut at ``special_tokens`` (their text separates,
+    never counts), each side is split by ``pattern``, and each piece's UTF-8 bytes are counted, so
+    training costs grow with the distinct pieces, not with the length of the text.
 
     Raises
     ------

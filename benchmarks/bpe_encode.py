@@ -9,8 +9,12 @@ CORPUS defaults to $MINIMAL_EMBED_CORPUS when set, else the bundled corpus. A vo
    one, next to tiktoken given the very same ranks and pattern (ids must be equal);
 2. single long pieces (one letter repeated, random letters, spaces) at 100 kB and 1 MB: the time
    should grow like n log n, so 10x the input at most ~12x the time;
-3. the piece-merging methods by piece length (why ``bpe.LONG_PIECE`` is what it is);
-4. GPT-2's vocabulary next to tiktoken's own GPT-2 encoding, when $MINIMAL_EMBED_GPT2_RANKS
+3. the split alone on long runs of one character (spaces, newlines, "!", ...) at 100 kB and
+   1 MB, with ``regex`` and with the ``re`` twin: a pattern that backtracked over a run would
+   show 10x the text taking far more than 10x the time (the tests check only the pieces);
+4. the piece-merging methods by piece length (why ``bpe_encode.LONG_PIECE`` is what it is), and
+   many short pieces merged together or one by one (``SHORT_PIECE``, ``BATCH_MIN``);
+5. GPT-2's vocabulary next to tiktoken's own GPT-2 encoding, when $MINIMAL_EMBED_GPT2_RANKS
    names ``gpt2.tiktoken``: the corpus as it is, with some curly apostrophes, and split by
    ``regex`` alone; then long pieces.
 
@@ -29,9 +33,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import regex  # noqa: E402
 from corpus import read_corpus  # noqa: E402  (benchmarks/corpus.py)
 
-from minimal_embed import Tokenizer, bpe  # noqa: E402
+from minimal_embed import GPT2_PATTERN, GPT4_PATTERN, Tokenizer  # noqa: E402
+from minimal_embed.tokenizer import bpe_encode  # noqa: E402
+from minimal_embed.tokenizer.patterns import Splitter  # noqa: E402
 
 EOT = "<|endoftext|>"
 
@@ -116,16 +123,60 @@ def long_piece_section(tok: Tokenizer) -> None:
           f"{large_time / small_time:>6.1f}")
 
 
+def split_linearity_section() -> None:
+    """10x the run, 10x the time? Each pattern and engine on long runs of one character."""
+    engines = {}
+    for name, pattern in [("GPT-2", GPT2_PATTERN), ("GPT-4", GPT4_PATTERN)]:
+        engines[f"{name} regex"] = regex.compile(pattern).findall
+        twin = Splitter(pattern).ascii_regex
+        if twin is not None:  # Python 3.11+ (`++` in `re`)
+            engines[f"{name} re twin"] = twin.findall
+    print(f"{'split of one long run':<24} {'engine':<14} {'100 kB (s)':>10} {'1 MB (s)':>9} "
+          f"{'ratio':>6}")
+    for run in [" ", "\n", " \n", "!", "a"]:
+        for end in ["", "x", " "]:
+            small = run * (100_000 // len(run)) + end
+            large = run * (1_000_000 // len(run)) + end
+            for engine, split in engines.items():
+                small_time = best_time(lambda s=small, f=split: f(s), repeat=5)
+                large_time = best_time(lambda s=large, f=split: f(s), repeat=5)
+                ratio = large_time / small_time
+                flag = "  BACKTRACKING?" if ratio > 30 else ""
+                print(f"{repr(run) + ' * n + ' + repr(end):<24} {engine:<14} {small_time:>10.4f} "
+                      f"{large_time:>9.4f} {ratio:>6.1f}{flag}")
+
+
+# When LONG_PIECE was chosen (GPT-2's ranks and ours): the two methods were equal near 100 bytes,
+# the buckets 2x faster at 256 and 4x at 512, the list scan 2-5x faster on words.
 def merge_method_section(tok: Tokenizer, text: str) -> None:
     ranks = tok.ranks
     source = "".join(tok.split(text)[:50_000]).encode("utf-8")
     print(f"{'piece bytes':>11} {'list scan (us)':>15} {'buckets (us)':>13}")
     for length in [8, 32, 64, 100, 128, 256, 512]:
         pieces = [source[i : i + length] for i in range(0, 200 * length, length)]
-        scan = best_time(lambda p=pieces: [bpe.merge_by_rank(x, ranks) for x in p])
-        long = best_time(lambda p=pieces: [bpe.merge_by_rank_long(x, ranks) for x in p])
+        scan = best_time(lambda p=pieces: [bpe_encode.merge_by_rank(x, ranks) for x in p])
+        long = best_time(lambda p=pieces: [bpe_encode.merge_by_rank_long(x, ranks) for x in p])
         print(f"{length:>11} {scan / len(pieces) * 1e6:>15.1f} {long / len(pieces) * 1e6:>13.1f}")
-    print(f"(encode_piece uses merge_by_rank_long from bpe.LONG_PIECE = {bpe.LONG_PIECE} bytes)")
+    print(f"(encode_piece uses merge_by_rank_long from LONG_PIECE = {bpe_encode.LONG_PIECE} bytes)")
+
+
+# When SHORT_PIECE and BATCH_MIN were chosen, with GPT-2's ranks: merging together paid from about
+# 200 words (256 words: 1.3 ms together, 1.4 ms one by one); the 7,400 new words of the 1.1 MB
+# corpus took 25 ms together, 39 ms one by one.
+def batch_section(tok: Tokenizer, text: str) -> None:
+    ranks = tok.ranks
+    pair_table = bpe_encode.byte_pair_ranks(ranks)
+    words = sorted({piece.encode("utf-8") for piece in tok.split(text)})
+    short = [word for word in words
+             if word not in ranks and 2 <= len(word) <= bpe_encode.SHORT_PIECE]
+    print(f"{'short new pieces':>16} {'together (ms)':>14} {'one by one (ms)':>16}")
+    for count in [64, bpe_encode.BATCH_MIN, 1024, len(short)]:
+        pieces = short[:count]
+        together = best_time(lambda p=pieces: bpe_encode.merge_by_rank_batch(p, ranks, pair_table))
+        each = best_time(lambda p=pieces: [bpe_encode.merge_by_rank(x, ranks) for x in p])
+        print(f"{len(pieces):>16} {together * 1e3:>14.2f} {each * 1e3:>16.2f}")
+    print(f"(encode_pieces merges together from BATCH_MIN = {bpe_encode.BATCH_MIN} pieces of at "
+          f"most SHORT_PIECE = {bpe_encode.SHORT_PIECE} bytes)")
 
 
 # --- GPT-2's vocabulary next to tiktoken ----------------------------------------------------
@@ -146,7 +197,10 @@ def gpt2_section(text: str) -> None:
     gpt2.encode_ordinary(text)  # warms gpt2's piece cache for the warm row
     # Most real text is not all ASCII. "mixed": every 20th apostrophe made curly (U+2019), so the
     # split mixes `re` stretches and `regex` ones; "regex only": the same pattern wrapped in (?:),
-    # which has no `re` twin, so `regex` splits everything.
+    # which has no `re` twin, so `regex` splits everything. When the split was tuned (regex
+    # 2026.5, the 1.1 MB corpus): `re` split it in 43 ms, `regex` in 83 (94 before GPT2_PATTERN's
+    # runs lost their possessive `++`); with 310 curly apostrophes, stretches of 256 characters
+    # (patterns._ASCII_CHUNK) split it in 52 ms instead of 92 for `regex` alone.
     parts = text.split("'")
     mixed = "".join(part + ("\u2019" if i % 20 == 0 else "'") for i, part in enumerate(parts[:-1]))
     mixed += parts[-1]
@@ -234,7 +288,11 @@ def main() -> None:
     print()
     long_piece_section(tok)
     print()
+    split_linearity_section()
+    print()
     merge_method_section(tok, text)
+    print()
+    batch_section(tok, text)
     print()
     gpt2_section(text)
 

@@ -6,7 +6,7 @@ text -> pieces (split pattern) -> token ids (byte-level BPE) -> token vectors (E
 The public names are re-exported here; see README.md for a tour in pipeline order.
 """
 
-from minimal_embed import data, rankfiles, schemes
+from minimal_embed import data, schemes
 from minimal_embed.attention import (
     attend,
     attend_backward,
@@ -43,7 +43,13 @@ from minimal_embed.relative import (
     transformer_xl_scores,
 )
 from minimal_embed.schemes import POSITION_SCHEMES, PositionScheme, position_scheme
-from minimal_embed.tokenizer import GPT2_PATTERN, GPT4_PATTERN, Tokenizer, load_tokenizer
+from minimal_embed.tokenizer import (
+    GPT2_PATTERN,
+    GPT4_PATTERN,
+    Tokenizer,
+    load_tokenizer,
+    rankfiles,
+)
 from minimal_embed.train import TrainConfig, load_checkpoint, nearest_tokens
 
 __all__ = ["data", "rankfiles", "schemes",

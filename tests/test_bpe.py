@@ -1,17 +1,19 @@
-"""The byte-pair core against plain references written here: a trainer that recounts everything
-after every merge, and a piece encoder that re-joins every adjacent pair of parts every round."""
+"""The byte-pair core. The plain definitions (bpe.py) against independent references: a trainer
+written here that recounts everything after every merge, and merges applied in training order
+(references.py). Every fast path (bpe_train.py, bpe_encode.py) against its plain version."""
 
 import random
 
 import pytest
-from hypothesis import given
+import regex
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from references import reference_merge
+from references import byte_merges, merges_in_order
 
-from minimal_embed import bpe, data
-from minimal_embed.tokenizer import GPT2_PATTERN
+from minimal_embed import data
+from minimal_embed.tokenizer import GPT2_PATTERN, bpe, bpe_encode, bpe_train
 
-# --- the references ---------------------------------------------------------------------------
+# --- the reference trainer --------------------------------------------------------------------
 
 
 def reference_train(piece_counts, num_merges):
@@ -38,14 +40,6 @@ def reference_train(piece_counts, num_merges):
     return merges
 
 
-def apply_merges_in_order(piece, merges):
-    """Encode a piece the way training saw it: apply each learned merge, in order, everywhere."""
-    ids = list(piece)
-    for k, pair in enumerate(merges):
-        ids = bpe.merge_pair(ids, pair, 256 + k)
-    return ids
-
-
 # --- strategies -------------------------------------------------------------------------------
 
 # small alphabets make many repeats and ties; "é" and "中" are two and three bytes in UTF-8
@@ -55,6 +49,7 @@ piece_counts = st.dictionaries(
     st.integers(min_value=1, max_value=5),
     max_size=12,
 )
+abc = st.binary(max_size=40).map(lambda b: bytes(x % 3 + 97 for x in b))
 
 
 @st.composite
@@ -65,6 +60,16 @@ def arbitrary_ranks(draw):
     vocab = [bytes([b]) for b in range(256)] + sorted(tokens)
     draw(st.randoms(use_true_random=False)).shuffle(vocab)
     return {token: rank for rank, token in enumerate(vocab)}
+
+
+@st.composite
+def trained_vocabulary(draw):
+    """(ranks, byte merges, pieces to encode) from a training run on random pieces."""
+    counts = draw(piece_counts)
+    merges = bpe_train.train(counts, draw(st.integers(0, 40)))
+    long_text = st.text(alphabet=st.sampled_from(list("aab éz中")), min_size=100, max_size=250)
+    extra = draw(st.lists(st.one_of(piece_text, long_text).map(str.encode), max_size=4))
+    return bpe.merges_to_ranks(merges), byte_merges(merges), [*counts, *extra]
 
 
 # --- pair counting and merging ----------------------------------------------------------------
@@ -82,121 +87,159 @@ def test_merge_pair_merges_left_to_right():
     assert bpe.merge_pair([2, 1, 1, 1, 2], (1, 1), 9) == [2, 9, 1, 2]
 
 
-# --- training ---------------------------------------------------------------------------------
+# --- training: plain against the reference, fast against plain ---------------------------------
 
 
 @given(piece_counts, st.integers(min_value=0, max_value=25))
-def test_fast_trainer_equals_the_reference_trainer(counts, num_merges):
-    assert bpe.train(counts, num_merges) == reference_train(counts, num_merges)
+def test_plain_trainer_equals_the_reference_trainer(counts, num_merges):
+    assert bpe.train_plain(counts, num_merges) == reference_train(counts, num_merges)
 
 
 @given(piece_counts, st.integers(min_value=0, max_value=25))
-def test_train_naive_equals_reference_trainer(counts, num_merges):
-    assert bpe.train_naive(counts, num_merges) == reference_train(counts, num_merges)
+def test_fast_trainer_equals_the_plain_trainer(counts, num_merges):
+    assert bpe_train.train(counts, num_merges) == bpe.train_plain(counts, num_merges)
 
 
 def test_fast_trainer_equals_the_reference_trainer_on_the_bundled_corpus():
-    import regex
-
     text = data.corpus_text()[:20_000]
     counts = {}
     for piece in regex.findall(GPT2_PATTERN, text):
         key = piece.encode("utf-8")
         counts[key] = counts.get(key, 0) + 1
-    assert bpe.train(counts, 300) == reference_train(counts, 300)
+    assert bpe_train.train(counts, 300) == reference_train(counts, 300)
 
 
 def test_ties_go_to_the_smallest_pair_whatever_the_input_order():
     # (97, 98) and (99, 100) both occur twice; the smaller pair must win in either order
-    assert bpe.train({b"ab": 2, b"cd": 2}, 1) == [(97, 98)]
-    assert bpe.train({b"cd": 2, b"ab": 2}, 1) == [(97, 98)]
+    assert bpe_train.train({b"ab": 2, b"cd": 2}, 1) == [(97, 98)]
+    assert bpe_train.train({b"cd": 2, b"ab": 2}, 1) == [(97, 98)]
 
 
 def test_training_stops_early_when_no_pair_is_left():
-    assert bpe.train({b"abc": 4, b"x": 9}, 10) == [(97, 98), (256, 99)]
-    assert bpe.train({}, 10) == []
+    assert bpe_train.train({b"abc": 4, b"x": 9}, 10) == [(97, 98), (256, 99)]
+    assert bpe_train.train({}, 10) == []
 
 
 @given(piece_counts, st.integers(min_value=0, max_value=25))
 def test_trained_tokens_are_distinct_byte_strings(counts, num_merges):
-    merges = bpe.train(counts, num_merges)
+    merges = bpe_train.train(counts, num_merges)
     # a repeated byte string would collapse two ranks into one dictionary key
     assert len(bpe.merges_to_ranks(merges)) == 256 + len(merges)
 
 
-@given(piece_counts, st.integers(min_value=0, max_value=25))
-def test_rank_merging_reproduces_the_training_merges(counts, num_merges):
-    merges = bpe.train(counts, num_merges)
-    ranks = bpe.merges_to_ranks(merges)
-    for piece in counts:
-        assert bpe.encode_piece(piece, ranks) == apply_merges_in_order(piece, merges)
-
-
-def test_trainers_refuse_counts_below_one_and_non_bytes():
-    for trainer in (bpe.train, bpe.train_naive):
-        with pytest.raises(ValueError, match="count 0"):
+def test_trainers_refuse_bad_counts_and_non_bytes():
+    for trainer in (bpe_train.train, bpe.train_plain):
+        with pytest.raises(ValueError, match=r"count of piece b'ab' must be an integer >= 1"):
             trainer({b"ab": 0}, 3)
-        with pytest.raises(TypeError, match="map bytes to int"):
+        with pytest.raises(TypeError, match="count of piece b'ab' must be an integer"):
+            trainer({b"ab": 1.0}, 3)
+        with pytest.raises(TypeError, match="must map bytes to counts"):
             trainer({"ab": 1}, 3)
+        with pytest.raises(TypeError, match="num_merges must be an integer"):
+            trainer({b"ab": 1}, 3.0)
 
 
 def test_progress_reports_merges_done_and_total():
     reports = []
-    bpe.train({bytes(range(256)) * 2: 1}, 250, progress=lambda done, total: reports.append(done))
+    bpe_train.train({bytes(range(256)) * 2: 1}, 250, progress=lambda done, _: reports.append(done))
     assert reports == [100, 200, 250]
 
 
-# --- encoding one piece by rank ---------------------------------------------------------------
+# --- the plain rank rule ----------------------------------------------------------------------
 
 
-@given(arbitrary_ranks(), st.binary(max_size=40).map(lambda b: bytes(x % 3 + 97 for x in b)))
-def test_both_rank_mergers_equal_the_plain_reference_for_any_ranks(ranks, piece):
-    expected = reference_merge(piece, ranks)
-    assert bpe.merge_by_rank(piece, ranks) == expected
-    assert bpe.merge_by_rank_long(piece, ranks) == expected
+@given(trained_vocabulary())
+def test_plain_rank_merge_replays_the_training_merges(vocabulary):
+    ranks, merges, pieces = vocabulary
+    for piece in pieces:
+        assert bpe.merge_by_rank_plain(piece, ranks) == merges_in_order(piece, merges, ranks)
 
 
-@pytest.mark.parametrize("length", [bpe.LONG_PIECE - 1, bpe.LONG_PIECE, 600])
-def test_long_pieces_merge_exactly_as_short_ones(length):
+def test_plain_rank_merge_joins_the_leftmost_of_the_lowest_pairs():
+    ranks = {bytes([b]): b for b in range(256)} | {b"aa": 256, b"ab": 257}
+    assert bpe.merge_by_rank_plain(b"aaab", ranks) == [256, 257]
+    assert bpe.merge_by_rank_plain(b"aaab", ranks, max_rank=257) == [256, 97, 98]
+    assert bpe.merge_by_rank_plain(b"", ranks) == []
+
+
+def test_the_rank_rule_is_not_merge_order_where_a_token_is_not_made_by_its_merge():
+    # "abc" listed as ab + c, but "bc" ranks below "ab": the rule reaches "abc" as a + bc
+    ranks = {bytes([b]): b for b in range(256)} | {b"bc": 256, b"ab": 257, b"abc": 258}
+    merges = [(b"b", b"c"), (b"a", b"b"), (b"ab", b"c")]
+    assert bpe.merge_by_rank_plain(b"abc", ranks) == [258]
+    assert merges_in_order(b"abc", merges, ranks) == [ord("a"), 256]
+
+
+# --- the fast rank mergers against the plain rule ---------------------------------------------
+
+
+@given(arbitrary_ranks(), abc)
+def test_list_scan_and_bucket_mergers_equal_the_plain_merger_for_any_ranks(ranks, piece):
+    expected = bpe.merge_by_rank_plain(piece, ranks)
+    assert bpe_encode.merge_by_rank(piece, ranks) == expected
+    assert bpe_encode.merge_by_rank_long(piece, ranks) == expected
+
+
+@given(arbitrary_ranks(), abc)
+def test_encode_piece_is_the_token_or_else_the_plain_merge_for_any_ranks(ranks, piece):
+    expected = [ranks[piece]] if piece in ranks else bpe.merge_by_rank_plain(piece, ranks)
+    assert bpe_encode.encode_piece(piece, ranks) == expected
+
+
+@settings(max_examples=50)
+@given(trained_vocabulary())
+def test_encode_piece_equals_the_plain_merger_for_trained_ranks(vocabulary):
+    ranks, _, pieces = vocabulary
+    joinable = bpe_encode.joinable_pairs(ranks)
+    for piece in pieces:
+        expected = bpe.merge_by_rank_plain(piece, ranks)
+        assert bpe_encode.encode_piece(piece, ranks) == expected
+        assert bpe_encode.encode_piece(piece, ranks, joinable) == expected
+
+
+@pytest.mark.parametrize("length", [bpe_encode.LONG_PIECE - 1, bpe_encode.LONG_PIECE, 600])
+def test_long_pieces_merge_as_the_training_merges_do(length):
     rng = random.Random(length)
-    merges = bpe.train({b"aaaaaaaabababcab" * 3: 5, b"abcabcaab": 2}, 20)
+    merges = bpe_train.train({b"aaaaaaaabababcab" * 3: 5, b"abcabcaab": 2}, 20)
     ranks = bpe.merges_to_ranks(merges)
+    joinable = bpe_encode.joinable_pairs(ranks)
     for piece in [b"a" * length, bytes(rng.choice(b"abc") for _ in range(length))]:
-        assert bpe.encode_piece(piece, ranks) == reference_merge(piece, ranks)
+        expected = merges_in_order(piece, byte_merges(merges), ranks)
+        assert bpe_encode.encode_piece(piece, ranks) == expected
+        assert bpe_encode.encode_piece(piece, ranks, joinable) == expected
 
 
 def test_a_piece_that_is_a_token_is_that_token():
     ranks = bpe.merges_to_ranks([(97, 98), (256, 99)])
-    assert bpe.encode_piece(b"abc", ranks) == [257]
-    assert bpe.encode_piece(b"", ranks) == []
+    assert bpe_encode.encode_piece(b"abc", ranks) == [257]
+    assert bpe_encode.encode_piece(b"", ranks) == []
 
 
 abc_pieces = st.lists(
-    st.binary(min_size=1, max_size=bpe.SHORT_PIECE + 4).map(lambda b: bytes(x % 3 + 97 for x in b)),
-    max_size=bpe.BATCH_MIN + 20,
+    st.binary(min_size=1, max_size=bpe_encode.SHORT_PIECE + 4).map(
+        lambda b: bytes(x % 3 + 97 for x in b)),
+    max_size=bpe_encode.BATCH_MIN + 20,
 )
 
 
 @given(arbitrary_ranks(), abc_pieces)
-def test_batch_merging_equals_the_plain_reference_for_any_ranks(ranks, pieces):
-    merged = bpe.merge_by_rank_batch(pieces, ranks, bpe.byte_pair_ranks(ranks))
-    assert merged == [reference_merge(piece, ranks) for piece in pieces]
+def test_batch_merger_equals_the_plain_merger_for_any_ranks(ranks, pieces):
+    merged = bpe_encode.merge_by_rank_batch(pieces, ranks, bpe_encode.byte_pair_ranks(ranks))
+    assert merged == [bpe.merge_by_rank_plain(piece, ranks) for piece in pieces]
 
 
 @given(arbitrary_ranks(), abc_pieces)
 def test_encoding_many_pieces_equals_encoding_each(ranks, pieces):
-    tables = bpe.joinable_pairs(ranks), bpe.byte_pair_ranks(ranks)
-    expected = [bpe.encode_piece(piece, ranks) for piece in pieces]
-    assert bpe.encode_pieces(pieces, ranks, *tables) == expected
-    copies = bpe.BATCH_MIN // max(len(pieces), 1) + 1  # enough pieces to merge them in a batch
-    assert bpe.encode_pieces(pieces * copies, ranks, *tables) == expected * copies
+    tables = bpe_encode.joinable_pairs(ranks), bpe_encode.byte_pair_ranks(ranks)
+    expected = [bpe_encode.encode_piece(piece, ranks) for piece in pieces]
+    assert bpe_encode.encode_pieces(pieces, ranks, *tables) == expected
+    copies = bpe_encode.BATCH_MIN // max(len(pieces), 1) + 1  # enough pieces to batch them
+    assert bpe_encode.encode_pieces(pieces * copies, ranks, *tables) == expected * copies
 
 
-def test_batch_merging_of_a_corpus_equals_merging_piece_by_piece():
-    import regex
-
+def test_batch_merger_equals_the_plain_merger_on_a_corpus():
     pieces = sorted({piece.encode() for piece in regex.findall(GPT2_PATTERN, data.corpus_text())})
-    ranks = bpe.merges_to_ranks(bpe.train(dict.fromkeys(pieces, 1), 500))
-    short = [piece for piece in pieces if len(piece) <= bpe.SHORT_PIECE]
-    merged = bpe.merge_by_rank_batch(short, ranks, bpe.byte_pair_ranks(ranks))
-    assert merged == [bpe.merge_by_rank(piece, ranks) for piece in short]
+    ranks = bpe.merges_to_ranks(bpe_train.train(dict.fromkeys(pieces, 1), 500))
+    short = [piece for piece in pieces if len(piece) <= bpe_encode.SHORT_PIECE]
+    merged = bpe_encode.merge_by_rank_batch(short, ranks, bpe_encode.byte_pair_ranks(ranks))
+    assert merged == [bpe.merge_by_rank_plain(piece, ranks) for piece in short]

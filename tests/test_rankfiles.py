@@ -13,9 +13,10 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from references import reference_merge
+from references import merges_in_order
 
-from minimal_embed.rankfiles import (
+from minimal_embed.tokenizer import Tokenizer
+from minimal_embed.tokenizer.rankfiles import (
     alphabet_order,
     byte_alphabet,
     check_ranks,
@@ -27,7 +28,6 @@ from minimal_embed.rankfiles import (
     write_gpt2,
     write_tiktoken,
 )
-from minimal_embed.tokenizer import Tokenizer
 
 # SHA-256 of OpenAI's original GPT-2 files, as recorded in tiktoken (tiktoken_ext/openai_public.py,
 # function gpt2: vocab_bpe_hash and encoder_json_hash) for
@@ -156,7 +156,7 @@ def learned_merges(draw):
     for _ in range(draw(st.integers(0, 25))):
         text = draw(st.text(alphabet="ab c", min_size=2, max_size=10)).encode()
         token_of_rank = {rank: token for token, rank in ranks.items()}
-        parts = [token_of_rank[rank] for rank in reference_merge(text, ranks)]
+        parts = [token_of_rank[rank] for rank in merges_in_order(text, merges, ranks)]
         if len(parts) < 2:
             continue
         at = draw(st.integers(0, len(parts) - 2))

@@ -9,18 +9,11 @@ import pytest
 import regex
 from hypothesis import given
 from hypothesis import strategies as st
-from references import reference_merge
 
-from minimal_embed import (
-    GPT2_PATTERN,
-    GPT4_PATTERN,
-    Tokenizer,
-    bpe,
-    data,
-    load_tokenizer,
-    tokenizer,
-)
+from minimal_embed import GPT2_PATTERN, GPT4_PATTERN, Tokenizer, data, load_tokenizer
 from minimal_embed.app import cli
+from minimal_embed.tokenizer import bpe, count_pieces
+from minimal_embed.tokenizer.patterns import Splitter
 
 EOT = "<|endoftext|>"  # `tok` (conftest.py) has it and "<|pad|>" as special tokens
 
@@ -55,8 +48,8 @@ ascii_text = st.text(alphabet=st.one_of(
 
 
 def ascii_twin_or_skip(pattern):
-    """The tokenizer's `re` twin of a pattern; before Python 3.11 there is none (no `++` in re)."""
-    twin = tokenizer._ascii_twin(pattern)
+    """The splitter's `re` twin of a pattern; before Python 3.11 there is none (no `++` in re)."""
+    twin = Splitter(pattern).ascii_regex
     if twin is None:
         pytest.skip("Python < 3.11: `re` lacks possessive quantifiers, so only `regex` splits")
     return twin
@@ -84,10 +77,8 @@ mixed_text = st.text(alphabet=st.sampled_from(list(" \t\n\r\x0b'sStmdlvreA7.,!aZ
 @pytest.mark.parametrize("pattern", [GPT2_PATTERN, GPT4_PATTERN], ids=["gpt2", "gpt4"])
 @given(text=mixed_text, chunk=st.integers(0, 12))
 def test_cutting_mixed_text_into_ascii_stretches_keeps_the_pieces(pattern, text, chunk):
-    split_regex = regex.compile(pattern)
-    ascii_regex = ascii_twin_or_skip(pattern)
-    pieces = tokenizer._find_pieces(text, split_regex, ascii_regex, chunk)
-    assert pieces == split_regex.findall(text)
+    ascii_twin_or_skip(pattern)
+    assert Splitter(pattern).split(text, chunk) == regex.findall(pattern, text)
 
 
 def test_encoding_is_the_same_on_both_sides_of_the_ascii_fast_path(tok):
@@ -102,6 +93,19 @@ def test_encoding_is_the_same_on_both_sides_of_the_ascii_fast_path(tok):
 
 def test_a_run_of_spaces_gives_its_last_space_to_the_word():
     assert regex.findall(GPT2_PATTERN, "a   b  \n") == ["a", "  ", " b", "  \n"]
+
+
+@pytest.mark.parametrize("run", [" ", "\n", " \n", "!", "a"], ids=repr)
+@pytest.mark.parametrize("end", ["", "x", " "], ids=repr)
+@pytest.mark.parametrize(("pattern", "original"), [(GPT2_PATTERN, GPT2_ORIGINAL),
+                                                   (GPT4_PATTERN, GPT4_ORIGINAL)],
+                         ids=["gpt2", "gpt4"])
+def test_long_runs_split_as_the_original_pattern_splits_them(pattern, original, run, end):
+    # that the time grows linearly with the run is measured in benchmarks/bpe_encode.py
+    text = run * (1_000_000 // len(run)) + end
+    expected = regex.findall(original, text)
+    assert regex.findall(pattern, text) == expected
+    assert Splitter(pattern).split(text) == expected  # through the `re` twin on Python 3.11+
 
 
 # --- training rules ---------------------------------------------------------------------------
@@ -152,7 +156,7 @@ def test_count_pieces_counts_each_piece_of_the_split_between_special_tokens():
     texts = [data.corpus_text()[:3000], f"all ASCII, 'tis{EOT}so  \n", "naïve"]
     pieces = [piece.encode() for text in texts for part in text.split(EOT)
               for piece in regex.findall(GPT2_PATTERN, part)]
-    assert tokenizer.count_pieces(texts, special_tokens=[EOT]) == dict(Counter(pieces))
+    assert count_pieces(texts, special_tokens=[EOT]) == dict(Counter(pieces))
 
 
 def test_training_refuses_bad_arguments():
@@ -194,9 +198,10 @@ def test_encoding_a_concatenation_concatenates_when_split_boundaries_agree(tok, 
 
 
 @given(any_text)
-def test_encoding_equals_rank_merging_of_each_piece(tok, text):
+def test_encoding_equals_the_plain_rank_merge_of_each_piece(tok, text):
     ranks = tok.ranks
-    expected = [i for piece in tok.split(text) for i in bpe.merge_by_rank(piece.encode(), ranks)]
+    pieces = [piece.encode() for piece in tok.split(text)]
+    expected = [i for piece in pieces for i in bpe.merge_by_rank_plain(piece, ranks)]
     assert tok.encode_ordinary(text) == expected
 
 
@@ -214,7 +219,8 @@ def test_single_bytes_need_not_have_ids_0_to_255():
     for text in ["abc", " abc", "xab", " a" * 50 + "bc" * 30]:
         ranks = shuffled.ranks
         pieces = [piece.encode() for piece in shuffled.split(text)]
-        assert shuffled.encode(text) == [i for p in pieces for i in reference_merge(p, ranks)]
+        expected = [i for piece in pieces for i in bpe.merge_by_rank_plain(piece, ranks)]
+        assert shuffled.encode(text) == expected
         assert shuffled.decode(shuffled.encode(text)) == text
 
 
@@ -239,7 +245,8 @@ def test_special_token_ids_decode_to_their_text(tok):
 def test_unknown_or_negative_ids_raise_naming_the_id(tok, bad):
     with pytest.raises(ValueError, match=f"token id {bad} is not in the vocabulary"):
         tok.decode([1, bad])
-    with pytest.raises(ValueError, match=f"token id {bad} "):
+    message = "must be an integer >= 0, got -1" if bad < 0 else f"token id {bad} is not in"
+    with pytest.raises(ValueError, match=message):
         tok.token_bytes(bad)
 
 
@@ -295,13 +302,17 @@ def test_encode_batch_batch_first_is_the_transpose(tok):
 def test_encode_batch_refuses_bad_arguments(tok):
     with pytest.raises(TypeError, match="wrap it"):
         tok.encode_batch("one text")
-    with pytest.raises(ValueError, match="max_len"):
+    with pytest.raises(ValueError, match="max_len must be an integer >= 1"):
         tok.encode_batch(["a"], max_len=0)
-    with pytest.raises(ValueError, match="token id -1"):
+    with pytest.raises(TypeError, match="max_len must be an integer"):
+        tok.encode_batch(["a"], max_len=2.0)
+    with pytest.raises(ValueError, match="pad_id must be an integer >= 0, got -1"):
         tok.encode_batch(["a"], pad_id=-1)
+    with pytest.raises(ValueError, match="token id 600 is not in the vocabulary"):
+        tok.encode_batch(["a"], pad_id=600)
 
 
-# --- constructing from ranks: the checks in tokenizer_checks.py -------------------------------
+# --- constructing from ranks: the checks in checks.py ------------------------------------------
 
 
 def byte_ranks():
@@ -309,14 +320,16 @@ def byte_ranks():
 
 
 def test_constructor_refuses_invalid_vocabularies():
-    with pytest.raises(ValueError, match="lack 1 single byte"):
+    with pytest.raises(ValueError, match=r"byte 0x41 \(b'A'\) is not a token"):
         Tokenizer({k: v for k, v in byte_ranks().items() if v != 65} | {b"ab": 65})
-    with pytest.raises(ValueError, match="unique and dense"):
+    with pytest.raises(ValueError, match="rank 256 is missing: the 257 ranks must be 0..256"):
         Tokenizer(byte_ranks() | {b"ab": 300})
-    with pytest.raises(ValueError, match="unique and dense"):
+    with pytest.raises(ValueError, match=r"rank 5 is given to both b'\\x05' and b'ab'"):
         Tokenizer(byte_ranks() | {b"ab": 5})
     with pytest.raises(TypeError, match="non-empty bytes"):
         Tokenizer(byte_ranks() | {"ab": 256})
+    with pytest.raises(TypeError, match="the rank of b'ab' must be an integer"):
+        Tokenizer(byte_ranks() | {b"ab": 256.0})
     with pytest.raises(ValueError, match="collides"):
         Tokenizer(byte_ranks(), special_tokens={EOT: 255})
     with pytest.raises(ValueError, match="lone surrogate"):

@@ -1,11 +1,12 @@
-"""Our tokenizer file (tokenizer_file.py, through Tokenizer.save / Tokenizer.load): exact round
+"""Our tokenizer file (file_format.py, through Tokenizer.save / Tokenizer.load): exact round
 trips, readable lines, and damaged or arbitrary files refused with ValueError naming the line."""
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minimal_embed import GPT2_PATTERN, Tokenizer, tokenizer_file
+from minimal_embed import GPT2_PATTERN, Tokenizer
+from minimal_embed.tokenizer import file_format
 
 EOT = "<|endoftext|>"  # `tok` (conftest.py) has it and "<|pad|>" as special tokens
 
@@ -99,6 +100,6 @@ def small_file(tmp_path_factory):
 def test_format_and_parse_are_inverse_without_a_tokenizer():
     ranks = {bytes([b]): (b + 1) % 256 for b in range(256)} | {b"\\ \xff": 256, b"\xe4\xbd": 257}
     special_tokens = {"<|a|>": 300, "<|b|>": 258}
-    text = tokenizer_file.format_tokenizer(ranks, "x+|\\s", special_tokens)
-    assert tokenizer_file.parse_tokenizer(text.encode(), "f") == (ranks, "x+|\\s", special_tokens)
+    text = file_format.format_tokenizer(ranks, "x+|\\s", special_tokens)
+    assert file_format.parse_tokenizer(text.encode(), "f") == (ranks, "x+|\\s", special_tokens)
     assert '256 \\\\\\x20\\xff "\\\\ \ufffd"' in text.splitlines()

@@ -1,9 +1,7 @@
 """Our own tokenizer file: a whole tokenizer as one human-readable UTF-8 text file.
 
-``rankfiles.py`` reads and writes other tools' vocabularies; this module is the format that
-``Tokenizer.save`` writes and ``Tokenizer.load`` reads. It holds everything a tokenizer is (the
-ranked vocabulary, the split pattern, the special tokens) and hands the three back as plain
-values; ``tokenizer.py`` builds the ``Tokenizer`` from them. The format, one item per line::
+What ``Tokenizer.save`` writes and ``Tokenizer.load`` reads: the ranked vocabulary, the split
+pattern and the special tokens, handed back as plain values. One item per line::
 
     minimal_embed tokenizer v1                  the version line
     pattern "<the split pattern>"               a JSON string
@@ -19,15 +17,15 @@ broken character shown as U+FFFD), written as a JSON string: it is there for peo
 never used. For example GPT-2's token 220 is a single space, written ``220 \\x20 " "``.
 
 Why text: a vocabulary is something to read, diff and grep (``grep ' "ing"$'`` finds a token),
-and a text file can be checked line by line, so a damaged file fails with the line number. Why
-never pickle: unpickling runs whatever code the file names, so loading a tokenizer someone sent
-you would be running their program. The reader accepts exactly what the writer writes (one
-spelling per value, nothing extra), so reading a file and writing it again gives the same bytes.
+and a damaged file fails with its line number. Why never pickle: unpickling runs whatever code
+the file names. The reader accepts exactly what the writer writes (one spelling per value), so
+reading a file and writing it again gives the same bytes.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,21 +39,9 @@ _ESCAPED_BYTES = re.compile(r"(?:[!-\[\]-~]|\\\\|\\x[0-9a-f]{2})+")
 def format_tokenizer(
     ranks: Mapping[bytes, int], pattern: str, special_tokens: Mapping[str, int]
 ) -> str:
-    """The file's text for a tokenizer (ranks 0..n-1, a pattern and special tokens).
+    """The file's text for a tokenizer: the lines above, each ending with a newline.
 
-    Parameters
-    ----------
-    ranks : mapping of bytes -> int
-        The ordinary vocabulary, ranks dense from 0.
-    pattern : str
-        The split pattern.
-    special_tokens : mapping of str -> int
-        Special-token texts and their ids.
-
-    Returns
-    -------
-    str
-        The lines above, each ending with a newline.
+    ``ranks`` are dense from 0; ``special_tokens`` maps texts to ids.
 
     Examples
     --------
@@ -74,7 +60,8 @@ def format_tokenizer(
 
 
 def write_tokenizer(
-    path: str | Path, ranks: Mapping[bytes, int], pattern: str, special_tokens: Mapping[str, int]
+    path: str | os.PathLike, ranks: Mapping[bytes, int], pattern: str,
+    special_tokens: Mapping[str, int],
 ) -> None:
     """Write :func:`format_tokenizer`'s text to ``path`` as UTF-8 with ``\\n`` line ends."""
     text = format_tokenizer(ranks, pattern, special_tokens)
@@ -85,21 +72,8 @@ def parse_tokenizer(content: bytes, name: str) -> tuple[dict[bytes, int], str, d
     """Read the file's contents back into ``(ranks, pattern, special_tokens)``.
 
     Only the exact spelling :func:`format_tokenizer` writes is accepted. The values are not
-    checked as a tokenizer (all 256 single bytes present, special ids above the ranks): the
-    ``Tokenizer`` constructor does that.
-
-    Parameters
-    ----------
-    content : bytes
-        The file's contents.
-    name : str
-        What to call the file in error messages (its path).
-
-    Returns
-    -------
-    ranks : dict of bytes -> int
-    pattern : str
-    special_tokens : dict of str -> int
+    checked as a tokenizer (all single bytes present, special ids above the ranks): the
+    ``Tokenizer`` constructor does that. ``name`` (the path) is what errors call the file.
 
     Raises
     ------
@@ -141,8 +115,8 @@ def _read_special_tokens(reader: _LineReader) -> dict[str, int]:
     special_tokens: dict[str, int] = {}
     for _ in range(reader.count("special_tokens")):
         line = reader.next()
-        token_id, _, text = line.partition(" ")
-        token_id, text = reader.integer(token_id), reader.json_string(text)
+        id_field, _, text_field = line.partition(" ")
+        token_id, text = reader.integer(id_field), reader.json_string(text_field)
         if text in special_tokens or token_id <= max(special_tokens.values(), default=-1):
             reader.fail("special tokens must be distinct and listed by increasing id")
         if line != _special_line(token_id, text):
@@ -174,15 +148,18 @@ def _read_tokens(reader: _LineReader) -> dict[bytes, int]:
 
 
 def _special_line(token_id: int, text: str) -> str:
+    """One special-token line."""
     return f"{token_id} {json.dumps(text, ensure_ascii=False)}"
 
 
 def _token_line(rank: int, token: bytes) -> str:
+    """One token line: rank, escaped bytes, readable text."""
     readable = json.dumps(token.decode("utf-8", errors="replace"), ensure_ascii=False)
     return f"{rank} {_escape(token)} {readable}"
 
 
 def _escape(token: bytes) -> str:
+    """The token's bytes as written in the file."""
     return "".join(
         "\\\\" if b == 0x5C else chr(b) if 0x21 <= b <= 0x7E else f"\\x{b:02x}" for b in token
     )
@@ -197,11 +174,7 @@ def _unescape(field: str) -> bytes | None:
 
 
 class _LineReader:
-    """Hands out the file's lines in order and words errors with the current line number.
-
-    ``index`` counts the lines handed out so far, so it is the 1-based number of the line just
-    read, the one an error is about.
-    """
+    """The file's lines in order; ``index`` (1-based) is the line just read, which errors name."""
 
     def __init__(self, lines: list[bytes], name: str) -> None:
         self.lines, self.name, self.index = lines, name, 0

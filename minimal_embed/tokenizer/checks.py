@@ -1,15 +1,8 @@
-"""What a Tokenizer accepts: the checks on the arguments of its constructor and methods.
+"""What the tokenizer accepts: ranks, piece counts, special tokens, the pattern, ids to decode.
 
-``tokenizer.py`` builds a tokenizer from a ranked vocabulary, a split pattern and special tokens.
-The rules those must follow live here, so that ``tokenizer.py`` reads as the algorithm while every
-bad argument still fails early, with a message that names the value, the limit and the fix:
-
-- ranks: distinct non-empty byte strings with int ranks ``0..n-1``, all 256 single bytes present;
-- special tokens: distinct non-empty strings without lone surrogates, with ids above the ranks;
-- the split pattern: a valid ``regex`` pattern without capturing groups;
-- token ids to decode: integers (floats and bools are refused).
-
-Each function returns the value in the form the Tokenizer keeps, or raises TypeError/ValueError.
+The modules that do the work call these first, so they read as the algorithm while every bad
+argument still fails early, with a message that names the value, the limit and the fix: a wrong
+type raises TypeError, a value out of range ValueError (the rule of ``_checks.py``).
 """
 
 from __future__ import annotations
@@ -20,51 +13,73 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import regex
 
+from minimal_embed._checks import check_integer
+
 # Code points U+D800..U+DFFF: half of a UTF-16 pair, which UTF-8 cannot encode on its own.
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def check_ranks(ranks: Mapping[bytes, int]) -> None:
+    """Check that ``ranks`` (token bytes -> rank) has every single byte and the ranks 0..n-1.
+
+    Raises
+    ------
+    ValueError
+        Naming the first missing single byte, repeated rank or missing rank.
+
+    Examples
+    --------
+    >>> check_ranks({bytes([b]): b for b in range(256)})
+    >>> check_ranks({bytes([b]): b + 1 for b in range(256)})
+    Traceback (most recent call last):
+    ...
+    ValueError: rank 0 is missing: the 256 ranks must be 0..255
+    """
+    for byte in range(256):
+        if bytes([byte]) not in ranks:
+            raise ValueError(
+                f"byte 0x{byte:02x} ({bytes([byte])!r}) is not a token; all 256 single bytes "
+                "must be tokens so that any text can be encoded"
+            )
+    token_of_rank: dict[int, bytes] = {}
+    for token, rank in ranks.items():
+        if rank in token_of_rank:
+            raise ValueError(f"rank {rank} is given to both {token_of_rank[rank]!r} and {token!r}")
+        token_of_rank[rank] = token
+    missing = next((rank for rank in range(len(ranks)) if rank not in token_of_rank), None)
+    if missing is not None:
+        raise ValueError(
+            f"rank {missing} is missing: the {len(ranks)} ranks must be 0..{len(ranks) - 1}"
+        )
+
+
 def checked_ranks(ranks: Mapping[bytes, int]) -> dict[bytes, int]:
-    """A copy of ``ranks`` as a dict, after checking it is a byte-level ranked vocabulary.
+    """A copy of ``ranks`` as a dict of ints, after checking types and :func:`check_ranks`.
 
     Raises
     ------
     TypeError
-        If ``ranks`` is not a mapping, a token is not non-empty bytes, or a rank not an int.
+        If ``ranks`` is not a mapping, a token is not non-empty bytes, or a rank not an integer.
     ValueError
-        If a single byte is missing, or the ranks are not exactly ``0..len(ranks)-1``.
-
-    Examples
-    --------
-    >>> len(checked_ranks({bytes([b]): b for b in range(256)}))
-    256
-    >>> checked_ranks({bytes([b]): b + 1 for b in range(256)})
-    Traceback (most recent call last):
-    ...
-    ValueError: ranks must be unique and dense, 0..255 for 256 tokens; rank 256 is outside ...
+        If a rank is negative, or :func:`check_ranks` fails.
     """
     if not isinstance(ranks, Mapping):
         raise TypeError(f"ranks must be a mapping of bytes -> int, got {type(ranks).__name__}")
-    ranks = dict(ranks)
+    checked = {}
     for token, rank in ranks.items():
         if not isinstance(token, bytes) or not token:
             raise TypeError(f"every token must be non-empty bytes, got {token!r}")
-        if isinstance(rank, bool) or not isinstance(rank, int):
-            raise TypeError(f"the rank of {token!r} must be an int, got {rank!r}")
-    missing = [b for b in range(256) if bytes([b]) not in ranks]
-    if missing:
-        raise ValueError(
-            f"the ranks lack {len(missing)} single byte(s), first {bytes([missing[0]])!r}; "
-            "a byte-level vocabulary needs all 256 so that any text can be encoded"
-        )
-    if set(ranks.values()) != set(range(len(ranks))):
-        outside = sorted(set(ranks.values()) - set(range(len(ranks))))
-        problem = f"rank {outside[0]} is outside" if outside else "some ranks repeat, so not"
-        raise ValueError(
-            f"ranks must be unique and dense, 0..{len(ranks) - 1} for {len(ranks)} tokens; "
-            f"{problem} all of 0..{len(ranks) - 1} are used"
-        )
-    return ranks
+        checked[token] = check_integer(f"the rank of {token!r}", rank)
+    check_ranks(checked)
+    return checked
+
+
+def check_piece_counts(piece_counts: Mapping[bytes, int]) -> None:
+    """Refuse piece counts that are not ``bytes -> integer >= 1`` (TypeError / ValueError)."""
+    for piece, count in piece_counts.items():
+        if not isinstance(piece, bytes):
+            raise TypeError(f"piece_counts must map bytes to counts, got the key {piece!r}")
+        check_integer(f"the count of piece {piece!r}", count, least=1)
 
 
 def check_special_text(text: str) -> None:
@@ -121,8 +136,7 @@ def checked_special_tokens(
     checked = {}
     for text, token_id in special_tokens.items():
         check_special_text(text)
-        if isinstance(token_id, bool) or not isinstance(token_id, int):
-            raise TypeError(f"the id of special token {text!r} must be an int, got {token_id!r}")
+        token_id = check_integer(f"the id of special token {text!r}", token_id)
         if token_id < num_ordinary:
             raise ValueError(
                 f"special token {text!r} has id {token_id}, which collides with the ordinary "

@@ -1,39 +1,26 @@
 """Other tools' vocabulary files: tiktoken's rank files and OpenAI's original GPT-2 files.
 
-``bpe.py`` merges bytes by rank; ``tokenizer.py`` wraps a ranked vocabulary (``dict[bytes, int]``,
-rank == token id) in a ``Tokenizer``. This module sits between them: it reads the files other
-tools write into that one dictionary, and writes it back out, so GPT-2's own vocabulary loads into
-our code and the vocabularies we train load into theirs. Plain functions, no Tokenizer in sight.
+They read into, and are written from, the one ranked vocabulary (``dict[bytes, int]``, rank ==
+id) that ``bpe.py`` merges by, so GPT-2's vocabulary loads into our code and ours into theirs.
 
-Two formats describe the same ranked vocabulary:
-
-1. **tiktoken's rank file** (``gpt2.tiktoken``, ``cl100k_base.tiktoken``): one line per token,
-   ``base64(token_bytes) rank``. Base64 makes any byte string, even a lone ``0x80`` or a newline,
-   safe to store as text. Special tokens are not in the file; the caller supplies them.
-
+1. **tiktoken's rank file** (``gpt2.tiktoken``): one ``base64(token_bytes) rank`` line per token.
+   Base64 makes any byte string, even a lone ``0x80`` or a newline, safe to store as text.
+   Special tokens are not in the file; the caller supplies them.
 2. **OpenAI's GPT-2 release** (2019): ``encoder.json`` maps each token, written as text, to its
-   id, and ``vocab.bpe`` lists the merges in the order they were learned, one ``left right`` pair
-   per line. Merge number ``i`` (from 0) creates the token with id ``256 + i``; ids 0..255 are the
-   single bytes and ``<|endoftext|>`` comes last, as 50256.
+   id; ``vocab.bpe`` lists the merges in the order learned, one ``left right`` per line, merge
+   ``i`` creating id ``256 + i``. ``<|endoftext|>`` comes last, as 50256.
 
 **Why GPT-2 needed printable stand-ins for bytes.** GPT-2's BPE code worked on Python strings
 and stored its merges in a text file split on spaces and newlines. Raw bytes do not fit there:
-a byte such as ``0xE4`` alone is not valid UTF-8, a space would split a merge line in the wrong
-place, a newline would end it, and control bytes are invisible. So every byte is first written as
-one printable Unicode character (:func:`byte_alphabet`):
+``0xE4`` alone is not valid UTF-8, a space would split a merge line in the wrong place, a newline
+would end it, and control bytes are invisible. So every byte is written as one printable
+character (:func:`byte_alphabet`): the 188 printable, non-space Latin-1 bytes (``!``..``~``,
+``¡``..``¬``, ``®``..``ÿ``) stand for themselves; the other 68 take U+0100, U+0101, ... in byte
+order. Space, the 33rd of them, becomes ``Ġ`` (U+0120) and newline ``Ċ`` (U+010A): hence tokens
+like ``Ġthe``. The single bytes got ids in that alphabet's order, so ``!`` is token 0.
 
-- the 188 bytes that already *are* printable, non-space Latin-1 characters (``!``..``~``,
-  ``¡``..``¬``, ``®``..``ÿ``) stand for themselves;
-- the other 68 (controls, space, DEL, ``0x80``..``0xA0``, the soft hyphen ``0xAD``) take the
-  characters U+0100, U+0101, ... in byte order. Space, the 33rd of them, becomes ``Ġ`` (U+0120)
-  and newline ``Ċ`` (U+010A): that is why GPT-2 vocabularies are full of tokens like ``Ġthe``.
-
-The 256 single-byte tokens got ids in that alphabet's order (the 188 printable bytes first), which
-is why ``!`` is token 0 in GPT-2 and the single bytes are not ids 0..255 by byte value.
-
-The merges list and the ranks carry the same information: merge ``i`` is the pair that the
-encoding rule itself would join last when it builds the token of rank ``256 + i`` using only lower
-ranks (:func:`merges_from_ranks`), so either file can be written from the other.
+The merges and the ranks carry the same information: merge ``i`` is what the encoding rule
+leaves of the token of rank ``256 + i`` using only lower ranks (:func:`merges_from_ranks`).
 """
 
 from __future__ import annotations
@@ -44,58 +31,12 @@ import os
 import re
 from pathlib import Path
 
+from minimal_embed.tokenizer.bpe import merge_by_rank_plain
+from minimal_embed.tokenizer.checks import check_ranks
+
 # One tiktoken line: standard base64 (non-empty) and a decimal rank without leading zeros.
 _TIKTOKEN_LINE = re.compile(rb"([A-Za-z0-9+/]+={0,2}) (0|[1-9][0-9]*)\r?")
 _GPT2_VERSION_LINE = "#version: 0.2"
-
-
-# --- checks shared by every format --------------------------------------------------------------
-
-
-def check_ranks(ranks: dict[bytes, int]) -> None:
-    """Check that ``ranks`` is a ranked vocabulary: every single byte in it, ranks 0..n-1 dense.
-
-    Parameters
-    ----------
-    ranks : dict[bytes, int]
-        Token bytes -> rank (== token id). Byte strings are distinct by being dict keys.
-
-    Raises
-    ------
-    ValueError
-        Naming the first missing single byte, repeated rank or missing rank.
-
-    Examples
-    --------
-    >>> check_ranks({bytes([b]): b for b in range(256)})
-    >>> check_ranks({b"a": 0})
-    Traceback (most recent call last):
-    ...
-    ValueError: byte 0x00 (b'\\x00') is not a token; all 256 single bytes must be tokens ...
-    """
-    for byte in range(256):
-        if bytes([byte]) not in ranks:
-            raise ValueError(
-                f"byte 0x{byte:02x} ({bytes([byte])!r}) is not a token; all 256 single bytes "
-                "must be tokens so that any text can be encoded"
-            )
-    seen: dict[int, bytes] = {}
-    for token, rank in ranks.items():
-        if rank in seen:
-            raise ValueError(f"rank {rank} is given to both {seen[rank]!r} and {token!r}")
-        seen[rank] = token
-    missing = _first_missing_rank(seen)
-    if missing is not None:
-        raise ValueError(
-            f"rank {missing} is missing: the {len(ranks)} ranks must be 0..{len(ranks) - 1}"
-        )
-
-
-def _first_missing_rank(ranks_seen) -> int | None:
-    """The smallest rank in 0..n-1 that is absent, or None when the n ranks are exactly 0..n-1."""
-    if len(ranks_seen) == 0 or (min(ranks_seen) == 0 and max(ranks_seen) == len(ranks_seen) - 1):
-        return None  # n distinct integers in [0, n-1] are exactly 0..n-1
-    return next(rank for rank in range(len(ranks_seen) + 1) if rank not in ranks_seen)
 
 
 # --- tiktoken: base64(token) rank ---------------------------------------------------------------
@@ -104,19 +45,9 @@ def _first_missing_rank(ranks_seen) -> int | None:
 def parse_tiktoken(data: bytes) -> dict[bytes, int]:
     """Parse the contents of a tiktoken rank file into ``{token_bytes: rank}``.
 
-    Each non-empty line is ``base64(token_bytes) rank``, separated by one space. The base64 must
-    be canonical (what :func:`format_tiktoken` writes), so reading and writing round-trip byte for
-    byte. Lines may come in any order; empty lines are skipped, as tiktoken does.
-
-    Parameters
-    ----------
-    data : bytes
-        The file's contents.
-
-    Returns
-    -------
-    dict[bytes, int]
-        Token bytes -> rank, checked by :func:`check_ranks`.
+    Each non-empty line is ``base64(token_bytes) rank``, one space between. The base64 must be
+    canonical (as :func:`format_tiktoken` writes it), so files round-trip byte for byte. Lines may
+    come in any order; empty lines are skipped, as tiktoken does.
 
     Raises
     ------
@@ -150,7 +81,7 @@ def parse_tiktoken(data: bytes) -> dict[bytes, int]:
         line_of_rank[rank] = number
     if not ranks:
         raise ValueError("the rank file holds no tokens; expected lines 'BASE64 RANK'")
-    missing = _first_missing_rank(line_of_rank)
+    missing = next((rank for rank in range(len(ranks)) if rank not in line_of_rank), None)
     if missing is not None:
         top = max(line_of_rank)
         raise ValueError(f"rank {missing} is missing: {len(ranks)} tokens need ranks "
@@ -185,15 +116,10 @@ def format_tiktoken(ranks: dict[bytes, int]) -> bytes:
 
     Lines are in rank order and each ends with ``\\n``, as in tiktoken's own files.
 
-    Parameters
-    ----------
-    ranks : dict[bytes, int]
-        A ranked vocabulary (checked with :func:`check_ranks`).
-
-    Returns
-    -------
-    bytes
-        The file's contents (ASCII).
+    Raises
+    ------
+    ValueError
+        If :func:`check_ranks` refuses ``ranks``.
 
     Examples
     --------
@@ -222,12 +148,7 @@ def byte_alphabet() -> list[str]:
     """The printable character GPT-2 writes for each byte: ``byte_alphabet()[b]`` stands for ``b``.
 
     Printable, non-space Latin-1 bytes stand for themselves; the other 68 bytes take U+0100,
-    U+0101, ... in byte order (see the module docstring for why).
-
-    Returns
-    -------
-    list[str]
-        256 distinct one-character strings, indexed by byte value.
+    U+0101, ... in byte order (the module docstring says why).
 
     Examples
     --------
@@ -267,25 +188,15 @@ def alphabet_order() -> list[int]:
 def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
     """Recover the merges list from ranks: for each longer token, the pair it is built from.
 
-    For the token of rank ``r``, apply the encoding rule (repeatedly join the adjacent pair whose
-    concatenation has the lowest rank) to its bytes, using only ranks below ``r``. If the rule
-    ends with two parts, they are the merge that creates the token; the list is in rank order.
-
-    Parameters
-    ----------
-    ranks : dict[bytes, int]
-        A ranked vocabulary.
-
-    Returns
-    -------
-    list[tuple[bytes, bytes]]
-        ``(left, right)`` per token longer than one byte, ordered by the token's rank.
+    For the token of rank ``r``, the encoding rule on its bytes with only ranks below ``r``
+    (:func:`~.bpe.merge_by_rank_plain` with ``max_rank=r``) must end in two parts: the merge
+    ``(left, right)`` that creates it. One merge per token longer than a byte, in rank order.
 
     Raises
     ------
     ValueError
-        If some token cannot be built from two tokens of lower rank (the encoder would never
-        produce it, so no merges list can hold it).
+        If ``ranks`` is not a ranked vocabulary, or a token cannot be built from two tokens of
+        lower rank (the encoder would never produce it, so no merges list can hold it).
 
     Examples
     --------
@@ -293,11 +204,13 @@ def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
     >>> merges_from_ranks(ranks)
     [(b'a', b'b'), (b'ab', b'c'), (b'ab', b'ab')]
     """
+    check_ranks(ranks)
+    token_of_rank = {rank: token for token, rank in ranks.items()}
     merges = []
     for token, rank in sorted(ranks.items(), key=lambda item: item[1]):
         if len(token) == 1:
             continue
-        parts = _merge_below(token, ranks, rank)
+        parts = [token_of_rank[i] for i in merge_by_rank_plain(token, ranks, max_rank=rank)]
         if len(parts) != 2:
             raise ValueError(
                 f"token {token!r} (rank {rank}) is not made by merging two tokens of lower rank "
@@ -307,43 +220,16 @@ def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
     return merges
 
 
-def _merge_below(token: bytes, ranks: dict[bytes, int], max_rank: int) -> list[bytes]:
-    """The encoding rule on ``token``'s bytes, joining only pairs whose rank is below ``max_rank``.
-
-    The plain quadratic loop is enough here: tokens are short, and it runs once per token.
-    """
-    parts = [token[i:i + 1] for i in range(len(token))]
-    while len(parts) > 1:
-        pair_ranks = [ranks.get(parts[i] + parts[i + 1], max_rank) for i in range(len(parts) - 1)]
-        best = min(range(len(pair_ranks)), key=pair_ranks.__getitem__)  # leftmost lowest rank
-        if pair_ranks[best] >= max_rank:
-            break
-        parts[best:best + 2] = [parts[best] + parts[best + 1]]
-    return parts
-
-
 def read_gpt2(encoder_json: str | os.PathLike,
               vocab_bpe: str | os.PathLike) -> tuple[dict[bytes, int], dict[str, int]]:
     """Read OpenAI's GPT-2 vocabulary files into ranks and special tokens.
 
-    ``vocab.bpe`` holds ``M`` merges, so ids ``0 .. 255 + M`` are ordinary tokens and any id
-    above them in ``encoder.json`` (GPT-2: ``<|endoftext|>`` = 50256) is a special token. The two
-    files must agree: merge ``i``, ``left right``, creates the token ``left + right`` of id
-    ``256 + i`` out of two tokens of lower id (the check tiktoken also makes).
-
-    Parameters
-    ----------
-    encoder_json : path
-        JSON object ``{token text in the byte alphabet: id}``.
-    vocab_bpe : path
-        ``#version: 0.2`` (optional), then one merge ``left right`` per line.
-
-    Returns
-    -------
-    ranks : dict[bytes, int]
-        Ordinary tokens -> ids.
-    special_tokens : dict[str, int]
-        Special token text -> id.
+    ``encoder_json`` holds ``{token text in the byte alphabet: id}``, ``vocab_bpe`` an optional
+    ``#version: 0.2`` line, then one merge ``left right`` per line. With ``M`` merges, ids
+    ``0 .. 255 + M`` are ordinary tokens (returned as ``ranks``) and any id above them (GPT-2:
+    ``<|endoftext|>`` = 50256) is a special token (``special_tokens``, text -> id). The files must
+    agree: merge ``i`` creates the token ``left + right`` of id ``256 + i`` out of two tokens of
+    lower id (the check tiktoken also makes).
 
     Raises
     ------
@@ -442,15 +328,9 @@ def write_gpt2(ranks: dict[bytes, int], special_tokens: dict[str, int],
                encoder_json: str | os.PathLike, vocab_bpe: str | os.PathLike) -> None:
     """Write a ranked vocabulary as GPT-2's ``encoder.json`` and ``vocab.bpe``.
 
-    Parameters
-    ----------
-    ranks : dict[bytes, int]
-        A ranked vocabulary whose single bytes have ranks 0..255 (the format numbers merge ``i``
-        as ``256 + i``) and whose longer tokens are each a merge (see :func:`merges_from_ranks`).
-    special_tokens : dict[str, int]
-        Special token text -> id, all ids at or above ``len(ranks)``.
-    encoder_json, vocab_bpe : path
-        Where to write the two files.
+    The single bytes must have ranks 0..255 (the format numbers merge ``i`` as ``256 + i``), each
+    longer token must be a merge (:func:`merges_from_ranks`), and the special tokens' ids must be
+    ``len(ranks)`` or more.
 
     Raises
     ------

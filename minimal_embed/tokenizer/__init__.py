@@ -1,0 +1,33 @@
+"""Step 1 of the pipeline: text -> pieces -> token ids (byte-level BPE), and back.
+
+The modules in reading order; each docstring says what it adds:
+
+- ``patterns``: text -> pieces, GPT-2's and GPT-4's split patterns (``Splitter``);
+- ``bpe``: the plain definitions, pair counting and merging, ``train_plain``,
+  ``merge_by_rank_plain``, ``merges_to_ranks``;
+- ``bpe_train``: ``train``, the incremental trainer (``train_plain``'s merges, fast);
+- ``bpe_encode``: the fast rank mergers and ``encode_piece`` / ``encode_pieces``;
+- ``piece_cache``: each distinct piece of a text encoded once and remembered;
+- ``checks``: the rules the arguments follow, with their errors;
+- ``rankfiles``: other tools' vocabulary files (tiktoken, GPT-2's ``encoder.json`` + ``vocab.bpe``);
+- ``file_format``: our own readable tokenizer file;
+- ``tokenizer``: the ``Tokenizer`` class, ``count_pieces``, ``load_tokenizer``.
+"""
+
+from minimal_embed.tokenizer import (
+    bpe,
+    bpe_encode,
+    bpe_train,
+    checks,
+    file_format,
+    patterns,
+    piece_cache,
+    rankfiles,
+    tokenizer,
+)
+from minimal_embed.tokenizer.patterns import GPT2_PATTERN, GPT4_PATTERN
+from minimal_embed.tokenizer.tokenizer import Tokenizer, count_pieces, load_tokenizer
+
+__all__ = ["Tokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "load_tokenizer", "count_pieces",
+           "patterns", "bpe", "bpe_train", "bpe_encode", "piece_cache", "checks", "rankfiles",
+           "file_format", "tokenizer"]

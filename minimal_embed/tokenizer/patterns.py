@@ -1,0 +1,100 @@
+"""Text -> pieces: GPT-2's and GPT-4's split patterns, and a splitter with a fast path for ASCII.
+
+Before any merging, a regular expression cuts text into pieces: words with their leading space,
+numbers, punctuation runs, whitespace. BPE never merges across pieces, so the split decides which
+tokens can exist at all. The patterns use ``regex`` for Unicode's letter and number classes
+(``\\p{L}``, ``\\p{N}``); all-ASCII stretches of text go through an exact twin of the pattern
+written for Python's own ``re``, which is faster.
+"""
+
+from __future__ import annotations
+
+import re
+
+from minimal_embed.tokenizer import checks
+
+# GPT-2's split (Radford et al. 2019; openai/gpt-2 encoder.py). Same pieces as the original
+# "'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", rewritten so that no
+# alternative can backtrack over a long run: `\s+(?!\S)` still backtracks exactly one character, so
+# a run of spaces before a word gives its last space to the word; the original's final `\s+` can
+# only ever match one character (a longer run would have matched `\s+(?!\S)`), hence `\s`; the
+# possessive `\s++$` takes a trailing run in one step. The letter, number and punctuation runs end
+# their alternative, so nothing after them can make them backtrack: plain `+` is as safe as `++`.
+GPT2_PATTERN = (
+    r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s++$|\s+(?!\S)|\s"""
+)
+
+# GPT-4's split (OpenAI's cl100k_base): case-insensitive contractions, a letter run may take one
+# leading non-letter, numbers in groups of at most three digits, newlines kept with what precedes.
+GPT4_PATTERN = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+    r"""|\s*[\r\n]|\s++$|\s+(?!\S)|\s"""
+)
+
+# The same two splits for all-ASCII text, in Python's own `re` (3.11+ for `++`). Among ASCII
+# characters \p{L} is exactly [A-Za-z], \p{N} exactly [0-9], and `regex`'s \s exactly re.ASCII's
+# [\t\n\v\f\r ], so on ASCII text they give the same pieces (the tests compare them on every pair
+# of ASCII characters and on random text).
+_ASCII_TWINS = {
+    GPT2_PATTERN:
+        r"""'(?:[sdmt]|ll|ve|re)| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s++$|\s+(?!\S)|\s""",
+    GPT4_PATTERN:
+        r"""'(?i:[sdmt]|ll|ve|re)|[^\r\nA-Za-z0-9]?+[A-Za-z]++|[0-9]{1,3}+"""
+        r"""| ?[^\sA-Za-z0-9]++[\r\n]*+|\s*[\r\n]|\s++$|\s+(?!\S)|\s""",
+}
+# Text that is not all ASCII is cut into stretches of about _ASCII_CHUNK characters, each split by
+# the twin when it is all ASCII, so one curly apostrophe costs only its stretch. The cuts go after
+# an ASCII letter followed by a space: in both patterns that letter ends its piece (a letter run or
+# a contraction; a space is never part of either's end), no alternative looks back, and `$` cannot
+# match before a letter, so both sides split as they would together.
+_CUT_AFTER = re.compile(r"[A-Za-z](?= )")
+_ASCII_CHUNK = 256
+
+
+class Splitter:
+    """Cuts text into pieces by a split pattern, with ``re``'s twin on all-ASCII stretches.
+
+    ``pattern`` is in ``regex`` syntax, without capturing groups; ``self.regex`` is it compiled,
+    ``self.ascii_regex`` its ``re`` twin (None for other patterns, and before Python 3.11).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``pattern`` is not a str, does not compile, or has capturing groups.
+
+    Examples
+    --------
+    >>> Splitter(GPT2_PATTERN).split("I'm   here!")
+    ['I', "'m", '  ', ' here', '!']
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self.regex = checks.compiled_pattern(pattern)
+        self.ascii_regex = _ascii_twin(pattern)
+
+    def split(self, text: str, chunk: int = _ASCII_CHUNK) -> list[str]:
+        """The pieces of ``text``, in order; ``chunk`` is the stretch length tried on ``re``."""
+        if self.ascii_regex is None:
+            return self.regex.findall(text)
+        if text.isascii():
+            return self.ascii_regex.findall(text)
+        pieces = []
+        start = 0
+        while start < len(text):
+            cut = _CUT_AFTER.search(text, start + chunk)
+            stop = cut.end() if cut else len(text)
+            stretch = text[start:stop]
+            pieces += (self.ascii_regex if stretch.isascii() else self.regex).findall(stretch)
+            start = stop
+        return pieces
+
+
+def _ascii_twin(pattern: str) -> re.Pattern | None:
+    """The `re` twin of a known pattern, for all-ASCII text; None when there is none."""
+    twin = _ASCII_TWINS.get(pattern)
+    if twin is None:
+        return None
+    try:
+        return re.compile(twin, re.ASCII)
+    except re.error:  # before Python 3.11, `re` has no possessive quantifiers: use `regex` only
+        return None

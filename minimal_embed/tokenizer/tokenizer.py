@@ -1,0 +1,589 @@
+"""The Tokenizer: text -> pieces -> token ids, and back, with special tokens, batches and files.
+
+A tokenizer is a ranked vocabulary, a split pattern and special tokens, so trained vocabularies
+and GPT-2's load into the same class. On top of the modules before it this one adds special
+tokens (``<|endoftext|>``: control ids above the ordinary ones, produced only where the caller
+allows their text), padded ``(seq_len, batch)`` batches for the embedding, training from text and
+the files. Lone surrogates (which UTF-8 cannot encode) in any text become U+FFFD first.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+import regex
+
+from minimal_embed import data
+from minimal_embed._checks import check_integer
+from minimal_embed.tokenizer import bpe, bpe_train, checks, file_format, rankfiles
+from minimal_embed.tokenizer.patterns import GPT2_PATTERN, GPT4_PATTERN, Splitter
+from minimal_embed.tokenizer.piece_cache import PieceCache
+
+PathLike = str | os.PathLike
+
+__all__ = ["Tokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "count_pieces", "load_tokenizer"]
+
+
+class Tokenizer:
+    """A byte-level BPE tokenizer: ranked byte strings, a split pattern and special tokens.
+
+    Parameters
+    ----------
+    ranks : mapping of bytes -> int
+        The ordinary vocabulary: distinct non-empty byte strings with ranks ``0..n-1`` (rank ==
+        token id). All 256 single bytes must be present; they need not have ranks 0..255.
+    pattern : str
+        The split pattern (``regex`` syntax, no capturing groups).
+    special_tokens : dict of str -> int, or list of str, optional
+        Special-token texts with their ids (at least ``n``, distinct); a list gets ids ``n, n+1,
+        ...``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If the ranks, pattern or special tokens break the rules above.
+
+    Examples
+    --------
+    >>> tok = Tokenizer.train("low lower lowest", 260, special_tokens=["<|endoftext|>"])
+    >>> tok.encode("lowest<|endoftext|>", allowed_special="all")
+    [257, 101, 115, 116, 259]
+    >>> tok.decode([258, 101, 114])
+    ' lower'
+    """
+
+    def __init__(
+        self,
+        ranks: Mapping[bytes, int],
+        *,
+        pattern: str = GPT2_PATTERN,
+        special_tokens: Mapping[str, int] | Iterable[str] | None = None,
+    ) -> None:
+        self._ranks = checks.checked_ranks(ranks)
+        self._special_tokens = checks.checked_special_tokens(special_tokens, len(self._ranks))
+        self._pattern = pattern
+        self._splitter = Splitter(pattern)
+        self._decoder = {rank: token for token, rank in self._ranks.items()}
+        for text, token_id in self._special_tokens.items():
+            self._decoder[token_id] = text.encode("utf-8")
+        self._special_regexes: dict[frozenset[str], regex.Pattern] = {}
+        self._pieces = PieceCache(self._ranks)
+
+    @classmethod
+    def train(
+        cls,
+        text_or_texts: str | Iterable[str],
+        vocab_size: int,
+        *,
+        pattern: str = GPT2_PATTERN,
+        special_tokens: Iterable[str] | None = None,
+        progress: bool | Callable[[int, int], None] = False,
+    ) -> Tokenizer:
+        """Train a vocabulary of ``vocab_size`` ids (special tokens included) on some text.
+
+        The distinct pieces of the text with their counts (:func:`count_pieces`) go to
+        :func:`~.bpe_train.train`. Single bytes get ids 0..255, merges the next ids, special
+        tokens (in the order given) the highest ones.
+
+        Parameters
+        ----------
+        text_or_texts : str or iterable of str
+            One text or many (a file streams line by line); no piece crosses two items.
+        vocab_size : int
+            At least ``256 + len(special_tokens)``; fewer ids when no adjacent pair is left.
+        progress : bool or callable
+            True prints merges done / total to stderr; a callable gets ``(done, total)``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``vocab_size`` is not an integer large enough, or an item is not a str.
+        """
+        specials = checks.special_token_list(special_tokens)
+        vocab_size = check_integer("vocab_size", vocab_size)
+        if vocab_size < 256 + len(specials):
+            raise ValueError(
+                f"vocab_size={vocab_size} is too small: the 256 single bytes and "
+                f"{len(specials)} special token(s) need {256 + len(specials)} ids"
+            )
+        piece_counts = count_pieces(text_or_texts, pattern=pattern, special_tokens=specials)
+        report = _print_progress if progress is True else progress or None
+        merges = bpe_train.train(piece_counts, vocab_size - 256 - len(specials), report)
+        return cls(bpe.merges_to_ranks(merges), pattern=pattern, special_tokens=specials)
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of ids: one more than the largest ordinary or special id."""
+        return max([len(self._ranks), *(i + 1 for i in self._special_tokens.values())])
+
+    @property
+    def special_tokens(self) -> dict[str, int]:
+        """The special tokens as ``{text: id}`` (a copy)."""
+        return dict(self._special_tokens)
+
+    @property
+    def pattern(self) -> str:
+        """The split pattern."""
+        return self._pattern
+
+    @property
+    def ranks(self) -> dict[bytes, int]:
+        """The ordinary vocabulary as ``{token bytes: rank}`` (a copy)."""
+        return dict(self._ranks)
+
+    # --- encoding ------------------------------------------------------------------------------
+
+    def split(self, text: str, *, allowed_special: Collection[str] | str = ()) -> list[str]:
+        """Cut ``text`` into the pieces that are encoded separately, in order.
+
+        Allowed special tokens (as in :meth:`encode`) are pieces of their own; there is no check
+        for disallowed ones. The pieces concatenate to ``text`` after the surrogate repair.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``allowed_special`` is one str other than "all", or names an unknown token.
+
+        Examples
+        --------
+        >>> Tokenizer.train("", 256).split("I love  LLMs!")
+        ['I', ' love', ' ', ' LLMs', '!']
+        """
+        text = _repair_surrogates(text)
+        allowed = self._special_set(allowed_special, "allowed_special")
+        pieces = []
+        for ordinary, special in self._segments(text, allowed):
+            pieces += self._splitter.split(ordinary)
+            if special is not None:
+                pieces.append(special)
+        return pieces
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Encode ``text`` treating special-token text as plain text: no special id comes out.
+
+        The ids of each piece of the split come from a :class:`~.piece_cache.PieceCache`, so a
+        repeated word costs one dictionary lookup.
+
+        Examples
+        --------
+        >>> tok = Tokenizer.train("ab ab ab", 259, special_tokens=["<|eot|>"])
+        >>> tok.encode_ordinary("ab<|eot|>")   # the special token's text is just text here
+        [256, 60, 124, 101, 111, 116, 124, 62]
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        return self._encode_repaired(_repair_surrogates(text))
+
+    def _encode_repaired(self, text: str) -> list[int]:
+        """The ids of ``text``, whose lone surrogates are already repaired."""
+        return self._pieces.encode(self._splitter.split(text))
+
+    def encode(
+        self,
+        text: str,
+        *,
+        allowed_special: Collection[str] | str = (),
+        disallowed_special: Collection[str] | str = "all",
+    ) -> list[int]:
+        """Encode ``text``; special-token text becomes its id only where allowed.
+
+        Special-token text is a security boundary (tiktoken's semantics): untrusted text must not
+        smuggle control tokens in, so the text of a disallowed special token raises.
+
+        Parameters
+        ----------
+        allowed_special : "all" or collection of str
+            Special tokens whose text is encoded as their id.
+        disallowed_special : "all" or collection of str
+            Those whose text raises; "all": every one not allowed; ``()``: none (plain text).
+
+        Raises
+        ------
+        ValueError
+            If ``text`` contains a disallowed special token, or a name is not a special token.
+
+        Examples
+        --------
+        >>> tok = Tokenizer.train("ab ab ab", 259, special_tokens=["<|eot|>"])
+        >>> tok.encode("ab ab<|eot|>", allowed_special={"<|eot|>"})
+        [256, 257, 258]
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        text = _repair_surrogates(text)
+        allowed = self._special_set(allowed_special, "allowed_special")
+        if disallowed_special == "all":
+            disallowed = set(self._special_tokens) - allowed
+        else:
+            disallowed = self._special_set(disallowed_special, "disallowed_special")
+        if disallowed:
+            found = self._special_regex(disallowed).search(text)
+            if found:
+                raise ValueError(
+                    f"text contains the special token {found.group()!r} at character "
+                    f"{found.start()}; pass allowed_special={{{found.group()!r}}} to encode it "
+                    "as a special token, or disallowed_special=() to encode it as plain text"
+                )
+        ids: list[int] = []
+        for ordinary, special in self._segments(text, allowed):
+            ids += self._encode_repaired(ordinary)  # `text` was repaired once, above
+            if special is not None:
+                ids.append(self._special_tokens[special])
+        return ids
+
+    def encode_batch(
+        self,
+        texts: Iterable[str],
+        *,
+        max_len: int | None = None,
+        pad_id: int | None = None,
+        batch_first: bool = False,
+        allowed_special: Collection[str] | str = (),
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Encode many texts into one id array padded at the end, and a mask of the real tokens.
+
+        Each text keeps its first ``max_len`` ids; padding is ``pad_id`` (default 0; the mask
+        tells it apart); ``allowed_special`` is as in :meth:`encode`.
+
+        Returns
+        -------
+        ids : np.ndarray of int64, shape (seq_len, batch)
+            ``seq_len`` is the longest encoding; ``(batch, seq_len)`` with ``batch_first``.
+        mask : np.ndarray of bool, same shape
+            True at real tokens.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``texts`` is one str (wrap it in a list), ``max_len`` is not an integer >= 1,
+            ``pad_id`` not an id of the vocabulary, or a text holds a disallowed special token.
+
+        Examples
+        --------
+        >>> ids, mask = Tokenizer.train("ab ab ab", 258).encode_batch(["ab ab", "b"])
+        >>> ids.tolist(), mask.tolist()   # (seq_len, batch): one column per text
+        ([[256, 98], [257, 0]], [[True, True], [True, False]])
+        """
+        if isinstance(texts, str):
+            raise TypeError("texts must be a list of str, not one str; wrap it: [text]")
+        pad = 0 if pad_id is None else self._checked_id(pad_id, "pad_id")
+        if max_len is not None:
+            max_len = check_integer("max_len", max_len, least=1)
+        encoded = [self.encode(text, allowed_special=allowed_special)[:max_len] for text in texts]
+        lengths = np.array([len(ids) for ids in encoded], dtype=np.int64)  # (batch,)
+        seq_len = int(lengths.max(initial=0))
+        mask = np.arange(seq_len) < lengths[:, None]  # (batch, seq_len)
+        ids = np.full(mask.shape, pad, dtype=np.int64)  # (batch, seq_len)
+        # row-major order of the True cells is exactly the texts' ids one after the other
+        ids[mask] = np.fromiter(chain.from_iterable(encoded), np.int64, int(lengths.sum()))
+        if batch_first:
+            return ids, mask
+        return np.ascontiguousarray(ids.T), np.ascontiguousarray(mask.T)  # (seq_len, batch)
+
+    def encode_with_offsets(
+        self,
+        text: str,
+        *,
+        allowed_special: Collection[str] | str = (),
+        disallowed_special: Collection[str] | str = "all",
+    ) -> tuple[list[int], list[tuple[int, int]]]:
+        """Encode ``text`` like :meth:`encode`, with each token's character span ``(start, end)``.
+
+        Subtle: a span runs from the character holding the token's first byte to the one holding
+        its last, so a token with part of a multi-byte character points at that whole character
+        (the two GPT-2 tokens of "你" both get ``(0, 1)``). In order, the spans cover the text
+        with no gap; two neighbours overlap only on a character they split between them.
+
+        The arguments, and the errors, are those of :meth:`encode`.
+
+        Returns
+        -------
+        ids : list of int
+            As :meth:`encode` returns them.
+        spans : list of (int, int)
+            One per id: ``text[start:end]`` holds that token's bytes.
+
+        Examples
+        --------
+        >>> Tokenizer.train("", 256).encode_with_offsets("a€")
+        ([97, 226, 130, 172], [(0, 1), (1, 2), (1, 2), (1, 2)])
+        """
+        ids = self.encode(text, allowed_special=allowed_special,
+                          disallowed_special=disallowed_special)
+        utf8 = np.frombuffer(_repair_surrogates(text).encode("utf-8"), dtype=np.uint8)  # (n_bytes,)
+        # Every byte but a continuation byte (0b10xxxxxx) starts a character.
+        character_of_byte = np.cumsum((utf8 & 0xC0) != 0x80) - 1  # (n_bytes,)
+        lengths = np.fromiter(map(len, map(self._decoder.__getitem__, ids)), np.int64, len(ids))
+        ends = np.cumsum(lengths)  # (n_tokens,) byte offset just past each token
+        starts = character_of_byte[ends - lengths]  # (n_tokens,)
+        stops = character_of_byte[ends - 1] + 1  # (n_tokens,)
+        return ids, list(zip(starts.tolist(), stops.tolist(), strict=True))
+
+    # --- decoding ------------------------------------------------------------------------------
+
+    def decode_bytes(self, ids: Iterable[int]) -> bytes:
+        """Concatenate the byte strings of ``ids`` exactly (special tokens as their UTF-8 text).
+
+        ``ids`` may be an integer array of any shape, read in row-major order.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If an id is not an integer (floats and bools are refused), or not in the vocabulary.
+
+        Examples
+        --------
+        >>> Tokenizer.train("", 256).decode_bytes([0xE2, 0x82])   # half a character stays bytes
+        b'\\xe2\\x82'
+        """
+        try:
+            return b"".join(map(self._decoder.__getitem__, checks.checked_id_list(ids)))
+        except KeyError as error:
+            raise ValueError(self._unknown_id_message(error.args[0])) from None
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """``decode_bytes(ids).decode("utf-8", errors="replace")``: invalid UTF-8 becomes U+FFFD.
+
+        Takes and refuses the same ids as :meth:`decode_bytes`.
+
+        Examples
+        --------
+        >>> tok = Tokenizer.train("", 256)
+        >>> tok.decode([0xE2, 0x82, 0xAC]), tok.decode([0xE2, 0x82])
+        ('€', '�')
+        """
+        return self.decode_bytes(ids).decode("utf-8", errors="replace")
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The byte string of one id (a special token's UTF-8 text).
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``token_id`` is not an integer, or not in the vocabulary.
+
+        Examples
+        --------
+        >>> tok = Tokenizer.train("ab ab ab", 259, special_tokens=["<|eot|>"])
+        >>> tok.token_bytes(257), tok.token_bytes(258)
+        (b' ab', b'<|eot|>')
+        """
+        return self._decoder[self._checked_id(token_id, "token id")]
+
+    # --- files ---------------------------------------------------------------------------------
+
+    def save(self, path: PathLike) -> None:
+        """Write the tokenizer as readable text (:mod:`~.file_format`); :meth:`load` reads it."""
+        file_format.write_tokenizer(path, self._ranks, self._pattern, self._special_tokens)
+
+    @classmethod
+    def load(cls, path: PathLike) -> Tokenizer:
+        """Read a tokenizer written by :meth:`save`. Nothing is unpickled: the file is text.
+
+        Raises
+        ------
+        ValueError
+            If the file is not exactly in that format, or does not describe a valid tokenizer;
+            the message names the file (and the line, for a format error).
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> tok = Tokenizer.train("ab ab ab", 259, special_tokens=["<|eot|>"])
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     tok.save(pathlib.Path(folder) / "tok.txt")
+        ...     Tokenizer.load(pathlib.Path(folder) / "tok.txt") == tok
+        True
+        """
+        ranks, pattern, special_tokens = file_format.parse_tokenizer(
+            Path(path).read_bytes(), str(path)
+        )
+        try:
+            return cls(ranks, pattern=pattern, special_tokens=special_tokens)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: {error}") from None
+
+    @classmethod
+    def from_tiktoken(
+        cls,
+        path: PathLike,
+        *,
+        pattern: str = GPT2_PATTERN,
+        special_tokens: Mapping[str, int] | Iterable[str] | None = None,
+    ) -> Tokenizer:
+        """Read a tiktoken rank file (``base64(token_bytes) rank`` per line), e.g. GPT-2's.
+
+        The file holds only the ranks, so the pattern and special tokens are given here (GPT-2:
+        the default pattern, ``special_tokens={"<|endoftext|>": 50256}``).
+
+        Raises
+        ------
+        ValueError
+            If the file is malformed (:func:`~.rankfiles.parse_tiktoken`); as the constructor
+            for a bad ``pattern`` or ``special_tokens``.
+        """
+        ranks = rankfiles.read_tiktoken(path)
+        return cls(ranks, pattern=pattern, special_tokens=special_tokens)
+
+    def to_tiktoken(self, path: PathLike) -> None:
+        """Write the ranks as a tiktoken rank file, which tiktoken's ``load_tiktoken_bpe`` reads.
+
+        ``tiktoken.Encoding(name, pat_str=tok.pattern, mergeable_ranks=load_tiktoken_bpe(path),
+        special_tokens=tok.special_tokens)`` then encodes exactly as this tokenizer does.
+        """
+        rankfiles.write_tiktoken(self._ranks, path)
+
+    @classmethod
+    def from_gpt2(cls, encoder_json: PathLike, vocab_bpe: PathLike) -> Tokenizer:
+        """Read OpenAI's original GPT-2 files: ``encoder.json`` and the merges in ``vocab.bpe``.
+
+        Tokens there are written in GPT-2's printable byte alphabet (``Ġ`` for a space; see
+        :mod:`~.rankfiles` for why). Ids above the merges, ``<|endoftext|>`` = 50256 in GPT-2,
+        become special tokens; the pattern is :data:`GPT2_PATTERN`.
+
+        Raises
+        ------
+        ValueError
+            If the files are malformed or disagree (the message names the file and line).
+        """
+        ranks, special_tokens = rankfiles.read_gpt2(encoder_json, vocab_bpe)
+        return cls(ranks, pattern=GPT2_PATTERN, special_tokens=special_tokens)
+
+    # --- special-token sets, id checks, equality -----------------------------------------------
+
+    def _special_set(self, names: Collection[str] | str, argument: str) -> set[str]:
+        """``names`` ("all" or a collection) as a set of this tokenizer's special tokens."""
+        if names == "all":
+            return set(self._special_tokens)
+        if isinstance(names, str):
+            raise TypeError(f"{argument} must be 'all' or a collection of str, got {names!r}")
+        unknown = set(names) - set(self._special_tokens)
+        if unknown:
+            raise ValueError(
+                f"{argument} names {sorted(unknown)}, which are not special tokens of this "
+                f"tokenizer (it has {sorted(self._special_tokens)})"
+            )
+        return set(names)
+
+    def _segments(self, text: str, allowed: set[str]) -> Iterator[tuple[str, str | None]]:
+        """``(ordinary text, special text or None)`` pairs: ``text`` cut at ``allowed`` tokens."""
+        start = 0
+        if allowed:
+            for found in self._special_regex(allowed).finditer(text):
+                yield text[start : found.start()], found.group()
+                start = found.end()
+        yield text[start:], None
+
+    def _special_regex(self, names: set[str]) -> regex.Pattern:
+        """The (cached) regex matching any of the special tokens ``names``."""
+        key = frozenset(names)
+        if key not in self._special_regexes:
+            self._special_regexes[key] = _alternation(names)
+        return self._special_regexes[key]
+
+    def _checked_id(self, token_id: int, what: str) -> int:
+        """``token_id`` as an int, if it is an integer id of this vocabulary."""
+        token_id = check_integer(what, token_id)
+        if token_id not in self._decoder:
+            raise ValueError(self._unknown_id_message(token_id))
+        return token_id
+
+    def _unknown_id_message(self, token_id: object) -> str:
+        """The error message for an id that is not in the vocabulary."""
+        return (
+            f"token id {token_id!r} is not in the vocabulary (ids are 0..{self.vocab_size - 1}"
+            f"{', with gaps' if len(self._decoder) < self.vocab_size else ''})"
+        )
+
+    # Defining __eq__ leaves the class unhashable (__hash__ is None): equal by value, mutable cache.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Tokenizer):
+            return NotImplemented
+        return (self._ranks, self._pattern, self._special_tokens) == (
+            other._ranks,
+            other._pattern,
+            other._special_tokens,
+        )
+
+    def __repr__(self) -> str:
+        return f"Tokenizer(vocab_size={self.vocab_size}, special_tokens={self._special_tokens})"
+
+
+def count_pieces(
+    texts: str | Iterable[str],
+    *,
+    pattern: str = GPT2_PATTERN,
+    special_tokens: Iterable[str] | None = None,
+) -> dict[bytes, int]:
+    """Count the distinct pieces of some texts: what :meth:`Tokenizer.train` hands to the trainer.
+
+    Each text (one str, or each item of many) is cut at ``special_tokens`` (their text separates,
+    never counts), each side is split by ``pattern``, and each piece's UTF-8 bytes are counted, so
+    training costs grow with the distinct pieces, not with the length of the text.
+
+    Raises
+    ------
+    TypeError
+        If an item of ``texts`` is not a str (the message gives its position).
+
+    Examples
+    --------
+    >>> count_pieces("the cat, the hat")
+    {b'the': 1, b' cat': 1, b',': 1, b' the': 1, b' hat': 1}
+    """
+    texts = [texts] if isinstance(texts, str) else texts
+    splitter = Splitter(pattern)
+    specials = checks.special_token_list(special_tokens)
+    special_regex = _alternation(specials) if specials else None
+    counts: Counter[str] = Counter()
+    for number, text in enumerate(texts):
+        if not isinstance(text, str):
+            kind = type(text).__name__
+            raise TypeError(f"item {number} of the training texts is a {kind}, not a str")
+        text = _repair_surrogates(text)
+        for part in special_regex.split(text) if special_regex else [text]:
+            counts.update(splitter.split(part))
+    return {piece.encode("utf-8"): count for piece, count in counts.items() if piece}
+
+
+def load_tokenizer() -> Tokenizer:
+    """Return the tokenizer bundled in ``data/tokenizer.txt``.
+
+    It was trained on the bundled corpus with ``minimal-embed train-tokenizer`` (vocab_size 2048,
+    ``<|endoftext|>`` as the one special token), which reproduces the file byte for byte.
+
+    Examples
+    --------
+    >>> tok = load_tokenizer()
+    >>> tok.vocab_size, tok.special_tokens
+    (2048, {'<|endoftext|>': 2047})
+    """
+    return Tokenizer.load(data.path("tokenizer.txt"))
+
+
+def _repair_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD."""
+    if text.isascii():  # O(1): CPython knows a str's widest character
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return checks.LONE_SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def _alternation(texts: Iterable[str]) -> regex.Pattern:
+    """A regex matching any of ``texts`` (not empty), longest first so a longer token wins."""
+    by_length = sorted(texts, key=lambda text: (-len(text), text))
+    return regex.compile("|".join(regex.escape(text) for text in by_length))
+
+
+def _print_progress(done: int, total: int) -> None:
+    """Print merges done / total on one stderr line."""
+    print(f"\rmerges {done}/{total}", end="\n" if done == total else "", file=sys.stderr)

@@ -328,38 +328,15 @@ def position_scheme(name: str, *, d_model: int, n_heads: int = 1, max_len: int =
                     causal: bool = False, num_buckets: int = 32, max_distance: int = 128,
                     std: float = 0.02, seed: int | None = None,
                     dtype: npt.DTypeLike = np.float32) -> PositionScheme:
-    """Build the scheme called ``name`` (one of ``POSITION_SCHEMES``) with common settings.
+    """Build the scheme called ``name`` (one of ``POSITION_SCHEMES``) from common settings.
 
-    Parameters
-    ----------
-    name : str
-        ``"learned"``, ``"sinusoidal"``, ``"none"``, ``"alibi"``, ``"rope"`` or ``"t5"``.
-    d_model : int
-        Width of the input rows (learned, sinusoidal).
-    n_heads : int, default 1
-        Heads that get a bias (alibi, t5).
-    max_len : int, default 1024
-        Rows of a learned table.
-    causal : bool, default False
-        For t5: a decoder's one-sided buckets.
-    num_buckets, max_distance : int, default 32 and 128
-        T5's buckets, and the distance past which all keys share the last one.
-    std : float, default 0.02
-        Initial std of T5's table (a learned position table starts at GPT-2's 0.01).
-    seed : int or None
-        Seeds a learned table (learned, t5).
-    dtype : floating dtype, default np.float32
-
-    Returns
-    -------
-    PositionScheme
-        With defaults for everything else (base 10000, all head dims rotating); build the
-        class itself for other settings.
-
-    Raises
-    ------
-    ValueError
-        For a name not in ``POSITION_SCHEMES`` (and the classes' own checks).
+    ``d_model`` is the width of input rows (learned, sinusoidal); ``n_heads`` the heads that get a
+    bias (alibi, t5); ``max_len`` the rows of a learned table; ``causal`` gives T5 a decoder's
+    one-sided buckets, ``num_buckets`` and ``max_distance`` its buckets; ``std`` is the initial
+    std of T5's table (a learned position table starts at GPT-2's 0.01); ``seed`` seeds a learned
+    table. Everything else takes its default (base 10000, all head dims rotating): build the
+    class itself for other settings. Raises ValueError for an unknown name (and the classes' own
+    checks).
 
     Examples
     --------
@@ -382,10 +359,7 @@ def position_scheme(name: str, *, d_model: int, n_heads: int = 1, max_len: int =
 def from_config(config: dict[str, Any], *, dtype: npt.DTypeLike = np.float32) -> PositionScheme:
     """The scheme a ``config()`` describes, with fresh parameters of ``dtype`` to load into.
 
-    Raises
-    ------
-    ValueError
-        For a config that is not a dict with a known ``name`` and that scheme's settings.
+    Raises ValueError for a config that is not a dict with a known ``name`` and its settings.
 
     Examples
     --------

@@ -29,6 +29,7 @@ from minimal_embed._checks import check_choice, check_integer
 from minimal_embed._files import atomic_write
 from minimal_embed.checkpoint import copy_arrays
 from minimal_embed.pipeline import InputEmbedding
+from minimal_embed.schemes import scheme_class
 
 if TYPE_CHECKING:
     from minimal_embed.tokenizer import Tokenizer
@@ -96,7 +97,7 @@ def choose_stage(tokenizer: Tokenizer, positions: str | None,
     if chosen not in ("learned", "sinusoidal"):
         chosen = "none"  # the checkpoint's scheme acts inside attention; no rows to show
     stage = InputEmbedding(tokenizer, d_model, positions=chosen, max_len=DEFAULT_MAX_LEN,
-                           scale=chosen == "sinusoidal", seed=RANDOM_SEED).eval()
+                           scale=scheme_class(chosen).scales_tokens, seed=RANDOM_SEED).eval()
     token_source = "random N(0, 0.02^2), seed 0: no trained checkpoint"
     if trained is not None and trained.token_embedding.num_embeddings == vocab_size:
         copy_arrays({"token_embedding": stage.token_embedding.weight},

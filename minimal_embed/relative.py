@@ -341,7 +341,7 @@ def rope(
     if rotary_dim % 2 or rotary_dim > d_head:
         raise ValueError(f"rotary_dim={rotary_dim} must be even and at most d_head={d_head}")
     positions = np.asarray(positions)
-    if not np.issubdtype(positions.dtype, np.integer):
+    if positions.dtype.kind not in "iu":  # subtle: np.issubdtype counts timedelta64 as integer
         raise TypeError(f"positions must be integers, got dtype {positions.dtype}")
     if positions.shape != (seq,):
         raise ValueError(f"positions must have shape (seq,) = ({seq},), got {positions.shape}")
@@ -376,7 +376,7 @@ def rope_backward(
     True
     """
     positions = np.asarray(positions)
-    if not np.issubdtype(positions.dtype, np.integer):
+    if positions.dtype.kind not in "iu":  # subtle: np.issubdtype counts timedelta64 as integer
         raise TypeError(f"positions must be integers, got dtype {positions.dtype}")
     # negate in a signed type: on unsigned positions, -p would wrap around to a huge position
     return rope(grad_out, -positions.astype(np.int64), base=base, interleaved=interleaved,

@@ -392,3 +392,18 @@ def test_rope_backward_undoes_rope_for_unsigned_positions_too(dtype):
     x = np.random.default_rng(0).standard_normal((5, 8))
     positions = np.arange(5, dtype=dtype)
     np.testing.assert_allclose(rope_backward(rope(x, positions), positions), x, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["m8[s]", np.float64, bool])
+def test_rope_refuses_positions_that_are_not_plain_integers(dtype):
+    positions = np.arange(3).astype(dtype)
+    with pytest.raises(TypeError, match="positions must be integers"):
+        rope(np.ones((3, 4)), positions)
+    with pytest.raises(TypeError, match="positions must be integers"):
+        rope_backward(np.ones((3, 4)), positions)
+
+
+@pytest.mark.parametrize("base", [0.0, -2.0, float("nan"), float("inf")])
+def test_rope_refuses_a_base_that_is_not_finite_and_positive(base):
+    with pytest.raises(ValueError, match="base must be a finite number > 0"):
+        rope(np.ones((3, 4)), np.arange(3), base=base)

@@ -408,3 +408,46 @@ def test_a_token_that_splits_a_character_is_shown_as_its_bytes(tok):
                                           (b"'s", "'s"), (b"\xf0\x9f", "\\xf0\\x9f")])
 def test_picture_labels_drop_the_quotes_and_mark_the_space(token, label):
     assert show_token(token, quoted=False, space=plots.SPACE_MARK) == label
+
+
+# --- the pictures: defaults and options that say what they show -------------------------------
+
+@pytest.mark.parametrize("length", [1, 2, 3, 7, 10, 16, 33, 64, 100, 199, 1000])
+def test_tick_labels_never_touch_their_neighbours(length):
+    for scale in (1, 2, 8):
+        rows = plots._spread(plots._ticks(length), scale, lambda t: 11)
+        columns = plots._spread(plots._ticks(length), scale,
+                                lambda t: viz.text_width(str(t)) + 6)
+        assert rows[-1] == columns[-1] == length - 1  # the last tick shows the size
+        for ticks, room in ((rows, lambda t: 11),
+                            (columns, lambda t: viz.text_width(str(t)) + 6)):
+            assert all((b - a) * scale >= room(a) for a, b in zip(ticks, ticks[1:], strict=False))
+
+
+def test_similarity_shows_cosines_by_default_and_dot_products_with_dot(tmp_path):
+    if not HAS_CHECKPOINT:
+        pytest.skip("no bundled checkpoint")
+    cosine = run("plot", "similarity", "--no-color", cwd=tmp_path)
+    dot = run("plot", "similarity", "--no-color", "--dot", cwd=tmp_path)
+    assert cosine.returncode == dot.returncode == 0, cosine.stderr + dot.stderr
+    assert "PE[p] cos PE[q]" in cosine.stdout and "PE[p] . PE[q]" in dot.stdout
+
+
+def test_plot_positions_halves_draws_the_sin_then_cos_layout(tmp_path):
+    for flags, name in (([], "a.png"), (["--halves"], "b.png")):
+        result = run("plot", "positions", "--length", "8", "--dim", "8", "--out", name, *flags,
+                     cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    interleaved = decode_png((tmp_path / "a.png").read_bytes())
+    halves = decode_png((tmp_path / "b.png").read_bytes())
+    assert interleaved.shape == halves.shape and not np.array_equal(interleaved, halves)
+    expected = plots.positions_image(8, 8, halves=True)
+    np.testing.assert_array_equal(halves, expected)
+
+
+def test_plot_tokens_top_is_capped_with_a_message(tmp_path):
+    if not HAS_CHECKPOINT:
+        pytest.skip("no bundled checkpoint")
+    result = run("plot", "tokens", "--top", "100000", "--out", "t.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"showing the {plots.MAX_TOKENS_SHOWN} most frequent" in result.stdout

@@ -190,13 +190,18 @@ def _add_plot(subparsers) -> argparse.ArgumentParser:
         if picture == "positions":
             one.add_argument("--length", type=int, default=64, help="positions (default 64)")
             one.add_argument("--dim", type=int, help="dimensions (default 128, or terminal width)")
+            one.add_argument("--halves", action="store_true",
+                             help="the [all sin | all cos] layout instead of interleaved columns")
         if picture == "similarity":
-            one.add_argument("--cosine", action="store_true",
-                             help="cosine similarity instead of dot products (row lengths removed)")
+            one.add_argument("--dot", action="store_true",
+                             help="dot products instead of cosines (the default takes the row "
+                                  "lengths out, so a trained table's structure shows)")
+            one.add_argument("--cosine", action="store_true", help=argparse.SUPPRESS)
         if picture == "tokens":
             one.add_argument("tokens", nargs="*", metavar="TOKEN",
                              help="single tokens, e.g. ' love' (default: the most frequent words)")
-            one.add_argument("--top", type=int, default=40, help="how many tokens (default 40)")
+            one.add_argument("--top", type=int, default=40,
+                             help="how many tokens (default 40, at most 60: more is unreadable)")
     return sub
 
 
@@ -211,14 +216,14 @@ def _run_plot(args) -> int:
     width = shutil.get_terminal_size((100, 24)).columns
     if args.picture == "positions":
         print(plots.plot_positions(out=args.out, color=color, length=args.length, dim=args.dim,
-                                   terminal_width=width))
+                                   terminal_width=width, halves=args.halves))
         return 0
     from minimal_embed.pipeline import InputEmbedding
 
     path = args.checkpoint or walkthrough.bundled_checkpoint()
     stage = None if path is None else InputEmbedding.load(path, None)
     if args.picture == "similarity":
-        print(plots.plot_similarity(stage, out=args.out, color=color, cosine=args.cosine))
+        print(plots.plot_similarity(stage, out=args.out, color=color, cosine=not args.dot))
     else:
         from minimal_embed import data
         from minimal_embed.tokenizer import load_tokenizer

@@ -175,7 +175,7 @@ def test_embed_with_gpt2_ranks_prints_gpt2_ids(tmp_path, gpt2_ranks_path):
     (["embed", "x", "--colour"], "unrecognized arguments"),
     (["embedd", "x"], "invalid choice"),
     (["plot", "pictures"], "invalid choice"),
-    (["embed", "x", "--save", ""], "--save needs a file name"),
+    (["embed", "x", "--save", ""], "--save '': no file name given"),
     (["embed", "x", "--checkpoint", "absent.npz"], "no such file"),
     (["embed", "x", "--checkpoint", "notes.txt"], "not an .npz checkpoint"),
     (["plot", "positions", "--out", "sub"], "is a folder"),

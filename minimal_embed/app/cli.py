@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from minimal_embed._files import writable_path
+
 
 class CommandError(Exception):
     """A mistake in the command's input that the user can fix; printed without a traceback."""
@@ -21,21 +23,11 @@ class CommandError(Exception):
 
 def _output_file(path: str | None, option: str) -> None:
     """Refuse, before any work, an output path that could not be written: say why."""
-    if path is None:
-        return
-    if path == "":
-        raise CommandError(f"{option} needs a file name, got an empty string")
-    target = Path(path)
-    if target.is_dir():
-        raise CommandError(f"{option} {path!r} is a folder; give a file name inside it")
-    folder = target.parent
-    if not folder.exists():
-        raise CommandError(f"{option} {path!r}: folder {str(folder)!r} does not exist; create "
-                           "it first")
-    if not folder.is_dir():
-        raise CommandError(f"{option} {path!r}: {str(folder)!r} is a file, not a folder")
-    if not os.access(folder, os.W_OK):
-        raise CommandError(f"{option} {path!r}: folder {str(folder)!r} is not writable")
+    if path is not None:
+        try:
+            writable_path(path)
+        except OSError as error:
+            raise CommandError(f"{option} {path!r}: {error}") from None
 
 
 def _input_file(path: str | None, option: str) -> None:

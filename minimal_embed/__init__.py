@@ -31,6 +31,7 @@ from minimal_embed.positional import (
     sinusoidal_table,
     sinusoidal_table_plain,
 )
+from minimal_embed.pretrained import load_pretrained, read_safetensors, write_safetensors
 from minimal_embed.relative import (
     T5RelativeBias,
     alibi_bias,
@@ -64,4 +65,4 @@ __all__ = ["data", "rankfiles", "schemes",
            "POSITION_SCHEMES", "PositionScheme", "position_scheme",
            "LayerNorm", "InputEmbedding", "read_checkpoint", "write_checkpoint",
            "SGD", "Adam", "AttentionLM", "ModelConfig", "TrainConfig", "load_checkpoint",
-           "nearest_tokens"]
+           "nearest_tokens", "load_pretrained", "read_safetensors", "write_safetensors"]

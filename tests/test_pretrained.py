@@ -6,7 +6,8 @@ compared with the model's own modules on the same ids: its embedding output, and
 layer's attention probabilities, recomputed here from that layer's own queries and keys (caught
 by forward hooks) with our position scheme, scale and masks. Float64 throughout; where the model
 computes in float32 whatever its dtype (RoPE angles in NeoX, GPT-J and LLaMA, BLOOM's softmax),
-the tolerance is float32's, and the float64 part (frequencies, the ALiBi bias) is checked apart. transformers and torch are optional peers: without them this file skips.
+the tolerance is float32's, and the float64 part (frequencies, the ALiBi bias) is checked apart.
+transformers and torch are optional peers: without them this file skips.
 """
 
 import json
@@ -77,9 +78,10 @@ def assert_not_uniform(probabilities):
     assert probabilities.max() > 0.5
 
 
-# --- GPT-2: learned rows, also after a cached prefix ----------------------------------------------
+# --- GPT-2: learned rows, also after a cached prefix ---------------------------------------------
 
-@pytest.mark.parametrize("model_name", ["GPT2Model", "GPT2LMHeadModel"])  # prefix "" / "transformer."
+# GPT2Model's keys have no prefix, GPT2LMHeadModel's "transformer."
+@pytest.mark.parametrize("model_name", ["GPT2Model", "GPT2LMHeadModel"])
 def test_gpt2_stage_equals_hidden_states_zero_also_after_a_past(tmp_path, model_name):
     config = transformers.GPT2Config(vocab_size=96, n_positions=16, n_embd=8, n_layer=1, n_head=2)
     model = build(getattr(transformers, model_name), config, tmp_path)
@@ -126,7 +128,7 @@ def test_float32_sharded_and_bfloat16_checkpoints(tmp_path):
     np.testing.assert_array_equal(widened, model.transformer.wte.weight.float().detach().numpy())
 
 
-# --- BERT: token types, LayerNorm eps, padding_idx ---------------------------------------------------
+# --- BERT: token types, LayerNorm eps, padding_idx -----------------------------------------------
 
 @pytest.mark.parametrize("model_name", ["BertModel", "BertForMaskedLM"])  # prefix "" / "bert."
 def test_bert_stage_equals_bert_embeddings_with_token_types(tmp_path, model_name):
@@ -146,7 +148,7 @@ def test_bert_stage_equals_bert_embeddings_with_token_types(tmp_path, model_name
     np.testing.assert_allclose(stage.forward(x, token_type_ids=types)[0], reference, **EXACT)
 
 
-# --- BLOOM: the embedding LayerNorm and ALiBi, on a left-padded batch -----------------------------
+# --- BLOOM: the embedding LayerNorm and ALiBi, on a left-padded batch ----------------------------
 
 def test_bloom_layernorm_and_alibi_probabilities_with_left_padding(tmp_path):
     config = transformers.BloomConfig(vocab_size=64, hidden_size=24, n_layer=1, n_head=6,
@@ -183,7 +185,7 @@ def test_bloom_layernorm_and_alibi_probabilities_with_left_padding(tmp_path):
                                       bloom[row][:, real_keys] - bloom[row][:, [last]])
 
 
-# --- T5: encoder and decoder bias tables, unscaled scores, incremental decoding -----------------
+# --- T5: encoder and decoder bias tables, unscaled scores, incremental decoding ------------------
 
 def t5_model(folder):
     config = transformers.T5Config(vocab_size=64, d_model=16, d_kv=4, d_ff=16, num_layers=1,
@@ -234,7 +236,7 @@ def test_t5_attention_probabilities_encoder_padded_and_decoder_step_by_step(tmp_
     assert_not_uniform(ours)
 
 
-# --- rotary families: GPT-NeoX (25 % of each head), GPT-J (interleaved), LLaMA -----------------
+# --- rotary families: GPT-NeoX (25 % of each head), GPT-J (interleaved), LLaMA -------------------
 
 def rotary_probabilities_match(model, loaded, q, k, n_heads):
     """Our rotation + causal softmax against the model's own first-layer attention weights."""
@@ -295,7 +297,8 @@ def test_llama_rope_theta_and_scaling_with_grouped_keys(tmp_path, scaling):
                                       pad_token_id=0, attn_implementation="eager")
     model = build(transformers.LlamaForCausalLM, config, tmp_path, std=0.3)
     loaded = load_pretrained(tmp_path, batch_first=True)
-    assert loaded.positions.base == 5000.0 and loaded.input_embedding.token_embedding.padding_idx == 0
+    assert loaded.positions.base == 5000.0
+    assert loaded.input_embedding.token_embedding.padding_idx == 0
     assert (loaded.positions.scaling or {}).get("kind") == (scaling or {}).get("rope_type")
     np.testing.assert_allclose(loaded.positions.frequencies(16), inverse_frequencies(model),
                                rtol=1e-6)
@@ -362,8 +365,9 @@ def test_a_table_stored_only_as_the_tied_output_layer_is_found(tmp_path):
 def test_unsupported_model_type_lists_the_supported_families(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "mamba"}))
     write_safetensors(tmp_path / "model.safetensors", {"w": np.zeros(1)})
-    with pytest.raises(ValueError, match="model_type 'mamba' is not supported; the supported "
-                                         "families are gpt2, bert, t5, gpt_neox, gptj, bloom, llama"):
+    supported = "gpt2, bert, t5, gpt_neox, gptj, bloom, llama"
+    with pytest.raises(ValueError, match=f"model_type 'mamba' is not supported; the supported "
+                                         f"families are {supported}"):
         load_pretrained(tmp_path)
 
 

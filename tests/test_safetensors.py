@@ -1,4 +1,4 @@
-"""Safetensors files: our reader and writer against the format's reference package, and damaged files.
+"""Safetensors files: our reader and writer against the format's reference package; damaged files.
 
 The reference (``safetensors``, the Hugging Face package) is an optional peer: the tests that
 compare with it skip without it. Every other test builds its files by hand, byte by byte, from
@@ -35,7 +35,7 @@ def same_bits(a, b):
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
-# --- round trips -----------------------------------------------------------------------------------
+# --- round trips ---------------------------------------------------------------------------------
 
 arrays_strategy = st.dictionaries(
     st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=8)
@@ -123,7 +123,7 @@ def test_empty_file_and_empty_tensors(tmp_path):
     assert back["z"].shape == (0, 3) and back["z"].dtype == np.float16
 
 
-# --- shards and folders ------------------------------------------------------------------------------
+# --- shards and folders --------------------------------------------------------------------------
 
 def write_shards(folder, weight_map=None):
     write_safetensors(folder / "model-00001-of-00002.safetensors", {"a": np.arange(3.0)})
@@ -256,7 +256,7 @@ def test_hand_built_file_reads_as_the_format_defines(tmp_path):
     assert int(arrays["i"]) == 7 and read_metadata(path) == {"k": "v"}
 
 
-# --- what the writer refuses ------------------------------------------------------------------------
+# --- what the writer refuses ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("arrays, metadata, error, message", [
     ({"__metadata__": np.zeros(1)}, None, ValueError, "rename that tensor"),

@@ -167,7 +167,7 @@ def write_safetensors(path: str | os.PathLike, arrays: dict[str, np.ndarray],
     return atomic_write(path, write)
 
 
-# --- reading one file --------------------------------------------------------------------------
+# --- reading one file ----------------------------------------------------------------------------
 
 def _read_file(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """The tensors (views of the mapped file) and the metadata of one safetensors file."""
@@ -330,7 +330,7 @@ def _read_sharded(index: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-# --- writing -----------------------------------------------------------------------------------
+# --- writing -------------------------------------------------------------------------------------
 
 def _little_endian(name: object, array: Any) -> np.ndarray:
     """A C-contiguous little-endian copy (or view) of one array to write, checked."""

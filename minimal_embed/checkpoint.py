@@ -158,10 +158,11 @@ def copy_arrays(target: dict[str, np.ndarray], arrays: dict[str, np.ndarray], wh
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """Every member of an .npz archive, or a ValueError that names the file and the fault."""
     if path.is_dir():
-        raise ValueError(f"{path} is a folder, not a checkpoint file")
+        raise ValueError(f"{path} is a folder, not a checkpoint file{_pretrained_hint(path)}")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not an .npz checkpoint (not a zip archive; a plain .npy, a "
-                         "pickle or a damaged file); nothing was unpickled")
+                         "pickle or a damaged file); nothing was unpickled"
+                         + _pretrained_hint(path))
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
@@ -172,6 +173,14 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
                   f"{str(error).splitlines()[0] if str(error) else 'unreadable'}")
         raise ValueError(f"{path} is a damaged .npz checkpoint ({reason}); nothing was "
                          "unpickled") from None
+
+
+def _pretrained_hint(path: Path) -> str:
+    """Where a published model's files (safetensors, a model folder) are read instead."""
+    if path.suffix == ".safetensors" or (path.is_dir() and (path / "config.json").is_file()):
+        return ("; a Hugging Face model's weights are read by minimal_embed.read_safetensors, "
+                "its folder by minimal_embed.load_pretrained")
+    return ""
 
 
 def _json_object(array: np.ndarray, name: str, path: Path) -> dict[str, Any]:

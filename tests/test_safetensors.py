@@ -269,3 +269,15 @@ def test_writer_refuses_what_the_format_cannot_hold(tmp_path, arrays, metadata, 
     with pytest.raises(error, match=message):
         write_safetensors(tmp_path / "x.safetensors", arrays, metadata)
     assert list(tmp_path.iterdir()) == []  # nothing half-written is left behind
+
+
+def test_the_npz_loader_points_a_safetensors_file_to_the_right_reader(tmp_path):
+    from minimal_embed import InputEmbedding
+
+    path = write_safetensors(tmp_path / "model.safetensors", {"wte.weight": np.zeros((2, 2))})
+    with pytest.raises(ValueError, match="read by minimal_embed.read_safetensors") as error:
+        InputEmbedding.load(path, None)
+    assert "allow_pickle" not in str(error.value)
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match="its folder by minimal_embed.load_pretrained"):
+        InputEmbedding.load(tmp_path, None)

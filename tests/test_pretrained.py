@@ -7,7 +7,8 @@ layer's attention probabilities, recomputed here from that layer's own queries a
 by forward hooks) with our position scheme, scale and masks. Float64 throughout; where the model
 computes in float32 whatever its dtype (RoPE angles in NeoX, GPT-J and LLaMA, BLOOM's softmax),
 the tolerance is float32's, and the float64 part (frequencies, the ALiBi bias) is checked apart.
-transformers and torch are optional peers: without them this file skips.
+transformers and torch are optional peers: without them those tests skip. The folders of the
+last section (config spellings, refusals, the command line) are written by hand and always run.
 """
 
 import json
@@ -15,11 +16,16 @@ import json
 import numpy as np
 import pytest
 
-from minimal_embed import load_pretrained, rankfiles, read_safetensors, write_safetensors
+from minimal_embed import load_pretrained, rankfiles, write_safetensors
+from minimal_embed.app.cli import main
 from minimal_embed.attention import attention_scores, softmax
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+try:
+    import torch
+    import transformers
+except ImportError:  # optional peers: the tests against the real model code skip without them
+    torch = transformers = None
+peers = pytest.mark.skipif(transformers is None, reason="needs transformers and torch")
 # transformers 5 renames past_key_values (the only spelling transformers 4 knows) to cache
 pytestmark = pytest.mark.filterwarnings("ignore:.*past_key_values.*:FutureWarning")
 
@@ -28,10 +34,11 @@ FLOAT32_ANGLES = dict(rtol=0, atol=2e-6)  # HF computes p * theta in float32
 FLOAT32_SOFTMAX = dict(rtol=0, atol=2e-7)  # BLOOM's softmax runs in float32
 
 
-def build(model_class, config, folder, *, std=0.5, dtype=torch.float64, **save):
-    """A model with N(0, std^2) weights (large enough that positions change the attention)."""
+def build(model_class, config, folder, *, std=0.5, dtype=None, **save):
+    """A float64 model (or ``dtype``) with N(0, std^2) weights, large enough that positions
+    change the attention."""
     torch.manual_seed(0)
-    model = model_class(config).to(dtype).eval()
+    model = model_class(config).to(dtype or torch.float64).eval()
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.normal_(0.0, std)
@@ -81,6 +88,7 @@ def assert_not_uniform(probabilities):
 # --- GPT-2: learned rows, also after a cached prefix ---------------------------------------------
 
 # GPT2Model's keys have no prefix, GPT2LMHeadModel's "transformer."
+@peers
 @pytest.mark.parametrize("model_name", ["GPT2Model", "GPT2LMHeadModel"])
 def test_gpt2_stage_equals_hidden_states_zero_also_after_a_past(tmp_path, model_name):
     config = transformers.GPT2Config(vocab_size=96, n_positions=16, n_embd=8, n_layer=1, n_head=2)
@@ -98,6 +106,7 @@ def test_gpt2_stage_equals_hidden_states_zero_also_after_a_past(tmp_path, model_
                                after_past, **EXACT)
 
 
+@peers
 def test_gpt2_tokenizer_files_are_read_and_texts_embed_through_them(tmp_path, tok):
     config = transformers.GPT2Config(vocab_size=tok.vocab_size, n_positions=32, n_embd=8,
                                      n_layer=1, n_head=2)
@@ -112,6 +121,7 @@ def test_gpt2_tokenizer_files_are_read_and_texts_embed_through_them(tmp_path, to
     np.testing.assert_allclose(embeddings[:, 0], reference.hidden_states[0][0].numpy(), **EXACT)
 
 
+@peers
 def test_float32_sharded_and_bfloat16_checkpoints(tmp_path):
     config = transformers.GPT2Config(vocab_size=64, n_positions=8, n_embd=8, n_layer=1, n_head=2)
     model = build(transformers.GPT2LMHeadModel, config, tmp_path / "f32", dtype=torch.float32,
@@ -130,6 +140,7 @@ def test_float32_sharded_and_bfloat16_checkpoints(tmp_path):
 
 # --- BERT: token types, LayerNorm eps, padding_idx -----------------------------------------------
 
+@peers
 @pytest.mark.parametrize("model_name", ["BertModel", "BertForMaskedLM"])  # prefix "" / "bert."
 def test_bert_stage_equals_bert_embeddings_with_token_types(tmp_path, model_name):
     config = transformers.BertConfig(vocab_size=80, hidden_size=8, num_hidden_layers=1,
@@ -150,6 +161,7 @@ def test_bert_stage_equals_bert_embeddings_with_token_types(tmp_path, model_name
 
 # --- BLOOM: the embedding LayerNorm and ALiBi, on a left-padded batch ----------------------------
 
+@peers
 def test_bloom_layernorm_and_alibi_probabilities_with_left_padding(tmp_path):
     config = transformers.BloomConfig(vocab_size=64, hidden_size=24, n_layer=1, n_head=6,
                                       attn_implementation="eager")
@@ -195,6 +207,7 @@ def t5_model(folder):
     return build(transformers.T5ForConditionalGeneration, config, folder)
 
 
+@peers
 def test_t5_buckets_equal_compute_bias_of_encoder_and_decoder(tmp_path):
     model = t5_model(tmp_path)
     loaded = load_pretrained(tmp_path)
@@ -210,6 +223,7 @@ def test_t5_buckets_equal_compute_bias_of_encoder_and_decoder(tmp_path):
                                   model.shared.weight.detach().numpy()[x[0]])
 
 
+@peers
 def test_t5_attention_probabilities_encoder_padded_and_decoder_step_by_step(tmp_path):
     model = t5_model(tmp_path)
     loaded = load_pretrained(tmp_path)
@@ -255,6 +269,7 @@ def inverse_frequencies(model):
                 if hasattr(module, "inv_freq")).double().numpy()
 
 
+@peers
 def test_gpt_neox_rotates_a_quarter_of_each_head_with_its_base(tmp_path):
     config = transformers.GPTNeoXConfig(vocab_size=64, hidden_size=64, num_hidden_layers=1,
                                         num_attention_heads=2, intermediate_size=32,
@@ -271,6 +286,7 @@ def test_gpt_neox_rotates_a_quarter_of_each_head_with_its_base(tmp_path):
                                2)
 
 
+@peers
 def test_gptj_rotates_interleaved_pairs_of_rotary_dim(tmp_path):
     config = transformers.GPTJConfig(vocab_size=64, n_embd=32, n_layer=1, n_head=2, rotary_dim=8,
                                      n_positions=32, attn_implementation="eager")
@@ -282,6 +298,7 @@ def test_gptj_rotates_interleaved_pairs_of_rotary_dim(tmp_path):
     rotary_probabilities_match(model, loaded, lambda: heads(q[0], 2), lambda: heads(k[0], 2), 2)
 
 
+@peers
 @pytest.mark.parametrize("scaling", [
     None,
     {"rope_type": "linear", "factor": 2.0},
@@ -310,39 +327,46 @@ def test_llama_rope_theta_and_scaling_with_grouped_keys(tmp_path, scaling):
 
 # --- config spellings, tied tables and refusals (no model run needed) ----------------------------
 
-def saved_llama(folder):
-    config = transformers.LlamaConfig(vocab_size=16, hidden_size=8, num_hidden_layers=1,
-                                      num_attention_heads=2, intermediate_size=8)
-    build(transformers.LlamaForCausalLM, config, folder)
-    return json.loads((folder / "config.json").read_text())
+def model_folder(folder, config, arrays, tokenizer=None):
+    """A model folder written by hand: config.json, model.safetensors, GPT-2 tokenizer files."""
+    folder.mkdir(exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(config))
+    write_safetensors(folder / "model.safetensors", arrays)
+    if tokenizer is not None:
+        rankfiles.write_gpt2(tokenizer.ranks, tokenizer.special_tokens, folder / "vocab.json",
+                             folder / "merges.txt")
+    return folder
 
 
 def rewrite_config(folder, config):
     (folder / "config.json").write_text(json.dumps(config))
 
 
+LLAMA = {"model_type": "llama", "vocab_size": 16, "hidden_size": 8, "num_attention_heads": 2}
+TABLE = np.arange(128.0).reshape(16, 8)
+
+
 def test_transformers_4_spellings_of_the_rope_settings_are_read(tmp_path):
-    config = {key: value for key, value in saved_llama(tmp_path).items()
-              if key != "rope_parameters"}
-    rewrite_config(tmp_path, {**config, "rope_theta": 500000.0,
-                              "rope_scaling": {"type": "linear", "factor": 4.0}})
+    model_folder(tmp_path, {**LLAMA, "rope_theta": 500000.0,
+                            "rope_scaling": {"type": "linear", "factor": 4.0}},
+                 {"model.embed_tokens.weight": TABLE})
     positions = load_pretrained(tmp_path).positions
     assert positions.base == 500000.0 and positions.scaling == {"kind": "linear", "factor": 4.0}
-    rewrite_config(tmp_path, {**config, "model_type": "gpt_neox", "rotary_pct": 0.5,
-                              "rotary_emb_base": 100})
-    (tmp_path / "model.safetensors").rename(tmp_path / "llama.safetensors")
-    arrays = read_safetensors(tmp_path / "llama.safetensors")
-    write_safetensors(tmp_path / "model.safetensors",
-                      {"gpt_neox.embed_in.weight": np.array(arrays["model.embed_tokens.weight"])})
+    model_folder(tmp_path, {**LLAMA, "model_type": "gpt_neox", "rotary_pct": 0.5,
+                            "rotary_emb_base": 100}, {"gpt_neox.embed_in.weight": TABLE})
     positions = load_pretrained(tmp_path).positions
     assert (positions.rotary_dim, positions.base, positions.interleaved) == (2, 100.0, False)
+    model_folder(tmp_path, {**LLAMA, "model_type": "gptj", "rotary_dim": 2},
+                 {"transformer.wte.weight": TABLE})
+    positions = load_pretrained(tmp_path).positions
+    assert (positions.rotary_dim, positions.base, positions.interleaved) == (2, 10000.0, True)
 
 
 @pytest.mark.parametrize("kind", ["dynamic", "yarn", "longrope"])
 def test_unsupported_rope_scaling_is_named(tmp_path, kind):
-    config = saved_llama(tmp_path)
-    rewrite_config(tmp_path, {**config, "rope_parameters": {"rope_type": kind, "factor": 2.0,
-                                                            "rope_theta": 10000.0}})
+    model_folder(tmp_path, {**LLAMA, "rope_parameters": {"rope_type": kind, "factor": 2.0,
+                                                         "rope_theta": 10000.0}},
+                 {"model.embed_tokens.weight": TABLE})
     with pytest.raises(ValueError, match=f"RoPE scaling '{kind}' is not supported; the supported "
                                          "kinds are linear, llama3"):
         load_pretrained(tmp_path)
@@ -382,3 +406,102 @@ def test_misshapen_table_and_missing_config_are_refused(tmp_path):
     (tmp_path / "config.json").unlink()
     with pytest.raises(FileNotFoundError, match="has no config.json"):
         load_pretrained(tmp_path)
+
+
+# --- the command line on hand-built folders -------------------------------------------------------
+
+def cli_folders(root, tok):
+    """A GPT-2, a LLaMA, a BLOOM and a T5 folder sharing ``tok``, with random tables."""
+    rng = np.random.default_rng(0)
+    vocab, width = tok.vocab_size, 8
+
+    def table(*shape):
+        return rng.standard_normal(shape)
+
+    sizes = {"vocab_size": vocab, "hidden_size": width}
+    return {
+        "gpt2": model_folder(root / "gpt2", {"model_type": "gpt2", **sizes, "n_head": 2,
+                                             "n_positions": 32},
+                             {"wte.weight": table(vocab, width), "wpe.weight": table(32, width)},
+                             tok),
+        "llama": model_folder(root / "llama", {**sizes, "model_type": "llama",
+                                               "num_attention_heads": 2, "rope_theta": 500.0},
+                              {"model.embed_tokens.weight": table(vocab, width)}, tok),
+        "bloom": model_folder(root / "bloom", {**sizes, "model_type": "bloom", "n_head": 4},
+                              {"word_embeddings.weight": table(vocab, width),
+                               "word_embeddings_layernorm.weight": table(width),
+                               "word_embeddings_layernorm.bias": table(width)}, tok),
+        "t5": model_folder(root / "t5", {"model_type": "t5", "vocab_size": vocab, "d_model": width,
+                                         "num_heads": 2, "d_kv": 4},
+                           {"shared.weight": table(vocab, width), "encoder.block.0.layer.0."
+                            "SelfAttention.relative_attention_bias.weight": table(32, 2)}, tok),
+    }
+
+
+def test_embed_model_walks_the_models_own_tokenizer_table_and_positions(tmp_path, tok, capsys):
+    folders = cli_folders(tmp_path, tok)
+    assert main(["embed", "--model", str(folders["gpt2"]), "The lamp.", "Hi", "--save",
+                 str(tmp_path / "out.npz")]) == 0
+    printed = capsys.readouterr().out
+    assert f"trained, from the gpt2 checkpoint in {folders['gpt2']}" in printed
+    assert "5 positions      learned table, rows 0..4" in printed
+    saved = np.load(tmp_path / "out.npz")
+    stage = load_pretrained(folders["gpt2"]).input_embedding
+    np.testing.assert_array_equal(saved["input_embeddings"], stage.forward(saved["ids"])[0])
+    np.testing.assert_array_equal(saved["ids"][:, 0], tok.encode("The lamp."))
+
+
+@pytest.mark.parametrize(("family", "words"), [
+    ("llama", ["RoPE rotates q and k inside attention: 4 of 4 head dims, rotate-half pairs "
+               "(t, t+2), base 500", "at the last position p = 4, the angles (radians): +4.0000"]),
+    ("bloom", ["alibi adds a bias to the scores of each of its 4 heads",
+               "bias (4, 5, 5) float64 = (n_heads, q_len, k_len)", "-1.0000 -0.7500 -0.5000",
+               "then LayerNorm (eps 1e-05"]),
+    ("t5", ["t5 adds a bias to the scores of each of its 2 heads (unscaled"]),
+])
+def test_embed_model_shows_what_an_attention_scheme_does_instead_of_rows(tmp_path, tok, capsys,
+                                                                         family, words):
+    folder = cli_folders(tmp_path, tok)[family]
+    assert main(["embed", "--model", str(folder), "The lamp."]) == 0
+    printed = capsys.readouterr().out
+    assert "no rows are added" in printed
+    assert all(word in printed for word in words), printed
+
+
+def test_plot_positions_model_draws_each_kind_of_scheme(tmp_path, tok, capsys):
+    folders = cli_folders(tmp_path, tok)
+    for family, title in (("gpt2", "cosine similarity of learned positions"),
+                          ("llama", "RoPE cos(p theta_t), base 500, 4 of 4 dims"),
+                          ("bloom", "alibi score bias by head, key - query from -63 to 0"),
+                          ("t5", "t5 score bias by head, key - query from -63 to 63")):
+        assert main(["plot", "positions", "--model", str(folders[family]), "--no-color"]) == 0
+        assert title in capsys.readouterr().out
+        assert main(["plot", "positions", "--model", str(folders[family]), "--out",
+                     str(tmp_path / f"{family}.png")]) == 0
+        assert (tmp_path / f"{family}.png").read_bytes().startswith(b"\x89PNG")
+    capsys.readouterr()
+
+
+def test_learned_similarity_is_the_cosine_of_the_tables_rows(tmp_path, tok):
+    from minimal_embed.app.plots import model_positions_picture
+
+    model = load_pretrained(cli_folders(tmp_path, tok)["gpt2"])
+    table = model.positions.table.weight.astype(np.float64)
+    looped = np.array([[p @ q / np.linalg.norm(p) / np.linalg.norm(q) for q in table]
+                       for p in table])
+    np.testing.assert_allclose(model_positions_picture(model).values, looped, atol=1e-12)
+
+
+@pytest.mark.parametrize(("arguments", "words"), [
+    (["embed", "--model", "{root}/nothing", "x"], "no model folder at"),
+    (["embed", "--model", "{root}/llama", "--positions", "learned", "x"], "leave out --positions"),
+    (["embed", "--model", "{root}/bare", "x"], "has no tokenizer this package reads"),
+    (["plot", "positions", "--model", "{root}/gpt2", "--length", "40"],
+     "--length 40 is more than the 32 rows"),
+])
+def test_model_command_mistakes_get_one_line_and_exit_2(tmp_path, tok, capsys, arguments, words):
+    cli_folders(tmp_path, tok)
+    model_folder(tmp_path / "bare", LLAMA, {"model.embed_tokens.weight": TABLE})
+    assert main([argument.format(root=tmp_path) for argument in arguments]) == 2
+    error = capsys.readouterr().err
+    assert words in error and error.count("\n") == 1

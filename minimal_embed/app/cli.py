@@ -135,6 +135,9 @@ def _add_embed(subparsers) -> argparse.ArgumentParser:
                      help="position scheme (default: the checkpoint's own)")
     sub.add_argument("--checkpoint", metavar="PATH",
                      help="a checkpoint from `minimal-embed train` (default: the bundled one)")
+    sub.add_argument("--model", metavar="FOLDER",
+                     help="a downloaded Hugging Face model (config.json, model.safetensors, "
+                          "vocab.json + merges.txt): its tokenizer, table and positions")
     sub.add_argument("--dim", type=int, default=6, help="values printed per row (default 6)")
     sub.add_argument("--save", metavar="OUT.npz",
                      help="write ids, mask, token/position/input embeddings to an .npz file")
@@ -152,16 +155,42 @@ def _run_embed(args) -> int:
 
     _output_file(args.save, "--save")
     _input_file(args.checkpoint, "--checkpoint")
-    tokenizer, name = walkthrough.pick_tokenizer(args.gpt2)
-    lines, result = walkthrough.walk(
-        args.texts, tokenizer, tokenizer_name=name, positions=args.positions, dim=args.dim,
-        batch_first=args.batch_first, allow_special=args.allow_special,
-        checkpoint=args.checkpoint or walkthrough.bundled_checkpoint())
+    if args.model:
+        lines, result = _walk_model(args)
+    else:
+        tokenizer, name = walkthrough.pick_tokenizer(args.gpt2)
+        lines, result = walkthrough.walk(
+            args.texts, tokenizer, tokenizer_name=name, positions=args.positions, dim=args.dim,
+            batch_first=args.batch_first, allow_special=args.allow_special,
+            checkpoint=args.checkpoint or walkthrough.bundled_checkpoint())
     print("\n".join(lines))
     if args.save:
         print(f"saved ids, mask, token_embeddings, position_embeddings, input_embeddings "
               f"to {result.save(args.save)}")
     return 0
+
+
+def _walk_model(args):
+    """``embed --model FOLDER``: the walkthrough on a published model's own stage."""
+    from minimal_embed.app import walkthrough
+    from minimal_embed.pretrained import load_pretrained
+
+    clashing = [flag for flag, value in (("--positions", args.positions),
+                                         ("--checkpoint", args.checkpoint),
+                                         ("--gpt2", args.gpt2)) if value]
+    if clashing:
+        raise CommandError(f"--model brings its own tokenizer, table and positions; leave out "
+                           f"{', '.join(clashing)}")
+    model = load_pretrained(args.model)
+    if model.tokenizer is None:
+        raise CommandError(f"{args.model} has no tokenizer this package reads (GPT-2's "
+                           "vocab.json + merges.txt); its tables can still be read in Python "
+                           "with minimal_embed.load_pretrained")
+    return walkthrough.walk(args.texts, model.tokenizer,
+                            tokenizer_name=f"{model.folder.name}'s vocab.json + merges.txt",
+                            dim=args.dim, batch_first=args.batch_first,
+                            allow_special=args.allow_special,
+                            stage=walkthrough.pretrained_stage(model))
 
 
 def _add_plot(subparsers) -> argparse.ArgumentParser:
@@ -180,10 +209,14 @@ def _add_plot(subparsers) -> argparse.ArgumentParser:
                              help="a checkpoint from `minimal-embed train` (default: the bundled "
                                   "one)")
         if picture == "positions":
-            one.add_argument("--length", type=int, default=64, help="positions (default 64)")
+            one.add_argument("--length", type=int, help="positions (default 64; a model's "
+                                                          "learned table: all of it)")
             one.add_argument("--dim", type=int, help="dimensions (default 128, or terminal width)")
             one.add_argument("--halves", action="store_true",
                              help="the [all sin | all cos] layout instead of interleaved columns")
+            one.add_argument("--model", metavar="FOLDER",
+                             help="a Hugging Face model folder: its learned table's cosine "
+                                  "similarities, its RoPE angles or its score bias")
         if picture == "similarity":
             one.add_argument("--dot", action="store_true",
                              help="dot products instead of cosines (the default takes the row "
@@ -206,9 +239,16 @@ def _run_plot(args) -> int:
     _input_file(getattr(args, "checkpoint", None), "--checkpoint")
     color = viz.use_color(args.no_color)
     width = shutil.get_terminal_size((100, 24)).columns
+    if args.picture == "positions" and args.model:
+        from minimal_embed.pretrained import load_pretrained
+
+        print(plots.plot_model_positions(load_pretrained(args.model), out=args.out, color=color,
+                                         length=args.length, terminal_width=width))
+        return 0
     if args.picture == "positions":
-        print(plots.plot_positions(out=args.out, color=color, length=args.length, dim=args.dim,
-                                   terminal_width=width, halves=args.halves))
+        print(plots.plot_positions(out=args.out, color=color,
+                                   length=64 if args.length is None else args.length,
+                                   dim=args.dim, terminal_width=width, halves=args.halves))
         return 0
     from minimal_embed.pipeline import InputEmbedding
 

@@ -11,6 +11,9 @@
 3. ``tokens``: the trained token vectors of a few tokens projected on their first two principal
    components (PCA by SVD of the centred rows), labelled: tokens used alike end up close.
 
+``plot positions --model FOLDER`` draws a published model's scheme instead: its learned table's
+cosine similarities (GPT-2's picture), its RoPE angles, or its score bias per head.
+
 Each picture is either an RGB image for a PNG file or text for the terminal
 (:mod:`~minimal_embed.app.viz`).
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -28,9 +31,11 @@ from minimal_embed.app import viz
 from minimal_embed.app.font5x7 import GLYPH_HEIGHT
 from minimal_embed.app.walkthrough import show_token
 from minimal_embed.positional import sinusoidal_table
+from minimal_embed.schemes import ALiBi, Learned, RoPE, T5Buckets
 
 if TYPE_CHECKING:
     from minimal_embed.pipeline import InputEmbedding
+    from minimal_embed.pretrained import PretrainedModel
     from minimal_embed.tokenizer import Tokenizer
 
 SPACE_MARK = "·"  # how a token's leading space is drawn in the pictures
@@ -43,28 +48,34 @@ def _ticks(count: int) -> list[int]:
 
 def framed_heatmap(values: np.ndarray, cmap: str, *, scale: int, title: str, rows: str,
                    columns: str, vmin: float | None = None, vmax: float | None = None,
-                   bar: bool = True) -> np.ndarray:
+                   bar: bool = True, row_height: int | None = None,
+                   column_origin: int = 0) -> np.ndarray:
     """A heatmap ``(rows, cols)`` with a title, tick labels, axis names and a colour bar.
 
     The title wraps to the picture's width, and a tick whose label would touch its neighbour's
-    is left out, so no text is ever cut or drawn over other text.
+    is left out, so no text is ever cut or drawn over other text. Each value is ``scale``
+    pixels wide and ``row_height`` (default ``scale``) high; column ticks count from
+    ``column_origin``.
     """
     vmin = float(values.min()) if vmin is None else vmin
     vmax = float(values.max()) if vmax is None else vmax
-    picture = viz.heatmap(values, cmap, scale=scale, vmin=vmin, vmax=vmax)
+    repeat = 1 if row_height is None else max(1, row_height // scale)
+    picture = viz.heatmap(np.repeat(values, repeat, axis=0), cmap, scale=scale, vmin=vmin,
+                          vmax=vmax)
     height, width, _ = picture.shape
-    row_ticks = _spread(_ticks(values.shape[0]), scale, lambda t: GLYPH_HEIGHT + 2)
-    col_ticks = _spread(_ticks(values.shape[1]), scale, lambda t: viz.text_width(str(t)) + 6)
+    row_ticks = _spread(_ticks(values.shape[0]), scale * repeat, lambda t: GLYPH_HEIGHT + 2)
+    col_ticks = _spread(_ticks(values.shape[1]), scale,
+                        lambda t: viz.text_width(str(t + column_origin)) + 6)
     left = max(viz.text_width(str(t)) for t in row_ticks) + GLYPH_HEIGHT + 10
     # a narrow picture still gets room for its axis name and 24 characters of title a line
     room = max(viz.text_width(columns), viz.text_width("x" * 24) - left) - width
     body = viz.pad(picture, bottom=2 * GLYPH_HEIGHT + 12, left=left, right=max(room, 0))
     for tick in row_ticks:  # tick labels right-aligned beside the row's first pixel line
         label = str(tick)
-        viz.draw_text(body, label, left - 3 - viz.text_width(label), min(tick * scale,
-                                                                      height - GLYPH_HEIGHT))
+        viz.draw_text(body, label, left - 3 - viz.text_width(label),
+                      min(tick * scale * repeat, height - GLYPH_HEIGHT))
     for tick in col_ticks:
-        label = str(tick)
+        label = str(tick + column_origin)
         viz.draw_text(body, label, left + min(tick * scale, width - viz.text_width(label)),
                       height + 3)
     viz.draw_text(body, columns, left + max((width - viz.text_width(columns)) // 2, 0),
@@ -346,3 +357,109 @@ def plot_tokens(stage: InputEmbedding | None, tokenizer: Tokenizer, texts: list[
 
 
 MAX_TOKENS_SHOWN = 60  # more labels than this overlap into a blob on a 640-pixel square
+
+
+# --- 4. a published model's positions ------------------------------------------------------------
+
+class Picture(NamedTuple):
+    """A matrix to draw as a heatmap, with its colour map, title and axis names."""
+
+    values: np.ndarray
+    cmap: str
+    title: str
+    rows: str
+    columns: str
+    vmin: float | None = None
+    vmax: float | None = None
+    column_origin: int = 0  # the value column 0 stands for (key - query starts below 0)
+
+
+def model_positions_picture(model: PretrainedModel, length: int | None = None) -> Picture:
+    """What ``plot positions --model`` draws for the model's position scheme.
+
+    - a learned table P (GPT-2, BERT): the cosine similarity ``P[p] . P[q] / (|P[p]| |P[q]|)``
+      of its first ``length`` rows (default all), ``(length, length)``: GPT-2's picture of
+      nearby positions alike and a band that fades with distance;
+    - RoPE: ``cos(p theta_t)`` for positions p down and frequency pairs t across,
+      ``(length, rotary_dim / 2)`` (default 64 positions): fast pairs left, slow ones right;
+    - a score bias (ALiBi, T5's encoder table): every head's bias against ``key - query``, from
+      ``-(length - 1)`` to ``length - 1`` (``(n_heads, 2 length - 1)``), or to 0 for a causal
+      scheme, whose bias on future keys is masked away.
+
+    Raises
+    ------
+    ValueError
+        For a model without a position scheme, or a ``length`` < 1 or past a learned table.
+    """
+    scheme, name = model.positions, model.folder.name
+    if length is not None:
+        check_integer("--length", length, least=1)
+    if isinstance(scheme, Learned):
+        table = scheme.table.weight
+        length = len(table) if length is None else length
+        if length > len(table):
+            raise ValueError(f"--length {length} is more than the {len(table)} rows of "
+                             f"{name}'s learned table")
+        _check_picture_size(length, length)
+        cosine = similarity_matrices(table[:length], cosine=True)[1]
+        return Picture(cosine, "viridis", f"{name}: cosine similarity of learned positions",
+                       "position p", "position q")
+    length = 64 if length is None else length
+    if isinstance(scheme, RoPE):
+        theta = scheme.frequencies(model.head_dim)            # (rotary_dim / 2,)
+        _check_picture_size(length, len(theta))
+        angles = np.arange(length)[:, None] * theta           # (length, rotary_dim / 2)
+        return Picture(np.cos(angles), "coolwarm", f"{name}: RoPE cos(p theta_t), base "
+                       f"{scheme.base:g}, {2 * len(theta)} of {model.head_dim} dims",
+                       "position p", "pair t", -1.0, 1.0)
+    bias = scheme.score_bias(length)                          # (n_heads, length, length)
+    if bias is None:
+        raise ValueError(f"{name}'s model adds no position information ({scheme.name}); "
+                         "there is nothing to draw")
+    _check_picture_size(len(bias), 2 * length)
+    # key - query = -(length-1) .. 0 along the last query's row, 1 .. length-1 along the first's;
+    # a causal scheme's bias on future keys is masked away, so only the past is drawn
+    two_sided = scheme.symmetric if isinstance(scheme, ALiBi) else \
+        isinstance(scheme, T5Buckets) and scheme.bias.bidirectional
+    by_distance = np.concatenate([bias[:, -1, :]] + ([bias[:, 0, 1:]] if two_sided else []), 1)
+    last = length - 1 if two_sided else 0
+    return Picture(by_distance, "viridis", f"{name}: {scheme.name} score bias by head, key - "
+                   f"query from {1 - length} to {last}", "head h", "key - query",
+                   column_origin=1 - length)
+
+
+def plot_model_positions(model: PretrainedModel, *, out: str | os.PathLike | None = None,
+                         color: bool, length: int | None = None, terminal_width: int) -> str:
+    """``plot positions --model``: :func:`model_positions_picture` as a PNG or in the terminal.
+
+    The terminal gets evenly spaced rows and columns of it, as many as fit.
+
+    Raises
+    ------
+    ValueError
+        As :func:`model_positions_picture`.
+    """
+    picture = model_positions_picture(model, length)
+    values = picture.values
+    if out is not None:
+        scale = max(1, min(8, 512 // max(values.shape)))
+        image = framed_heatmap(values, picture.cmap, scale=scale, title=picture.title,
+                               rows=picture.rows, columns=picture.columns, vmin=picture.vmin,
+                               vmax=picture.vmax, column_origin=picture.column_origin,
+                               row_height=max(scale, 256 // len(values)))  # a band per head
+        return _written(out, viz.pad(image, top=8, bottom=8, left=8, right=8))
+    columns = max(2, terminal_width - 1)
+    rows = 2 * columns // 3 if color else columns // 3  # about square on the screen
+    shown = values[_evenly(len(values), rows)][:, _evenly(values.shape[1], columns)]
+    note = "" if shown.shape == values.shape else \
+        f" ({shown.shape[0]} of {values.shape[0]} rows, {shown.shape[1]} of {values.shape[1]} " \
+        "columns, evenly spread)"
+    return (f"{picture.title}: {picture.rows} down, {picture.columns} across, from "
+            f"{values.min():.3g} (dark) to {values.max():.3g} (light){note}\n"
+            + viz.terminal_heatmap(shown, picture.cmap, color=color, vmin=picture.vmin,
+                                   vmax=picture.vmax))
+
+
+def _evenly(count: int, most: int) -> np.ndarray:
+    """At most ``most`` evenly spaced indices of ``count``, first and last included."""
+    return np.unique(np.linspace(0, count - 1, min(count, most)).round().astype(int))

@@ -29,9 +29,11 @@ from minimal_embed._checks import check_choice, check_integer
 from minimal_embed._files import atomic_write
 from minimal_embed.checkpoint import copy_arrays
 from minimal_embed.pipeline import InputEmbedding
-from minimal_embed.schemes import scheme_class
+from minimal_embed.schemes import RoPE, scheme_class
 
 if TYPE_CHECKING:
+    from minimal_embed.pretrained import PretrainedModel
+    from minimal_embed.schemes import PositionScheme
     from minimal_embed.tokenizer import Tokenizer
 
 DEFAULT_D_MODEL = 128  # the bundled checkpoint's width, so the untrained stand-in looks the same
@@ -55,6 +57,7 @@ class Stage:
     embedding: InputEmbedding
     token_source: str
     position_source: str
+    head_dim: int | None = None  # a published model's head width: what its scheme acts on
 
 
 def choose_stage(tokenizer: Tokenizer, positions: str | None,
@@ -114,6 +117,36 @@ def choose_stage(tokenizer: Tokenizer, positions: str | None,
     return Stage(stage, token_source, position_source)
 
 
+def pretrained_stage(model: PretrainedModel) -> Stage:
+    """The input stage of a model :func:`~minimal_embed.pretrained.load_pretrained` read.
+
+    Its tables are the checkpoint's; a scheme acting inside attention is described by what it
+    does there (``head_dim`` tells the walkthrough the width it rotates).
+    """
+    where = f"the {model.family} checkpoint in {model.folder}"
+    scheme = model.positions
+    unscaled = " (unscaled: q.k, no 1/sqrt(d_head))" if model.score_scale == 1.0 else ""
+    source = {"input": f"trained, from {where}",
+              "rotation": _rope_summary(scheme, model.head_dim),
+              "scores": f"{scheme.name} adds a bias to the scores of each of its "
+                        f"{model.n_heads} heads{unscaled}"}.get(scheme.acts_on, "none")
+    return Stage(model.input_embedding, f"trained, from {where}", source,
+                 head_dim=model.head_dim)
+
+
+def _rope_summary(scheme: PositionScheme, head_dim: int) -> str:
+    """One line on what a RoPE scheme rotates: which dims, which pairs, which base."""
+    if not isinstance(scheme, RoPE):
+        return f"{scheme.name} rotates q and k inside attention"
+    dims = scheme.rotary_dim or head_dim
+    pairs = "interleaved pairs (2t, 2t+1)" if scheme.interleaved else \
+        f"rotate-half pairs (t, t+{dims // 2})"
+    stretched = (f", {scheme.scaling['kind']} scaling x{scheme.scaling['factor']:g}"
+                 if scheme.scaling else "")
+    return (f"RoPE rotates q and k inside attention: {dims} of {head_dim} head dims, {pairs}, "
+            f"base {scheme.base:g}{stretched}")
+
+
 # --- printing --------------------------------------------------------------------------------
 
 def show_token(token: bytes, *, quoted: bool = True, space: str = " ") -> str:
@@ -171,8 +204,8 @@ class Result:
 
 def walk(texts: list[str], tokenizer: Tokenizer, *, tokenizer_name: str,
          positions: str | None = None, dim: int = 6, batch_first: bool = False,
-         allow_special: bool = False, checkpoint: str | os.PathLike | None = None
-         ) -> tuple[list[str], Result]:
+         allow_special: bool = False, checkpoint: str | os.PathLike | None = None,
+         stage: Stage | None = None) -> tuple[list[str], Result]:
     """Run the pipeline on ``texts`` and return the printed lines and the arrays.
 
     Parameters
@@ -192,6 +225,9 @@ def walk(texts: list[str], tokenizer: Tokenizer, *, tokenizer_name: str,
         untrusted text must not smuggle in control tokens.
     checkpoint : path or None
         A checkpoint (e.g. :func:`bundled_checkpoint`), or None for seeded random tables.
+    stage : Stage, optional
+        The stage to walk instead of :func:`choose_stage`'s (e.g. :func:`pretrained_stage`);
+        ``positions`` and ``checkpoint`` are then unused.
 
     Returns
     -------
@@ -224,7 +260,7 @@ def walk(texts: list[str], tokenizer: Tokenizer, *, tokenizer_name: str,
                 raise ValueError(f"the text {text!r} contains the special token {special!r}; "
                                  "pass --allow-special to encode it as its id")
     check_integer("--dim", dim, least=1)
-    stage = choose_stage(tokenizer, positions, checkpoint)
+    stage = choose_stage(tokenizer, positions, checkpoint) if stage is None else stage
     stage.embedding.batch_first = batch_first
     allowed = "all" if allow_special else ()
     ids, mask = tokenizer.encode_batch(texts, batch_first=batch_first,
@@ -245,8 +281,13 @@ def walk(texts: list[str], tokenizer: Tokenizer, *, tokenizer_name: str,
               f"                 E {_shape(table)}: {stage.token_source}"]
     lines += _vector_lines(steps.token_vectors, labels, dim)
     lines += _position_lines(steps.position_rows, stage, dim)
+    if steps.position_rows is None and stage.head_dim is not None:
+        lines += _inside_attention_lines(stage.embedding.positions, ids.shape[1 if batch_first
+                                                                              else 0],
+                                         stage.head_dim, dim)
     lines += _sum_lines(steps.token_scale, steps.position_rows is not None, batch_first,
                         _shape(steps.embeddings))
+    lines += _normalised_lines(stage.embedding)
     lines += _vector_lines(steps.embeddings, labels, dim)
     return lines, result
 
@@ -259,6 +300,38 @@ def _position_lines(rows: np.ndarray | None, stage: Stage, dim: int) -> list[str
              f" -> {_shape(rows)} = (seq_len, d_model)",
              f"                 {stage.position_source}"]
     return lines + _vector_lines(rows[:, None, :], [f"[{p}]" for p in range(len(rows))], dim)
+
+
+def _inside_attention_lines(scheme: PositionScheme, seq_len: int, head_dim: int,
+                            dim: int) -> list[str]:
+    """Step 5 for a scheme acting in attention: the rotation angles, or the bias on the scores."""
+    last = seq_len - 1
+    if isinstance(scheme, RoPE):
+        theta = scheme.frequencies(head_dim)
+        return [f"                 pair t of q and k turns by p * theta_t; theta "
+                f"{_shape(theta)}: {_values(theta, dim)}",
+                f"                 at the last position p = {last}, the angles (radians): "
+                f"{_values(last * theta, dim)}",
+                "                 so q_m . k_n depends on m - n only: nothing is added to the "
+                "vectors below"]
+    bias = scheme.score_bias(seq_len)  # (n_heads, q_len, k_len)
+    if bias is None:
+        return []
+    return [f"                 bias {_shape(bias)} = (n_heads, q_len, k_len); head 0, the last "
+            f"query against keys 0..{last}:",
+            f"                 {_values(bias[0, -1], dim)}",
+            "                 (it changes the attention weights, not the vectors below)"]
+
+
+def _normalised_lines(embedding: InputEmbedding) -> list[str]:
+    """What comes after the sum in BERT's and BLOOM's stages: token types, LayerNorm."""
+    steps = []
+    if embedding.token_type_embedding is not None:
+        steps.append("+ the token-type rows T[0] (every token is of type 0 here)")
+    if embedding.layer_norm is not None:
+        steps.append(f"LayerNorm (eps {embedding.layer_norm.eps:g}, the checkpoint's gamma "
+                     "and beta)")
+    return [f"                 then {step}" for step in steps]
 
 
 def _check_length(stage: Stage, seq_len: int) -> None:

@@ -188,8 +188,8 @@ class T5RelativeBias:
 
     ``bucket`` is `t5_relative_buckets`. T5 learns one such table per stack, held by the first
     layer and reused by the others; the encoder's is bidirectional, the decoder's causal. (T5 also
-    leaves out the ``1/sqrt(d_head)`` score scaling, folding it into the initialisation;
-    `attention_scores` keeps it.)
+    leaves out the ``1/sqrt(d_head)`` score scaling, folding it into the initialisation:
+    ``attention_scores(..., scale=1.0)``.)
 
     Parameters
     ----------

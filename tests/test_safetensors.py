@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from minimal_embed import read_safetensors, write_safetensors
-from minimal_embed.pretrained.safetensors import read_metadata
+from minimal_embed.pretrained.safetensors import open_safetensors, read_metadata
 
 WRITABLE = [np.bool_, np.uint8, np.int8, np.int16, np.uint16, np.float16, np.int32, np.uint32,
             np.float32, np.float64, np.int64, np.uint64]
@@ -230,6 +230,8 @@ GOOD = {"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}
      "4 bytes before tensor 'w' belong to no tensor"),
     (GOOD, b"\0" * 12, None, "the tensors end at data byte 8 but the file holds 12"),
     ({**GOOD, "__metadata__": {"n": 3}}, b"\0" * 8, None, "__metadata__ must be an object"),
+    (b'{"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "w": {"dtype": "F32", '
+     b'"shape": [1], "data_offsets": [4, 8]}}', b"\0" * 8, None, "the key 'w' appears twice"),
 ])
 def test_damaged_file_gets_a_value_error_naming_it(tmp_path, header, data, length, message):
     path = raw_file(tmp_path / "bad.safetensors", header, data, length=length)
@@ -281,3 +283,17 @@ def test_the_npz_loader_points_a_safetensors_file_to_the_right_reader(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ValueError, match="its folder by minimal_embed.load_pretrained"):
         InputEmbedding.load(tmp_path, None)
+
+
+def test_open_is_lazy_and_widens_a_bf16_tensor_only_when_it_is_looked_up(tmp_path):
+    bits = np.array([0x3FC0, 0xC040, 0x0000, 0x8000], "<u2")  # 1.5, -3.0, 0.0, -0.0 in bfloat16
+    header = {"b": {"dtype": "BF16", "shape": [2, 2], "data_offsets": [0, 8]},
+              "f": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}}
+    path = raw_file(tmp_path / "bf.safetensors", header,
+                    bits.tobytes() + np.array([2.5], "<f4").tobytes())
+    tensors = open_safetensors(path)
+    assert sorted(tensors) == ["b", "f"] and tensors.stored_dtype("b") == "BF16"
+    widened = tensors["b"]
+    assert widened.dtype == np.float32 and widened.tolist() == [[1.5, -3.0], [0.0, -0.0]]
+    assert np.signbit(widened[1, 1]) and tensors["f"].tolist() == [2.5]
+    assert read_safetensors(path)["b"].tolist() == widened.tolist()

@@ -29,7 +29,7 @@ settings are read: ``rope_theta`` / ``rope_scaling`` (transformers 4) and ``rope
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +62,7 @@ class Parts:
 class _Weights:
     """A checkpoint's arrays, looked up with and without the family's prefixes."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], prefixes: tuple[str, ...],
+    def __init__(self, arrays: Mapping[str, np.ndarray], prefixes: tuple[str, ...],
                  config: dict[str, Any], where: str, tied_default: bool) -> None:
         self.arrays, self.prefixes, self.where = arrays, ("",) + prefixes, where
         self.tied = bool(config.get("tie_word_embeddings", tied_default))
@@ -283,7 +283,7 @@ FAMILIES: dict[str, tuple[Callable[..., Parts], tuple[str, ...], bool]] = {
 }
 
 
-def family_parts(config: dict[str, Any], arrays: dict[str, np.ndarray], *, dtype: np.dtype,
+def family_parts(config: dict[str, Any], arrays: Mapping[str, np.ndarray], *, dtype: np.dtype,
                  where: str) -> tuple[str, Parts]:
     """The family named by ``config["model_type"]`` and what its checkpoint gives.
 

@@ -25,7 +25,7 @@ from minimal_embed._checks import check_float_dtype
 from minimal_embed.checkpoint import copy_arrays
 from minimal_embed.pipeline import InputEmbedding
 from minimal_embed.pretrained.families import family_parts
-from minimal_embed.pretrained.safetensors import read_safetensors
+from minimal_embed.pretrained.safetensors import Tensors, open_safetensors
 from minimal_embed.schemes import PositionScheme
 
 if TYPE_CHECKING:
@@ -100,8 +100,8 @@ def load_pretrained(folder: str | os.PathLike, *, dtype: npt.DTypeLike | None = 
     if not folder.is_dir():
         raise FileNotFoundError(f"no model folder at {str(folder)!r}")
     config = read_config(folder)
-    arrays = read_safetensors(folder)
-    table_dtype = _stage_dtype(dtype, arrays, config)
+    arrays = open_safetensors(folder)  # views made on lookup: only the tables used are read
+    table_dtype = _stage_dtype(dtype, arrays)
     family, parts = family_parts(config, arrays, dtype=table_dtype, where=str(folder))
     stage = InputEmbedding(None, parts.d_model, positions=parts.positions, dropout=0.0,
                            batch_first=batch_first, vocab_size=parts.vocab_size,
@@ -151,10 +151,9 @@ def read_tokenizer(folder: Path) -> Tokenizer | None:
             from None
 
 
-def _stage_dtype(dtype: npt.DTypeLike | None, arrays: dict[str, np.ndarray],
-                 config: dict[str, Any]) -> np.dtype:
+def _stage_dtype(dtype: npt.DTypeLike | None, arrays: Tensors) -> np.dtype:
     """The tables' dtype: as asked, else float64 for a float64 checkpoint, else float32."""
     if dtype is not None:
         return check_float_dtype("dtype", dtype)
-    floats = {array.dtype for array in arrays.values() if array.dtype.kind == "f"}
-    return np.dtype(np.float64 if floats == {np.dtype(np.float64)} else np.float32)
+    floats = {arrays.stored_dtype(name) for name in arrays} & {"F16", "BF16", "F32", "F64"}
+    return np.dtype(np.float64 if floats == {"F64"} else np.float32)

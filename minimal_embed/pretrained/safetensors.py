@@ -30,6 +30,7 @@ import json
 import math
 import mmap
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -37,7 +38,8 @@ import numpy as np
 
 from minimal_embed._files import atomic_write
 
-__all__ = ["DTYPES", "read_safetensors", "read_metadata", "write_safetensors"]
+__all__ = ["DTYPES", "read_safetensors", "open_safetensors", "Tensors", "read_metadata",
+           "write_safetensors"]
 
 # safetensors' dtype names -> little-endian NumPy dtypes, in the reference writer's order (it
 # stores the last first); BF16 has no NumPy dtype and is read as its uint16 bit patterns
@@ -87,6 +89,15 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
     >>> arrays["wte.weight"].tolist(), arrays["wte.weight"].flags.writeable
     ([[1.0, 0.0], [0.0, 1.0]], False)
     """
+    return dict(open_safetensors(path))
+
+
+def open_safetensors(path: str | os.PathLike) -> Tensors:
+    """:func:`read_safetensors` lazily: a mapping whose arrays are made when looked up.
+
+    Every check runs now; a lookup then builds its view (or widens its BF16 tensor), so reading
+    the embedding table of a large bfloat16 model widens that table alone.
+    """
     path = Path(path)
     if path.is_dir():
         path = _weights_in_folder(path)
@@ -96,6 +107,27 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if path.name.endswith(".index.json"):
         return _read_sharded(path)
     return _read_file(path)[0]
+
+
+class Tensors(Mapping[str, np.ndarray]):
+    """The tensors of checked safetensors files by name; each array is made when looked up."""
+
+    def __init__(self) -> None:
+        # name -> (mapped file, where its data starts, dtype name, shape, begin, end)
+        self.places: dict[str, tuple[Any, int, str, tuple[int, ...], int, int]] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return _tensor(*self.places[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.places)
+
+    def __len__(self) -> int:
+        return len(self.places)
+
+    def stored_dtype(self, name: str) -> str:
+        """The dtype a tensor is stored in, by safetensors' name (``"BF16"``, ``"F32"`` ...)."""
+        return self.places[name][2]
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
@@ -169,8 +201,8 @@ def write_safetensors(path: str | os.PathLike, arrays: dict[str, np.ndarray],
 
 # --- reading one file ----------------------------------------------------------------------------
 
-def _read_file(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """The tensors (views of the mapped file) and the metadata of one safetensors file."""
+def _read_file(path: Path) -> tuple[Tensors, dict[str, str]]:
+    """The tensors (to be viewed in the mapped file) and the metadata of one safetensors file."""
     if path.is_dir():
         raise ValueError(f"{path} is a folder; give a .safetensors file or the folder itself "
                          "to read_safetensors")
@@ -195,13 +227,15 @@ def _read_file(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         buffer: Any = b""
         if data_size:
             buffer = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-    return {name: _tensor(buffer, data_start, *entry) for name, entry in entries.items()}, metadata
+    tensors = Tensors()
+    tensors.places = {name: (buffer, data_start, *entry) for name, entry in entries.items()}
+    return tensors, metadata
 
 
 def _parse_header(raw: bytes, path: Path) -> dict[str, Any]:
     """The header's JSON object; ValueError naming the file otherwise."""
     try:
-        header = json.loads(raw.decode("utf-8"))
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_repeats)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ValueError(f"{path}: the header is not valid UTF-8 JSON ({error}); the file is "
                          "damaged or not a safetensors file") from None
@@ -209,6 +243,15 @@ def _parse_header(raw: bytes, path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: the header must be a JSON object, got "
                          f"{type(header).__name__}")
     return header
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different (a name given twice is a damaged header)."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        repeated = sorted({key for key, _ in pairs if [k for k, _ in pairs].count(key) > 1})
+        raise json.JSONDecodeError(f"the key {repeated[0]!r} appears twice", "", 0)
+    return result
 
 
 def _metadata_of(metadata: Any, path: Path) -> dict[str, str]:
@@ -302,7 +345,7 @@ def _refuse_pickle(path: Path) -> None:
             "safe_serialization=True), or the 'convert' tool of the safetensors project")
 
 
-def _read_sharded(index: Path) -> dict[str, np.ndarray]:
+def _read_sharded(index: Path) -> Tensors:
     """Join the shards that ``model.safetensors.index.json`` lists, checked against its map."""
     try:
         weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
@@ -311,7 +354,7 @@ def _read_sharded(index: Path) -> dict[str, np.ndarray]:
     if not isinstance(weight_map, dict) or not all(isinstance(shard, str)
                                                    for shard in weight_map.values()):
         raise ValueError(f"{index}: 'weight_map' must map tensor names to shard file names")
-    arrays: dict[str, np.ndarray] = {}
+    joined = Tensors()
     where: dict[str, str] = {}
     for shard in sorted(set(weight_map.values())):
         shard_path = index.parent / shard
@@ -319,15 +362,15 @@ def _read_sharded(index: Path) -> dict[str, np.ndarray]:
             raise FileNotFoundError(f"{index} lists the shard {shard!r}, which is not in "
                                     f"{index.parent}")
         _refuse_pickle(shard_path)
-        for name, array in _read_file(shard_path)[0].items():
-            if name in arrays:
+        for name, place in _read_file(shard_path)[0].places.items():
+            if name in where:
                 raise ValueError(f"{index}: tensor {name!r} is in both {where[name]} and {shard}")
-            arrays[name], where[name] = array, shard
+            joined.places[name], where[name] = place, shard
     for name, shard in weight_map.items():
         if where.get(name) != shard:
             raise ValueError(f"{index} places {name!r} in {shard}, but "
                              + (f"it is in {where[name]}" if name in where else "no shard has it"))
-    return arrays
+    return joined
 
 
 # --- writing -------------------------------------------------------------------------------------

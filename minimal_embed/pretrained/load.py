@@ -92,9 +92,20 @@ def load_pretrained(folder: str | os.PathLike, *, dtype: npt.DTypeLike | None = 
 
     Examples
     --------
-    >>> load_pretrained("no/such/folder")
-    Traceback (most recent call last):
-    FileNotFoundError: no model folder at 'no/such/folder'
+    A GPT-2 of 3 tokens, 2 dims and 4 positions, written by hand:
+
+    >>> import json, tempfile
+    >>> from minimal_embed.pretrained.safetensors import write_safetensors
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "config.json").write_text(json.dumps({"model_type": "gpt2", "vocab_size": 3,
+    ...                                         "n_embd": 2, "n_head": 1, "n_positions": 4}))
+    >>> _ = write_safetensors(folder / "model.safetensors",
+    ...                       {"wte.weight": np.eye(3, 2), "wpe.weight": np.ones((4, 2))})
+    >>> model = load_pretrained(folder)
+    >>> model.family, model.positions
+    ('gpt2', Learned(max_len=4, d_model=2))
+    >>> model.input_embedding.forward([[0], [1]])[0][:, 0].tolist()  # wte[ids] + wpe[0, 1]
+    [[2.0, 1.0], [1.0, 2.0]]
     """
     folder = Path(folder)
     if not folder.is_dir():

@@ -6,6 +6,8 @@ text -> pieces (split pattern) -> token ids (byte-level BPE) -> token vectors (E
 The public names are re-exported here; see README.md for a tour in pipeline order.
 """
 
+__version__ = "0.2.0"  # the one place the version is written (setup.cfg reads it)
+
 from minimal_embed import data, schemes
 from minimal_embed.attention import (
     attend,
@@ -53,7 +55,7 @@ from minimal_embed.tokenizer import (
 )
 from minimal_embed.train import TrainConfig, load_checkpoint, nearest_tokens
 
-__all__ = ["data", "rankfiles", "schemes",
+__all__ = ["__version__", "data", "rankfiles", "schemes",
            "Tokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "load_tokenizer",
            "Embedding", "SparseRows",
            "sinusoidal_table", "sinusoidal_table_plain", "LearnedPositions", "add_positions",

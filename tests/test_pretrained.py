@@ -444,7 +444,7 @@ def test_embed_model_walks_the_models_own_tokenizer_table_and_positions(tmp_path
                  str(tmp_path / "out.npz")]) == 0
     printed = capsys.readouterr().out
     assert f"trained, from the gpt2 checkpoint in {folders['gpt2']}" in printed
-    assert "5 positions      learned table, rows 0..4" in printed
+    assert "step 5: positions      learned table, rows 0..4" in printed
     saved = np.load(tmp_path / "out.npz")
     stage = load_pretrained(folders["gpt2"]).input_embedding
     np.testing.assert_array_equal(saved["input_embeddings"], stage.forward(saved["ids"])[0])

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 DEFAULT_D_MODEL = 128  # the bundled checkpoint's width, so the untrained stand-in looks the same
 DEFAULT_MAX_LEN = 64   # and its learned table's length (checkpoint contract: max_len == seq_len)
 RANDOM_SEED = 0
+INDENT = " " * 23       # where the text after a step's label starts
 MAX_PRINTED_ROWS = 12  # vector rows printed per step; --save keeps them all
 
 
@@ -276,9 +277,9 @@ def walk(texts: list[str], tokenizer: Tokenizer, *, tokenizer_name: str,
     lines += _id_lines(ids, mask, batch_first)
     labels = _row_labels(ids, mask, tokenizer)
     table = stage.embedding.token_embedding.weight
-    lines += [f"4 token vectors  E[ids] -> {_shape(steps.token_vectors)} = "
+    lines += [f"step 4: token vectors  E[ids] -> {_shape(steps.token_vectors)} = "
               f"{_layout(batch_first, 'd_model')}",
-              f"                 E {_shape(table)}: {stage.token_source}"]
+              f"{INDENT}E {_shape(table)}: {stage.token_source}"]
     lines += _vector_lines(steps.token_vectors, labels, dim)
     lines += _position_lines(steps.position_rows, stage, dim)
     if steps.position_rows is None and stage.head_dim is not None:
@@ -295,10 +296,11 @@ def walk(texts: list[str], tokenizer: Tokenizer, *, tokenizer_name: str,
 def _position_lines(rows: np.ndarray | None, stage: Stage, dim: int) -> list[str]:
     """Step 5: the position rows the stage adds, or why it adds none."""
     if rows is None:
-        return [f"5 positions      no rows are added: {stage.position_source}"]
-    lines = [f"5 positions      {stage.embedding.positions.name} table, rows 0..{len(rows) - 1}"
+        return [f"step 5: positions      no rows are added: {stage.position_source}"]
+    name = stage.embedding.positions.name
+    lines = [f"step 5: positions      {name} table, rows 0..{len(rows) - 1}"
              f" -> {_shape(rows)} = (seq_len, d_model)",
-             f"                 {stage.position_source}"]
+             f"{INDENT}{stage.position_source}"]
     return lines + _vector_lines(rows[:, None, :], [f"[{p}]" for p in range(len(rows))], dim)
 
 
@@ -308,19 +310,19 @@ def _inside_attention_lines(scheme: PositionScheme, seq_len: int, head_dim: int,
     last = seq_len - 1
     if isinstance(scheme, RoPE):
         theta = scheme.frequencies(head_dim)
-        return [f"                 pair t of q and k turns by p * theta_t; theta "
+        return [f"{INDENT}pair t of q and k turns by p * theta_t; theta "
                 f"{_shape(theta)}: {_values(theta, dim)}",
-                f"                 at the last position p = {last}, the angles (radians): "
+                f"{INDENT}at the last position p = {last}, the angles (radians): "
                 f"{_values(last * theta, dim)}",
-                "                 so q_m . k_n depends on m - n only: nothing is added to the "
+                f"{INDENT}so q_m . k_n depends on m - n only: nothing is added to the "
                 "vectors below"]
     bias = scheme.score_bias(seq_len)  # (n_heads, q_len, k_len)
     if bias is None:
         return []
-    return [f"                 bias {_shape(bias)} = (n_heads, q_len, k_len); head 0, the last "
+    return [f"{INDENT}bias {_shape(bias)} = (n_heads, q_len, k_len); head 0, the last "
             f"query against keys 0..{last}:",
-            f"                 {_values(bias[0, -1], dim)}",
-            "                 (it changes the attention weights, not the vectors below)"]
+            f"{INDENT}{_values(bias[0, -1], dim)}",
+            f"{INDENT}(it changes the attention weights, not the vectors below)"]
 
 
 def _normalised_lines(embedding: InputEmbedding) -> list[str]:
@@ -331,7 +333,7 @@ def _normalised_lines(embedding: InputEmbedding) -> list[str]:
     if embedding.layer_norm is not None:
         steps.append(f"LayerNorm (eps {embedding.layer_norm.eps:g}, the checkpoint's gamma "
                      "and beta)")
-    return [f"                 then {step}" for step in steps]
+    return [f"{INDENT}then {step}" for step in steps]
 
 
 def _check_length(stage: Stage, seq_len: int) -> None:
@@ -349,14 +351,14 @@ def _sum_lines(token_scale: float, has_rows: bool, batch_first: bool,
     """Step 6's heading: the formula of the sum, with the scale when the stage applies one."""
     tokens = "E[ids]" if token_scale == 1.0 else f"{token_scale:.4g} * E[ids]"
     if not has_rows:
-        return [f"6 input vectors  {tokens} (nothing is added) -> {shape}"]
+        return [f"step 6: input vectors  {tokens} (nothing is added) -> {shape}"]
     broadcast = "positions[None, :, :]" if batch_first else "positions[:, None, :]"
-    lines = [f"6 sum            {tokens} + {broadcast} -> {shape}",
-             "                 (one position row serves every text: broadcasting, no copies)"]
+    lines = [f"step 6: sum            {tokens} + {broadcast} -> {shape}",
+             f"{INDENT}(one position row serves every text: broadcasting, no copies)"]
     if token_scale != 1.0:
-        lines += [f"                 {token_scale:.4g} = sqrt(d_model): the sinusoid's entries "
+        lines += [f"{INDENT}{token_scale:.4g} = sqrt(d_model): the sinusoid's entries "
                   "reach 1, so the token",
-                  "                 vectors are scaled up to match (Vaswani et al., 2017, 3.4)"]
+                  f"{INDENT}vectors are scaled up to match (Vaswani et al., 2017, 3.4)"]
     return lines
 
 
@@ -368,27 +370,54 @@ def _layout(batch_first: bool, *last: str) -> str:
 def _text_lines(texts: list[str], tokenizer, tokenizer_name: str, allowed) -> list[str]:
     lines = ["text -> pieces -> tokens -> ids -> token vectors + position vectors"
              " = input embeddings",
-             f"tokenizer        {tokenizer_name}, {tokenizer.vocab_size} ids"]
+             f"tokenizer              {tokenizer_name}, {tokenizer.vocab_size} ids"]
     for number, text in enumerate(texts):
         prefix = f"text {number}" if len(texts) > 1 else "text"
         pieces = tokenizer.split(text, allowed_special=allowed)
         ids = tokenizer.encode(text, allowed_special=allowed)
         tokens = [tokenizer.token_bytes(i) for i in ids]
-        lines += [f"{prefix:<17}{text!r}",
-                  f"1 pieces         {'  '.join(repr(piece) for piece in pieces)}",
-                  f"2 tokens         {'  '.join(show_token(token) for token in tokens)}"]
+        shown_pieces = "  ".join(repr(piece) for piece in pieces)
+        shown_tokens = "  ".join(show_token(token) for token in tokens)
+        lines += [f"{prefix:<23}{abridged(repr(text), len(text), 'characters')}",
+                  f"step 1: pieces         {abridged(shown_pieces, len(pieces), 'pieces')}",
+                  f"step 2: tokens         {abridged(shown_tokens, len(tokens), 'tokens')}"]
     return lines
+
+
+MAX_LINE = 240  # characters of a text, pieces or tokens line; longer ones show head and tail
+
+
+def abridged(line: str, count: int, what: str) -> str:
+    """``line`` if short, else its head and tail around a note of how much was left out.
+
+    ``count`` is how many items (characters, pieces, tokens) the whole line shows; the note
+    says about how many of them the middle held.
+
+    Examples
+    --------
+    >>> abridged("a b c", 3, "pieces")
+    'a b c'
+    >>> abridged(" ".join(["x"] * 500), 500, "pieces")[96:140]
+    'x x  ... [400 of 500 pieces left out] ...  x'
+    """
+    if len(line) <= MAX_LINE:
+        return line
+    keep = (MAX_LINE - 40) // 2
+    left_out = round(count * (len(line) - 2 * keep) / len(line))
+    return f"{line[:keep]} ... [{left_out:,} of {count:,} {what} left out] ... {line[-keep:]}"
 
 
 def _id_lines(ids: np.ndarray, mask: np.ndarray, batch_first: bool) -> list[str]:
     """ids and mask printed as the arrays they are: one printed line per row of the array."""
     if ids.shape[1 if batch_first else 0] == 0:
-        return ["3 ids            (no tokens)"]
-    lines = [f"3 ids            {_shape(ids)} = {_layout(batch_first)}, one "
+        return ["step 3: ids            (no tokens)"]
+    lines = [f"step 3: ids            {_shape(ids)} = {_layout(batch_first)}, one "
              + ("row" if batch_first else "column") + " per text"]
     if not mask.all():
-        lines.append(f"                 beside it the mask {_shape(mask)}: True = real token, "
-                     "False = padding (id 0)")
+        lines += [f"{INDENT}beside it the mask {_shape(mask)}: True = real "
+                  "token, False = padding (id 0)",
+                  f"{INDENT}padded slots get id 0's vectors below; attention's "
+                  "mask hides them, so they never count"]
     width = max(len(str(int(ids.max()))), 5)
     row_name = "text" if batch_first else "pos"
     for r, (id_row, mask_row) in enumerate(zip(ids.tolist(), mask.tolist(), strict=True)):

@@ -120,8 +120,12 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     if _METADATA not in arrays and "format" in arrays and "weight" in arrays:
         return _upgrade_embedding_1(arrays, path)
     if _METADATA not in arrays:
+        # the arrays `minimal-embed embed --save` writes: a common thing to pass by mistake
+        hint = ("; it looks like the arrays `minimal-embed embed --save` writes, not a model"
+                if "input_embeddings" in arrays else "")
         raise ValueError(f"{path} is an .npz archive but not a checkpoint: it has no "
-                         f"{_METADATA!r} entry (its arrays: {', '.join(sorted(arrays)) or 'none'})")
+                         f"{_METADATA!r} entry (its arrays: "
+                         f"{', '.join(sorted(arrays)) or 'none'}){hint}")
     metadata = _json_object(arrays.pop(_METADATA), _METADATA, path)
     if metadata.get("format") != FORMAT or metadata.get("version") != VERSION:
         raise ValueError(f"{path} is of format {metadata.get('format')!r} version "

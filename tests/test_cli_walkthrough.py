@@ -512,3 +512,10 @@ def test_a_padded_batch_says_the_mask_hides_the_padding(tmp_path):
     assert "attention's mask hides them" in result.stdout
     single = run("embed", "I love LLMs", cwd=tmp_path)
     assert "attention's mask hides them" not in single.stdout
+
+
+def test_neighbors_on_the_output_of_embed_save_says_what_that_file_is(tmp_path):
+    assert run("embed", "hi", "--save", "out.npz", cwd=tmp_path).returncode == 0
+    result = run("neighbors", " the", "--checkpoint", "out.npz", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "looks like the arrays `minimal-embed embed --save` writes" in result.stderr

@@ -283,7 +283,8 @@ class InputEmbedding:
                 raise ValueError(f"the tokenizer has {tokenizer.vocab_size} ids but the stage's "
                                  f"token table has {config['vocab_size']} rows; load the "
                                  "tokenizer it was trained with")
-            return cls(tokenizer, config["d_model"], positions=scheme,
+            # std 0: fresh tables to load into are zeros, never drawn
+            return cls(tokenizer, config["d_model"], positions=scheme, token_std=0.0,
                        combine=config["combine"], scale=config["scale"],
                        dropout=config["dropout"], batch_first=batch_first,
                        vocab_size=config["vocab_size"],

@@ -219,8 +219,9 @@ class T5RelativeBias:
         _check_buckets(bidirectional, num_buckets, max_distance)
         self.num_buckets, self.n_heads = num_buckets, check_integer("n_heads", n_heads, 1)
         self.bidirectional, self.max_distance = bidirectional, max_distance
-        rng = np.random.default_rng(seed)
-        self.weight = (rng.standard_normal((num_buckets, n_heads)) * std).astype(dtype)
+        self.weight = (np.zeros((num_buckets, n_heads), dtype) if std == 0.0 else  # to load into
+                       (np.random.default_rng(seed).standard_normal((num_buckets, n_heads))
+                        * std).astype(dtype))
 
     def _relative_buckets(self, q_len: int, k_len: int) -> np.ndarray:
         relative = _relative_positions(q_len, k_len)  # (q_len + k_len - 1,)

@@ -388,6 +388,8 @@ def from_config(config: dict[str, Any], *, dtype: npt.DTypeLike = np.float32) ->
     options = {key: value for key, value in config.items() if key != "name"}
     if chosen.has_dtype:
         options["dtype"] = dtype
+    if chosen in (Learned, T5Buckets):
+        options["std"] = 0.0  # a table to load into: zeros, never drawn
     try:
         return chosen(**options)
     except TypeError as error:

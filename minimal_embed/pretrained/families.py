@@ -129,7 +129,7 @@ def _gpt2(config: dict[str, Any], weights: _Weights, dtype: np.dtype) -> Parts:
     n_heads, head_dim = _heads(config, d_model, where, "n_head", "num_attention_heads")
     max_len = int(_setting(config, "n_positions", "max_position_embeddings", where=where))
     return Parts(int(_setting(config, "vocab_size", where=where)), d_model, n_heads, head_dim,
-                 Learned(max_len, d_model, dtype=dtype),
+                 Learned(max_len, d_model, std=0.0, dtype=dtype),
                  {"token_embedding": weights.token_table("wte.weight"),
                   "position_embedding": weights.find("position table", "wpe.weight")})
 
@@ -149,7 +149,8 @@ def _bert(config: dict[str, Any], weights: _Weights, dtype: np.dtype) -> Parts:
                                              "LayerNorm.weight", prefix + "LayerNorm.gamma"),
             "layer_norm.beta": weights.find("embedding LayerNorm bias", prefix + "LayerNorm.bias",
                                             prefix + "LayerNorm.beta")}
-    return Parts(vocab_size, d_model, n_heads, head_dim, Learned(max_len, d_model, dtype=dtype),
+    positions = Learned(max_len, d_model, std=0.0, dtype=dtype)  # a table to load into
+    return Parts(vocab_size, d_model, n_heads, head_dim, positions,
                  {"token_embedding": weights.token_table(prefix + "word_embeddings.weight"),
                   "position_embedding": weights.find("position table",
                                                      prefix + "position_embeddings.weight"),
@@ -171,7 +172,7 @@ def _t5(config: dict[str, Any], weights: _Weights, dtype: np.dtype) -> Parts:
 
     def stack(causal: bool) -> T5Buckets:
         return T5Buckets(n_heads, num_buckets=buckets, max_distance=distance,
-                         bidirectional=not causal, dtype=dtype)
+                         bidirectional=not causal, std=0.0, dtype=dtype)
 
     table = "block.0.layer.0.SelfAttention.relative_attention_bias.weight"  # layer 0 holds it
     decoder = weights.get("decoder." + table)

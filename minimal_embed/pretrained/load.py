@@ -114,8 +114,9 @@ def load_pretrained(folder: str | os.PathLike, *, dtype: npt.DTypeLike | None = 
     arrays = open_safetensors(folder)  # views made on lookup: only the tables used are read
     table_dtype = _stage_dtype(dtype, arrays)
     family, parts = family_parts(config, arrays, dtype=table_dtype, where=str(folder))
+    # std 0: tables to load into, never drawn (a 128k x 4096 table would be drawn for nothing)
     stage = InputEmbedding(None, parts.d_model, positions=parts.positions, dropout=0.0,
-                           batch_first=batch_first, vocab_size=parts.vocab_size,
+                           token_std=0.0, batch_first=batch_first, vocab_size=parts.vocab_size,
                            token_types=parts.token_types, layer_norm_eps=parts.layer_norm_eps,
                            padding_idx=parts.padding_idx, dtype=table_dtype).eval()
     copy_arrays(stage.state_dict(), parts.arrays, str(folder))

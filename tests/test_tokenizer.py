@@ -498,3 +498,13 @@ def test_tokenize_command_shows_pieces_tokens_ids_and_count(capsys):
 def test_tokenize_command_refuses_special_text_without_the_flag(capsys):
     assert cli.main(["tokenize", EOT]) == 2
     assert "--allow-special" in capsys.readouterr().err
+
+
+def test_train_tokenizer_command_names_an_input_that_is_not_utf8(tmp_path, capsys):
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("un café\n".encode("latin-1"))
+    output = tmp_path / "tok.txt"
+    assert cli.main(["train-tokenizer", str(latin1), "-o", str(output), "--vocab-size", "300"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert f"{latin1}: not UTF-8 text" in error and "\n" not in error  # one line
+    assert not output.exists()

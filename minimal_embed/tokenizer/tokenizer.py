@@ -121,7 +121,10 @@ class Tokenizer:
         else:
             raise TypeError(f"progress must be True, False or a function (done, total), got "
                             f"{progress!r}")
-        merges = bpe_train.train(piece_counts, vocab_size - 256 - len(specials), report)
+        wanted = vocab_size - 256 - len(specials)
+        merges = bpe_train.train(piece_counts, wanted, report)
+        if report is _print_progress and len(merges) < wanted:
+            print(file=sys.stderr)  # no pair was left: end the progress line
         return cls(bpe.merges_to_ranks(merges), pattern=pattern, special_tokens=specials)
 
     @property

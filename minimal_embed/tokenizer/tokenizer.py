@@ -47,7 +47,10 @@ class Tokenizer:
     Raises
     ------
     TypeError, ValueError
-        If the ranks, pattern or special tokens break the rules above.
+        If the ranks, pattern or special tokens break the rules above; a pattern that
+        backtracks catastrophically is refused (:class:`~.patterns.Splitter`).
+
+    One tokenizer may serve many threads at once (:class:`~.piece_cache.PieceCache`).
 
     Examples
     --------

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -117,7 +116,5 @@ def test_a_killed_writer_leaves_the_old_file_whole(tmp_path):
 def test_a_successful_write_replaces_the_file_whole(tmp_path):
     target = tmp_path / "target"
     target.write_bytes(OLD)
-    started = time.monotonic()
     atomic_write(target, lambda file: file.write(b"new"))
     assert target.read_bytes() == b"new" and os.listdir(tmp_path) == ["target"]
-    assert time.monotonic() - started < 5

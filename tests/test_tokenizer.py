@@ -129,7 +129,7 @@ def test_a_catastrophic_pattern_is_refused_within_a_second():
         Tokenizer(byte_ranks(), pattern=CATASTROPHIC)
     with pytest.raises(ValueError, match="backtracks catastrophically"):
         count_pieces("a" * 34 + "!", pattern=CATASTROPHIC)
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3  # not hours
 
 
 def test_a_pattern_slow_only_on_text_the_probes_miss_is_stopped_by_the_time_bound(monkeypatch):
@@ -139,14 +139,14 @@ def test_a_pattern_slow_only_on_text_the_probes_miss_is_stopped_by_the_time_boun
     started = time.monotonic()
     with pytest.raises(ValueError, match="did not finish a text of 35 characters in 0.2 s"):
         slow_on_x.encode("x" * 34 + "!")
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3  # not hours
 
 
 def test_counted_repeats_that_multiply_past_the_limit_are_refused_before_compiling():
     started = time.monotonic()
     with pytest.raises(ValueError, match="counts multiply past 100000"):
         Tokenizer(byte_ranks(), pattern=r"(?:(?:a{1000}){1000}){100}")  # hours to compile
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2  # not hours
     assert Splitter(r"\{1000}{99}|\p{N}{1,3}|.").split("{{") == ["{", "{"]  # escapes skipped
 
 

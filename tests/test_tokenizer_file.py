@@ -111,7 +111,7 @@ def test_a_file_with_a_catastrophic_pattern_is_refused_fast_naming_it(tok, saved
     started = time.monotonic()
     with pytest.raises(ValueError, match=f"^{path}: pattern .* backtracks catastrophically"):
         Tokenizer.load(path)
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3  # not hours
 
 
 def test_format_and_parse_are_inverse_without_a_tokenizer():

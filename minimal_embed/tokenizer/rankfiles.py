@@ -34,6 +34,7 @@ from typing import BinaryIO
 
 from minimal_embed._files import atomic_write
 from minimal_embed.tokenizer.bpe import merge_by_rank_plain
+from minimal_embed.tokenizer.bpe_encode import encode_piece
 from minimal_embed.tokenizer.checks import MAX_ID, check_ranks
 
 # One tiktoken line: standard base64 (non-empty) and a decimal rank without leading zeros.
@@ -352,7 +353,7 @@ def _check_not_truncated(special_tokens: dict[str, int], ranks: dict[bytes, int]
         token = _from_alphabet(text, from_char, "")
     except ValueError:
         return  # not in the byte alphabet: no merge makes it
-    parts = merge_by_rank_plain(token, ranks)
+    parts = encode_piece(token, ranks)  # merge_by_rank_plain's ids, in about linear time
     if len(parts) == 2:
         token_of_rank = {rank: token for token, rank in ranks.items()}
         alphabet = byte_alphabet()

@@ -33,6 +33,8 @@ WRITERS = {
         "arrays = {'w': np.ones((100, 100))}", "write_checkpoint(target, arrays, {})", []),
     "viz.write_png": ("image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)",
                       "write_png(target, image)", []),
+    "pretrained.write_safetensors": ("arrays = {'w': np.ones((100, 100), np.float32)}",
+                                     "write_safetensors(target, arrays)", []),
     "walkthrough.Result.save": (
         "z = np.zeros((20, 2, 8)); result = Result(np.zeros((20, 2), np.int64), "
         "np.ones((20, 2), bool), z, np.zeros((20, 8)), z)", "result.save(target)", []),
@@ -46,6 +48,7 @@ from minimal_embed import Embedding, load_tokenizer
 from minimal_embed.app.viz import write_png
 from minimal_embed.app.walkthrough import Result
 from minimal_embed.checkpoint import write_checkpoint
+from minimal_embed.pretrained import write_safetensors
 from minimal_embed.tokenizer.rankfiles import write_gpt2
 folder = Path(sys.argv[1]); target = folder / "target"
 {build}

@@ -126,7 +126,8 @@ def damaged_files(tmp_path):
     no_meta = tmp_path / "no_meta.npz"
     np.savez(no_meta, w=np.eye(2))
     paths.append((no_meta, "no 'metadata'"))
-    for name, value in (("list.npz", "[1, 2]"), ("broken.npz", "{not json")):
+    for name, value in (("list.npz", "[1, 2]"), ("broken.npz", "{not json"),
+                        ("deep.npz", "[" * 100_000), ("digits.npz", '{"n": ' + "9" * 5000 + "}")):
         path = tmp_path / name
         np.savez(path, metadata=np.array(value))
         paths.append((path, "JSON"))

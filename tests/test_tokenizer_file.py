@@ -45,6 +45,7 @@ def test_the_file_is_readable_text(tok, saved_bytes):
         (lambda lines: lines[:300] + [lines[299]] + lines[300:], 301),  # a line repeated
         (lambda lines: lines[:7] + ["7 garbage!"] + lines[8:], 8),  # wrong rank or token
         (lambda lines: lines[:1] + ['pattern "unclosed'] + lines[2:], 2),
+        (lambda lines: lines[:1] + ["pattern " + "[" * 100_000] + lines[2:], 2),  # deep nesting
     ],
 )
 def test_load_reports_the_line_of_a_damaged_file(tok, saved_bytes, tmp_path, damage, line):

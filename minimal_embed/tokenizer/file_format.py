@@ -211,7 +211,7 @@ class _LineReader:
     def json_string(self, field: str) -> str:
         try:
             value = json.loads(field)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deeply
             value = None
         if not isinstance(value, str):
             self.fail(f"{field!r} is not a JSON string")

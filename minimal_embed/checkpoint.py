@@ -194,7 +194,7 @@ def _json_object(array: np.ndarray, name: str, path: Path) -> dict[str, Any]:
                          f"{array.shape}")
     try:
         value = json.loads(str(array))
-    except (json.JSONDecodeError, RecursionError) as error:
+    except (ValueError, RecursionError) as error:  # bad JSON, too deeply nested, 5000 digits
         raise ValueError(f"{path}: {name!r} is not valid JSON ({error})") from None
     if not isinstance(value, dict):
         raise ValueError(f"{path}: {name!r} must be a JSON object, got {type(value).__name__}")

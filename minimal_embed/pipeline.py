@@ -293,7 +293,8 @@ class InputEmbedding:
                        layer_norm_eps=config["layer_norm_eps"],
                        padding_idx=config["padding_idx"], dtype=dtype)
         except (KeyError, TypeError) as error:
-            raise ValueError(f"an input stage's config lacks or mistypes {error}") from None
+            raise ValueError(f"an input stage's config lacks or mistypes a setting ({error})") \
+                from None
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Every array the stage keeps: :meth:`parameters`, then those of a scheme that acts
@@ -333,7 +334,10 @@ class InputEmbedding:
         if not isinstance(metadata.get("input_embedding"), dict):
             raise ValueError(f"{path} describes no input stage (no 'input_embedding' in its "
                              "metadata)")
-        emb = cls.from_config(metadata["input_embedding"], tokenizer, batch_first=batch_first)
+        try:
+            emb = cls.from_config(metadata["input_embedding"], tokenizer, batch_first=batch_first)
+        except (ValueError, MemoryError) as error:  # MemoryError: sizes the file only claims
+            raise ValueError(f"{path}: {error}") from None
         copy_arrays(emb.state_dict(), arrays, str(path))
         return emb
 

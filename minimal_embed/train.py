@@ -432,10 +432,10 @@ def load_checkpoint(path: str | Path) -> tuple[AttentionLM, dict[str, Any]]:
                          "stage alone loads with InputEmbedding.load")
     try:
         model_config = ModelConfig(**metadata["model"])
-    except TypeError as error:
+        model = AttentionLM(model_config, dtype=arrays["token_embedding"].dtype
+                            if "token_embedding" in arrays else np.float32)
+    except (TypeError, ValueError, MemoryError) as error:  # MemoryError: sizes it only claims
         raise ValueError(f"{path}: its model configuration does not fit ({error})") from None
-    model = AttentionLM(model_config, dtype=arrays["token_embedding"].dtype
-                        if "token_embedding" in arrays else np.float32)
     model.load_params(arrays, str(path))
     return model, metadata
 

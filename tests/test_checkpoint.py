@@ -126,7 +126,8 @@ def damaged_files(tmp_path):
     no_meta = tmp_path / "no_meta.npz"
     np.savez(no_meta, w=np.eye(2))
     paths.append((no_meta, "no 'metadata'"))
-    for name, value in (("list.npz", "[1, 2]"), ("broken.npz", "{not json")):
+    for name, value in (("list.npz", "[1, 2]"), ("broken.npz", "{not json"),
+                        ("deep.npz", "[" * 100_000), ("digits.npz", '{"n": ' + "9" * 5000 + "}")):
         path = tmp_path / name
         np.savez(path, metadata=np.array(value))
         paths.append((path, "JSON"))
@@ -194,6 +195,35 @@ def test_a_stage_file_is_not_a_model(tmp_path):
     InputEmbedding(None, 4, vocab_size=10, max_len=3).save(tmp_path / "stage.npz")
     with pytest.raises(ValueError, match="no trained model"):
         load_checkpoint(tmp_path / "stage.npz")
+
+
+@pytest.mark.parametrize(("section", "key", "value", "words"), [
+    ("model", "vocab_size", 10**12, "does not fit"),  # 32 TB: MemoryError, not a traceback
+    ("model", "n_heads", 3, "multiple of n_heads=3"),
+    ("input_embedding", "vocab_size", 10**12, "allocate"),
+    ("input_embedding", "padding_idx", 1.5, "padding_idx must be an integer"),
+    ("input_embedding", "positions", "x", "position scheme's config"),
+])
+def test_metadata_that_cannot_be_built_is_a_value_error_naming_the_file(tmp_path, section, key,
+                                                                         value, words):
+    arrays, metadata = read_checkpoint(_small_training_checkpoint(tmp_path))
+    del metadata["format"], metadata["version"]
+    metadata[section][key] = value
+    path = write_checkpoint(tmp_path / "claims.npz", arrays, metadata)
+    load = load_checkpoint if section == "model" else lambda p: InputEmbedding.load(p, None)
+    with pytest.raises(ValueError, match=words) as caught:
+        load(path)
+    assert str(caught.value).startswith(f"{path}: ")
+
+
+def _small_training_checkpoint(folder):
+    from minimal_embed import Tokenizer
+
+    model = AttentionLM(ModelConfig(vocab_size=256, d_model=8, n_heads=2, max_len=8), seed=0)
+    config = TrainConfig(steps=1, seq_len=8, d_model=8, n_heads=2)
+    byte_level = Tokenizer({bytes([b]): b for b in range(256)})
+    save_checkpoint(folder / "good.npz", model, config, byte_level)
+    return folder / "good.npz"
 
 
 GOOD = {}

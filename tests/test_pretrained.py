@@ -505,3 +505,13 @@ def test_model_command_mistakes_get_one_line_and_exit_2(tmp_path, tok, capsys, a
     assert main([argument.format(root=tmp_path) for argument in arguments]) == 2
     error = capsys.readouterr().err
     assert words in error and error.count("\n") == 1
+
+
+@pytest.mark.parametrize("content", [b"[" * 100_000 + b"]" * 100_000,
+                                     b'{"n": ' + b"9" * 5000 + b"}", b'{"model_type\xff": 1}'],
+                         ids=["nested", "5000-digits", "not-utf8"])
+def test_a_damaged_config_json_is_a_value_error_naming_it(tmp_path, content):
+    (tmp_path / "config.json").write_bytes(content)
+    with pytest.raises(ValueError, match="config.json is not valid JSON") as caught:
+        load_pretrained(tmp_path)
+    assert str(tmp_path / "config.json") in str(caught.value)

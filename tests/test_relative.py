@@ -342,6 +342,14 @@ def test_rope_rejects_bad_positions_and_rotary_dims():
         rope(x, np.arange(3), rotary_dim=10)
 
 
+def test_rope_base_of_a_wrong_type_is_a_type_error_and_numpy_floats_are_accepted():
+    x = np.ones((3, 8))
+    with pytest.raises(TypeError, match="base must be a number"):
+        rope(x, np.arange(3), base="10000")
+    np.testing.assert_array_equal(rope(x, np.arange(3), base=np.float32(500.0)),
+                                  rope(x, np.arange(3), base=500.0))
+
+
 # --------------------------------------------------------------------------- Transformer-XL
 
 

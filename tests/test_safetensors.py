@@ -161,6 +161,16 @@ def test_index_that_disagrees_with_its_shards_is_refused(tmp_path, weight_map, m
         read_safetensors(index)
 
 
+@pytest.mark.parametrize("content", [b"[" * 100_000 + b"]" * 100_000, b"\xff{}",
+                                     b'{"weight_map": ' + b"9" * 5000 + b"}"])
+def test_a_damaged_shard_index_is_a_value_error_naming_it(tmp_path, content):
+    index = tmp_path / "model.safetensors.index.json"
+    index.write_bytes(content)
+    with pytest.raises(ValueError, match="is not a shard index") as caught:
+        read_safetensors(index)
+    assert str(index) in str(caught.value)
+
+
 def test_tensor_in_two_shards_is_refused(tmp_path):
     write_safetensors(tmp_path / "s1.safetensors", {"a": np.zeros(1)})
     write_safetensors(tmp_path / "s2.safetensors", {"a": np.ones(1)})
@@ -212,6 +222,8 @@ GOOD = {"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}
     (b"{\"w\": ", b"", None, "not valid UTF-8 JSON"),
     (b"\xff\xfe", b"", None, "not valid UTF-8 JSON"),
     (b"[1, 2]", b"", None, "must be a JSON object"),
+    (b"[" * 100_000 + b"]" * 100_000, b"", None, "not valid UTF-8 JSON"),  # nested too deeply
+    (b'{"w": ' + b"9" * 5000 + b"}", b"", None, "not valid UTF-8 JSON"),  # 5000 digits
     (GOOD, b"\0" * 8, 10_000, "header length is 10000 bytes but the file has only"),
     ({"w": {"dtype": "F8_E4M3", "shape": [2], "data_offsets": [0, 2]}}, b"\0" * 2, None,
      "unknown dtype 'F8_E4M3'"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from minimal_embed._files import writable_path
@@ -165,6 +165,16 @@ def _add_train_tokenizer(subparsers) -> argparse.ArgumentParser:
     return sub
 
 
+def _lines(paths: list) -> Iterator[str]:
+    """The lines of the files in turn; ValueError naming a file that is not UTF-8."""
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            try:
+                yield from handle
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path}: not UTF-8 text ({error.reason})") from None
+
+
 def _run_train_tokenizer(args) -> int:
     import time
 
@@ -179,14 +189,8 @@ def _run_train_tokenizer(args) -> int:
     paths = args.files or data.corpus_files()
     specials = args.special if args.special is not None else ["<|endoftext|>"]
     started = time.perf_counter()
-    handles = [open(path, encoding="utf-8") for path in paths]  # noqa: SIM115
-    try:
-        # each file streams line by line, so memory grows with the distinct pieces only
-        lines = (line for handle in handles for line in handle)
-        tok = Tokenizer.train(lines, args.vocab_size, special_tokens=specials, progress=True)
-    finally:
-        for handle in handles:
-            handle.close()
+    # each file streams line by line, so memory grows with the distinct pieces only
+    tok = Tokenizer.train(_lines(paths), args.vocab_size, special_tokens=specials, progress=True)
     tok.save(args.output)
     elapsed = time.perf_counter() - started
     print(f"trained {tok.vocab_size} ids on {len(paths)} file(s) in {elapsed:.2f} s; "

@@ -142,7 +142,7 @@ def read_config(folder: Path) -> dict[str, Any]:
                                 "config.json beside its weights")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # bad UTF-8 or JSON, nesting, 5000 digits
         raise ValueError(f"{path} is not valid JSON ({error})") from None
     if not isinstance(config, dict):
         raise ValueError(f"{path} must hold a JSON object, got {type(config).__name__}")

@@ -236,7 +236,7 @@ def _parse_header(raw: bytes, path: Path) -> dict[str, Any]:
     """The header's JSON object; ValueError naming the file otherwise."""
     try:
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_repeats)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+    except (ValueError, RecursionError) as error:  # bad UTF-8 or JSON, nesting, 5000 digits
         raise ValueError(f"{path}: the header is not valid UTF-8 JSON ({error}); the file is "
                          "damaged or not a safetensors file") from None
     if not isinstance(header, dict):
@@ -349,7 +349,7 @@ def _read_sharded(index: Path) -> Tensors:
     """Join the shards that ``model.safetensors.index.json`` lists, checked against its map."""
     try:
         weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+    except (ValueError, RecursionError, KeyError, TypeError) as error:
         raise ValueError(f"{index} is not a shard index with a 'weight_map' ({error})") from None
     if not isinstance(weight_map, dict) or not all(isinstance(shard, str)
                                                    for shard in weight_map.values()):

@@ -20,7 +20,7 @@ import numpy as np
 import regex
 
 from minimal_embed import data
-from minimal_embed._checks import check_integer
+from minimal_embed._checks import check_bool, check_integer
 from minimal_embed.tokenizer import bpe, bpe_train, checks, file_format, rankfiles
 from minimal_embed.tokenizer.patterns import GPT2_PATTERN, GPT4_PATTERN, Splitter
 from minimal_embed.tokenizer.piece_cache import PieceCache
@@ -47,7 +47,10 @@ class Tokenizer:
     Raises
     ------
     TypeError, ValueError
-        If the ranks, pattern or special tokens break the rules above.
+        If the ranks, pattern or special tokens break the rules above; a pattern that
+        backtracks catastrophically is refused (:class:`~.patterns.Splitter`).
+
+    One tokenizer may serve many threads at once (:class:`~.piece_cache.PieceCache`).
 
     Examples
     --------
@@ -113,8 +116,18 @@ class Tokenizer:
                 f"{len(specials)} special token(s) need {256 + len(specials)} ids"
             )
         piece_counts = count_pieces(text_or_texts, pattern=pattern, special_tokens=specials)
-        report = _print_progress if progress is True else progress or None
-        merges = bpe_train.train(piece_counts, vocab_size - 256 - len(specials), report)
+        report: Callable[[int, int], None] | None
+        if isinstance(progress, (bool, np.bool_)):
+            report = _print_progress if progress else None
+        elif callable(progress):
+            report = progress
+        else:
+            raise TypeError(f"progress must be True, False or a function (done, total), got "
+                            f"{progress!r}")
+        wanted = vocab_size - 256 - len(specials)
+        merges = bpe_train.train(piece_counts, wanted, report)
+        if report is _print_progress and len(merges) < wanted:
+            print(file=sys.stderr)  # no pair was left: end the progress line
         return cls(bpe.merges_to_ranks(merges), pattern=pattern, special_tokens=specials)
 
     @property
@@ -155,7 +168,7 @@ class Tokenizer:
         >>> Tokenizer.train("", 256).split("I love  LLMs!")
         ['I', ' love', ' ', ' LLMs', '!']
         """
-        text = _repair_surrogates(text)
+        text = _repair_surrogates(checks.check_text(text))
         allowed = self._special_set(allowed_special, "allowed_special")
         pieces = []
         for ordinary, special in self._segments(text, allowed):
@@ -176,9 +189,7 @@ class Tokenizer:
         >>> tok.encode_ordinary("ab<|eot|>")   # the special token's text is just text here
         [256, 60, 124, 101, 111, 116, 124, 62]
         """
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
-        return self._encode_repaired(_repair_surrogates(text))
+        return self._encode_repaired(_repair_surrogates(checks.check_text(text)))
 
     def _encode_repaired(self, text: str) -> list[int]:
         """The ids of ``text``, whose lone surrogates are already repaired."""
@@ -214,9 +225,7 @@ class Tokenizer:
         >>> tok.encode("ab ab<|eot|>", allowed_special={"<|eot|>"})
         [256, 257, 258]
         """
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
-        text = _repair_surrogates(text)
+        text = _repair_surrogates(checks.check_text(text))
         allowed = self._special_set(allowed_special, "allowed_special")
         if disallowed_special == "all":
             disallowed = set(self._special_tokens) - allowed
@@ -272,6 +281,9 @@ class Tokenizer:
         """
         if isinstance(texts, str):
             raise TypeError("texts must be a list of str, not one str; wrap it: [text]")
+        if not isinstance(texts, Iterable):
+            raise TypeError(f"texts must be a list of str, got {type(texts).__name__}")
+        batch_first = check_bool("batch_first", batch_first)
         pad = 0 if pad_id is None else self._checked_id(pad_id, "pad_id")
         if max_len is not None:
             max_len = check_integer("max_len", max_len, least=1)
@@ -453,7 +465,10 @@ class Tokenizer:
             If the files are malformed or disagree (the message names the file and line).
         """
         ranks, special_tokens = rankfiles.read_gpt2(encoder_json, vocab_bpe)
-        return cls(ranks, pattern=GPT2_PATTERN, special_tokens=special_tokens)
+        try:
+            return cls(ranks, pattern=GPT2_PATTERN, special_tokens=special_tokens)
+        except (TypeError, ValueError) as error:  # a special token's text in encoder.json
+            raise ValueError(f"{encoder_json}: {error}") from None
 
     # --- special-token sets, id checks, equality -----------------------------------------------
 
@@ -461,8 +476,11 @@ class Tokenizer:
         """``names`` ("all" or a collection) as a set of this tokenizer's special tokens."""
         if names == "all":
             return set(self._special_tokens)
-        if isinstance(names, str):
+        if isinstance(names, str) or not isinstance(names, Iterable):
             raise TypeError(f"{argument} must be 'all' or a collection of str, got {names!r}")
+        names = list(names)
+        for name in names:
+            checks.check_text(name, f"every name in {argument}")
         unknown = set(names) - set(self._special_tokens)
         if unknown:
             raise ValueError(
@@ -537,6 +555,8 @@ def count_pieces(
     >>> count_pieces("the cat, the hat")
     {b'the': 1, b' cat': 1, b',': 1, b' the': 1, b' hat': 1}
     """
+    if isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Iterable):
+        raise TypeError(f"texts must be a str or an iterable of str, got {type(texts).__name__}")
     texts = [texts] if isinstance(texts, str) else texts
     splitter = Splitter(pattern)
     specials = checks.special_token_list(special_tokens)

@@ -30,7 +30,8 @@ import numpy as np
 
 from minimal_embed._files import atomic_write
 
-__all__ = ["FORMAT", "VERSION", "write_checkpoint", "read_checkpoint", "copy_arrays"]
+__all__ = ["FORMAT", "VERSION", "write_checkpoint", "read_checkpoint", "check_shapes",
+           "copy_arrays"]
 
 FORMAT = "minimal_embed checkpoint"
 VERSION = 2
@@ -134,6 +135,28 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     return arrays, metadata
 
 
+def check_shapes(arrays: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]],
+                 what: str) -> None:
+    """Refuse ``arrays`` unless each name in ``shapes`` is there with that shape.
+
+    Loaders call it with the shapes a file's metadata claims *before* building anything from
+    them, so a size the file only claims is never allocated.
+
+    Raises
+    ------
+    ValueError
+        Naming the missing arrays, or the first one whose shape differs, and ``what``.
+    """
+    missing = [name for name in shapes if name not in arrays]
+    if missing:
+        raise ValueError(f"{what} lacks the arrays {missing} (it has {sorted(arrays)}); it was "
+                         "saved from a model of another configuration")
+    for name, shape in shapes.items():
+        if arrays[name].shape != tuple(shape):
+            raise ValueError(f"{what}: {name} has shape {arrays[name].shape}, but the model "
+                             f"needs {tuple(shape)}")
+
+
 def copy_arrays(target: dict[str, np.ndarray], arrays: dict[str, np.ndarray], what: str) -> None:
     """Copy ``arrays`` into the same-named arrays of ``target`` in place, after checking them all.
 
@@ -147,14 +170,7 @@ def copy_arrays(target: dict[str, np.ndarray], arrays: dict[str, np.ndarray], wh
         Naming the missing arrays, or the first one whose shape differs, and ``what`` (the file
         or model) they should have fit.
     """
-    missing = [name for name in target if name not in arrays]
-    if missing:
-        raise ValueError(f"{what} lacks the arrays {missing} (it has {sorted(arrays)}); it was "
-                         "saved from a model of another configuration")
-    for name, value in target.items():
-        if arrays[name].shape != value.shape:
-            raise ValueError(f"{what}: {name} has shape {arrays[name].shape}, but the model "
-                             f"needs {value.shape}")
+    check_shapes(arrays, {name: value.shape for name, value in target.items()}, what)
     for name, value in target.items():
         value[...] = arrays[name]  # in place: layers and optimizers share these arrays
 

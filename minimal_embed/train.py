@@ -34,7 +34,7 @@ import numpy as np
 
 from minimal_embed import data
 from minimal_embed._checks import check_choice, check_integer, check_real
-from minimal_embed.checkpoint import read_checkpoint, write_checkpoint
+from minimal_embed.checkpoint import check_shapes, read_checkpoint, write_checkpoint
 from minimal_embed.model import AttentionLM, ModelConfig
 from minimal_embed.optim import Adam
 from minimal_embed.schemes import POSITION_SCHEMES
@@ -432,6 +432,10 @@ def load_checkpoint(path: str | Path) -> tuple[AttentionLM, dict[str, Any]]:
                          "stage alone loads with InputEmbedding.load")
     try:
         model_config = ModelConfig(**metadata["model"])
+        d, vocab_size = model_config.d_model, model_config.vocab_size
+        # the claimed sizes against the stored arrays, before a d x d weight is drawn
+        check_shapes(arrays, {"token_embedding": (vocab_size, d),
+                              **{f"attn.w_{part}": (d, d) for part in "qkvo"}}, str(path))
         model = AttentionLM(model_config, dtype=arrays["token_embedding"].dtype
                             if "token_embedding" in arrays else np.float32)
     except (TypeError, ValueError, MemoryError) as error:  # MemoryError: sizes it only claims

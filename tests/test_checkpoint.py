@@ -200,7 +200,7 @@ def test_a_stage_file_is_not_a_model(tmp_path):
 @pytest.mark.parametrize(("section", "key", "value", "words"), [
     ("model", "vocab_size", 10**12, "does not fit"),  # 32 TB: MemoryError, not a traceback
     ("model", "n_heads", 3, "multiple of n_heads=3"),
-    ("input_embedding", "vocab_size", 10**12, "allocate"),
+    ("input_embedding", "vocab_size", 10**12, "token_embedding has shape"),
     ("input_embedding", "padding_idx", 1.5, "padding_idx must be an integer"),
     ("input_embedding", "positions", "x", "position scheme's config"),
 ])
@@ -258,3 +258,18 @@ def test_any_truncation_or_flipped_byte_gives_the_data_back_or_a_value_error(
     else:  # a flip in a part of the zip that nothing reads: the content must be intact
         np.testing.assert_array_equal(arrays["w"], np.arange(12.0).reshape(3, 4))
         assert metadata["input_embedding"] == {"note": "x"}
+
+
+@pytest.mark.parametrize("loader", ["stage", "model"])
+def test_sizes_the_metadata_only_claims_are_refused_before_anything_is_built(tmp_path, loader):
+    model, path = trained_like("learned", tmp_path)
+    arrays, metadata = read_checkpoint(path)
+    metadata["input_embedding"]["vocab_size"] = metadata["model"]["vocab_size"] = 10**9
+    metadata["model"]["d_model"] = metadata["input_embedding"]["d_model"] = 10**5
+    del metadata["format"], metadata["version"]
+    write_checkpoint(tmp_path / "liar.npz", arrays, metadata)
+    with pytest.raises(ValueError, match="liar.npz.*token_embedding has shape"):
+        if loader == "stage":
+            InputEmbedding.load(tmp_path / "liar.npz", None)
+        else:
+            load_checkpoint(tmp_path / "liar.npz")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from collections.abc import Callable
@@ -38,12 +39,33 @@ def writable_path(path: str | os.PathLike) -> Path:
     return target
 
 
+def _remove_orphans(path: Path) -> None:
+    """Delete temporaries beside ``path`` left by a writer that was killed (its process is gone)."""
+    for orphan in path.parent.glob(f".{glob.escape(path.name)}.*.partial"):
+        pid = orphan.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            orphan.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it onto ``path``.
 
     The temporary file lives in the same folder (a rename within one file system is atomic),
     is flushed and fsynced before the rename, and is removed if anything fails, so ``path``
-    holds either its old content or the whole new one, and no stray temporary is left.
+    holds either its old content or the whole new one, and no stray temporary is left. A
+    writer killed outright cannot clean up: the next write to ``path`` removes the temporaries
+    whose writing process is gone (their names carry its process id).
 
     Parameters
     ----------
@@ -70,7 +92,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     b'hello'
     """
     path = writable_path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+    _remove_orphans(path)
+    # the writer's process id in the name: a later write can tell an orphan from a live writer
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
                                          suffix=".partial")
     try:
         with os.fdopen(handle, "wb") as file:

@@ -114,6 +114,17 @@ def test_a_killed_writer_leaves_the_old_file_whole(tmp_path):
     assert target.read_bytes() == OLD
     # what a kill leaves: at most the hidden temporary beside it, never a half-written target
     assert all(name == "target" or name.startswith(".target.") for name in os.listdir(tmp_path))
+    # and the next write to the same file clears what the dead writer left
+    atomic_write(target, lambda file: file.write(b"new"))
+    assert os.listdir(tmp_path) == ["target"] and target.read_bytes() == b"new"
+
+
+def test_a_live_writers_temporary_is_left_alone(tmp_path):
+    target = tmp_path / "target"
+    live = tmp_path / f".target.{os.getpid()}.abc.partial"  # this process is alive
+    live.write_bytes(b"in progress")
+    atomic_write(target, lambda file: file.write(b"new"))
+    assert live.exists() and target.read_bytes() == b"new"
 
 
 def test_a_successful_write_replaces_the_file_whole(tmp_path):

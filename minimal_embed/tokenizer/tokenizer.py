@@ -179,7 +179,7 @@ class Tokenizer:
         >>> Tokenizer.train("", 256).split("I love  LLMs!")
         ['I', ' love', ' ', ' LLMs', '!']
         """
-        text = _repair_surrogates(text)
+        text = checks.repair_surrogates(text)
         pieces = []
         allowed = self._specials.allowed(allowed_special)
         for ordinary, special in self._specials.segments(text, allowed):
@@ -202,7 +202,7 @@ class Tokenizer:
         """
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
-        return self._encode_repaired(_repair_surrogates(text))
+        return self._encode_repaired(checks.repair_surrogates(text))
 
     def _encode_repaired(self, text: str) -> list[int]:
         """The ids of ``text``, whose lone surrogates are already repaired."""
@@ -241,7 +241,8 @@ class Tokenizer:
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         ids: list[int] = []
-        cut = self._specials.cut(_repair_surrogates(text), allowed_special, disallowed_special)
+        text = checks.repair_surrogates(text)
+        cut = self._specials.cut(text, allowed_special, disallowed_special)
         for ordinary, special in cut:
             ids += self._encode_repaired(ordinary)  # `text` was repaired once, above
             if special is not None:
@@ -328,7 +329,7 @@ class Tokenizer:
         (257, 258)
         """
         if isinstance(text_or_bytes, str):
-            text = _repair_surrogates(text_or_bytes)
+            text = checks.repair_surrogates(text_or_bytes)
             if text in self._special_tokens:
                 return self._special_tokens[text]
             text_or_bytes = text.encode("utf-8")
@@ -370,7 +371,7 @@ class Tokenizer:
         """
         ids = self.encode(text, allowed_special=allowed_special,
                           disallowed_special=disallowed_special)
-        repaired = _repair_surrogates(text)
+        repaired = checks.repair_surrogates(text)
         utf8 = np.frombuffer(repaired.encode("utf-8"), dtype=np.uint8)  # (n_bytes,)
         # Every byte but a continuation byte (0b10xxxxxx) starts a character.
         character_of_byte = np.cumsum((utf8 & 0xC0) != 0x80) - 1  # (n_bytes,)
@@ -527,6 +528,44 @@ class Tokenizer:
         rankfiles.write_tiktoken(self._ranks, path)
 
     @classmethod
+    def from_hf(cls, path: PathLike) -> Tokenizer:
+        """Read a byte-level BPE ``tokenizer.json`` of Hugging Face's ``tokenizers`` (GPT-2's).
+
+        The ``BPE`` model's vocabulary and merges become ranks (rank == id), the ``ByteLevel``
+        split (or a ``Split`` regex before it) the pattern, ``added_tokens`` the special tokens.
+        Subtle: a file whose merge order disagrees with its ids is refused, not re-ranked
+        (:mod:`~.hf_file` says why); so are special ids among the ordinary ones (RoBERTa's).
+
+        Raises
+        ------
+        ValueError
+            If the file is not such a file, or asks for something not supported (named).
+        """
+        from minimal_embed.tokenizer import hf_file  # it builds this class, so it comes after
+
+        ranks, pattern, special_tokens = hf_file.read_bpe(path)
+        try:
+            return cls(ranks, pattern=pattern, special_tokens=special_tokens)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: {error}") from None
+
+    def to_hf(self, path: PathLike) -> None:
+        """Write a ``tokenizer.json`` that ``tokenizers.Tokenizer.from_file`` and
+        ``transformers.PreTrainedTokenizerFast(tokenizer_file=path)`` load, giving our ids.
+
+        Its ``encode(text, add_special_tokens=False).ids`` is ``encode(text,
+        allowed_special="all")`` here (``tokenizers`` always matches special tokens' text).
+
+        Raises
+        ------
+        ValueError
+            If a token is not a merge of two lower-ranked tokens (a hand-made vocabulary).
+        """
+        from minimal_embed.tokenizer import hf_file
+
+        hf_file.write_bpe(path, self._ranks, self._pattern, self._special_tokens)
+
+    @classmethod
     def from_gpt2(cls, encoder_json: PathLike, vocab_bpe: PathLike) -> Tokenizer:
         """Read OpenAI's original GPT-2 files: ``encoder.json`` and the merges in ``vocab.bpe``.
 
@@ -603,7 +642,7 @@ def count_pieces(
         if not isinstance(text, str):
             kind = type(text).__name__
             raise TypeError(f"item {number} of the training texts is a {kind}, not a str")
-        text = _repair_surrogates(text)
+        text = checks.repair_surrogates(text)
         for part in special_regex.split(text) if special_regex else [text]:
             counts.update(splitter.split(part))
     return {piece.encode("utf-8"): count for piece, count in counts.items() if piece}
@@ -622,17 +661,6 @@ def load_tokenizer() -> Tokenizer:
     (2048, {'<|endoftext|>': 2047})
     """
     return Tokenizer.load(data.path("tokenizer.txt"))
-
-
-def _repair_surrogates(text: str) -> str:
-    """``text`` with each surrogate pair joined into its character, each lone surrogate U+FFFD."""
-    if text.isascii():  # O(1): CPython knows a str's widest character
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # through UTF-16, where a pair is what a surrogate pair means
-        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return text
 
 
 def _code_point_of_character(text: str) -> np.ndarray:

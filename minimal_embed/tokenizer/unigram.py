@@ -13,6 +13,7 @@ same for many words at once with NumPy; the tests prove them equal, and equal to
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 
@@ -23,7 +24,11 @@ from minimal_embed._checks import check_choice, check_integer, check_real
 from minimal_embed.tokenizer.word_tokenizer import Template, WordTokenizer
 
 UNKNOWN_PENALTY = 10.0  # the unknown token scores this much below the lowest token
-LONG_WORD = 64  # words of more characters take viterbi_plain (the lockstep would be one long loop)
+# Where the NumPy search overtakes the loop (benchmarks/hf_tokenizers.py): words longer than
+# LONG_WORD characters take viterbi_plain (the lockstep would be one long loop), and so do all
+# words when the short ones hold fewer than BATCH_MIN_CHARS characters (NumPy's fixed costs).
+LONG_WORD = 64
+BATCH_MIN_CHARS = 1500
 _CODE_BITS = 21  # every code point is below 2**21
 _NOT_WHITESPACE = regex.compile(r"\P{White_Space}+")
 
@@ -159,7 +164,8 @@ def viterbi(words: list[str], model: UnigramModel) -> list[list[str]]:
     the trie one character per round, from every start at once. Then the search runs in
     lockstep: round ``k`` settles ``best`` at offset ``k`` of every word together, taking for
     each end the highest offer (the earliest start on a tie, as the plain rule). Words longer
-    than :data:`LONG_WORD` characters go to :func:`viterbi_plain`.
+    than :data:`LONG_WORD` characters go to :func:`viterbi_plain`, and so do all words when the
+    others hold fewer than :data:`BATCH_MIN_CHARS` characters.
 
     Examples
     --------
@@ -168,6 +174,8 @@ def viterbi(words: list[str], model: UnigramModel) -> list[list[str]]:
     True
     """
     short = [i for i, word in enumerate(words) if 0 < len(word) <= LONG_WORD]
+    if sum(len(words[i]) for i in short) < BATCH_MIN_CHARS:
+        return viterbi_plain(words, model)
     cuts: list[list[str]] = [[] for _ in words]
     for i, cut in zip(short, _viterbi_short([words[i] for i in short], model), strict=True):
         cuts[i] = cut
@@ -299,8 +307,14 @@ def metaspace_words(text: str, *, replacement: str = "\u2581", prepend: bool = T
         text = replacement + text
     if not split:
         return [text]
+    return _metaspace_regex(replacement).findall(text)
+
+
+@functools.lru_cache(maxsize=8)
+def _metaspace_regex(replacement: str) -> regex.Pattern:
+    """A word: ``replacement`` and the text up to the next one (or the text before the first)."""
     mark = regex.escape(replacement)
-    return regex.findall(f"{mark}[^{mark}]*|[^{mark}]+", text)  # regex caches the compiled form
+    return regex.compile(f"{mark}[^{mark}]*|[^{mark}]+")
 
 
 class UnigramTokenizer(WordTokenizer):

@@ -254,7 +254,8 @@ class WordTokenizer:
             if len(self._cache) > WORD_CACHE_SIZE:
                 self._cache.clear()
             new = list(set(words).difference(self._cache))
-            self._cache.update(zip(new, self._encode_words(new), strict=True))
+            if new:
+                self._cache.update(zip(new, self._encode_words(new), strict=True))
             for word_ids in map(self._cache.__getitem__, words):
                 ids += word_ids
             if special is not None:

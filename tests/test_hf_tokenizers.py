@@ -382,3 +382,40 @@ def test_a_unigram_model_without_unknown_token_refuses_unspellable_text():
     assert tok.encode("aa") == [0, 1]
     with pytest.raises(ValueError, match="no unknown token"):
         tok.encode("ab")
+
+
+def json_paths(value, path=()):
+    """Every path to a value inside a JSON document (dict keys and list indices), small first."""
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key not in ("vocab", "merges"):
+                yield from json_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value[:3]):
+            yield from json_paths(item, (*path, index))
+
+
+@pytest.fixture(scope="module")
+def specs(files):
+    return {name: json.loads((files / f"{name}.json").read_text(encoding="utf-8"))
+            for name in ("bpe", "bert", "t5")}
+
+
+@settings(max_examples=100)
+@given(data=st.data(), name=st.sampled_from(["bpe", "bert", "t5"]),
+       value=st.sampled_from([None, 0, -1, 1.5, True, "x", "", [], {}, [1, 2], {"type": "x"}]))
+def test_a_damaged_file_loads_or_raises_value_error_naming_it(tmp_path_factory, specs, data,
+                                                             name, value):
+    spec = json.loads(json.dumps(specs[name]))
+    path = data.draw(st.sampled_from(list(json_paths(spec))[1:]))
+    holder = spec
+    for key in path[:-1]:
+        holder = holder[key]
+    holder[path[-1]] = value
+    file = tmp_path_factory.mktemp("damaged") / "tokenizer.json"
+    file.write_text(json.dumps(spec), encoding="utf-8")
+    try:
+        load_hf_tokenizer(file)
+    except ValueError as error:
+        assert str(file) in str(error)

@@ -25,9 +25,10 @@ that strip spaces around them -- raises a ValueError naming it, rather than givi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,14 +84,15 @@ def load_hf_tokenizer(path: PathLike) -> Tokenizer | WordPieceTokenizer | Unigra
     True
     """
     spec, name = _read(path)
-    kind = _field(spec["model"], "type", str, f"{name}: model")
-    if kind == "BPE":
-        ranks, pattern, special_tokens = _bpe_parts(spec, name)
-        return _built(Tokenizer, name, ranks, pattern=pattern, special_tokens=special_tokens)
-    if kind == "WordPiece":
-        return _wordpiece(spec, name)
-    if kind == "Unigram":
-        return _unigram(spec, name)
+    with _named(name):
+        kind = _field(spec["model"], "type", str, f"{name}: model")
+        if kind == "BPE":
+            ranks, pattern, special_tokens = _bpe_parts(spec, name)
+            return _built(Tokenizer, name, ranks, pattern=pattern, special_tokens=special_tokens)
+        if kind == "WordPiece":
+            return _wordpiece(spec, name)
+        if kind == "Unigram":
+            return _unigram(spec, name)
     raise ValueError(f"{name}: model type {kind!r} is not supported; supported are 'BPE' "
                      "(byte-level), 'WordPiece' and 'Unigram'")
 
@@ -104,11 +106,12 @@ def read_bpe(path: PathLike) -> tuple[dict[bytes, int], str, dict[str, int]]:
         As :func:`load_hf_tokenizer`, and if the model is not ``BPE``.
     """
     spec, name = _read(path)
-    kind = _field(spec["model"], "type", str, f"{name}: model")
-    if kind != "BPE":
-        raise ValueError(f"{name}: model type {kind!r} is not byte-level BPE; "
-                         "load_hf_tokenizer reads WordPiece and Unigram files")
-    return _bpe_parts(spec, name)
+    with _named(name):
+        kind = _field(spec["model"], "type", str, f"{name}: model")
+        if kind != "BPE":
+            raise ValueError(f"{name}: model type {kind!r} is not byte-level BPE; "
+                             "load_hf_tokenizer reads WordPiece and Unigram files")
+        return _bpe_parts(spec, name)
 
 
 def format_bpe(ranks: Mapping[bytes, int], pattern: str, special_tokens: Mapping[str, int]
@@ -184,6 +187,20 @@ def _read(path: PathLike) -> tuple[dict, str]:
         raise ValueError(f"{name}: expected a JSON object with a 'model' object, as "
                          "tokenizers' Tokenizer.save writes")
     return spec, name
+
+
+@contextlib.contextmanager
+def _named(name: str) -> Iterator[None]:
+    """Turn what a malformed file makes the reader raise into a ValueError that names it."""
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, AttributeError) as error:
+        raise ValueError(f"{name}: not a tokenizer.json of the expected shape "
+                         f"({type(error).__name__}: {error})") from None
+    except ValueError as error:
+        if str(error).startswith(name):
+            raise
+        raise ValueError(f"{name}: {error}") from None
 
 
 def _field(spec: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:

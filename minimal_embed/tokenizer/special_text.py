@@ -1,10 +1,9 @@
 """Special-token text inside ordinary text: where it may become its id, and where it must not.
 
-Special tokens (``<|endoftext|>``, ``[CLS]``, ``</s>``) are control ids. Their text in a user's
-input is a security boundary (tiktoken's semantics): untrusted text must not smuggle a control
-token in, so each tokenizer cuts its text at the special tokens the caller *allows* and refuses
-the text of those it *disallows*. All three tokenizers (BPE, WordPiece, Unigram) share this one
-rule, so the same call means the same thing for each.
+Special tokens (``<|endoftext|>``, ``[CLS]``, ``</s>``) are control ids, and their text in input
+is a security boundary (tiktoken's semantics): each tokenizer cuts its text at the special
+tokens the caller *allows* and refuses the text of those it *disallows*. All three tokenizers
+(BPE, WordPiece, Unigram) share this one rule.
 """
 
 from __future__ import annotations
@@ -35,8 +34,8 @@ class SpecialText:
     def allowed(self, names: Names, argument: str = "allowed_special") -> set[str]:
         """``names`` ("all" or a collection) as a set of special tokens.
 
-        Subtle: stricter than tiktoken on purpose: a name that is not a special token of this
-        tokenizer raises (tiktoken ignores it), so a misspelt ``"<|endoftxt|>"`` is noticed.
+        Subtle: stricter than tiktoken on purpose: an unknown name raises (tiktoken ignores it),
+        so a misspelt ``"<|endoftxt|>"`` is noticed.
 
         Raises
         ------

@@ -4,9 +4,8 @@ A tokenizer is a ranked vocabulary, a split pattern and special tokens, so train
 and GPT-2's load into the same class. On top of the modules before it this one adds special
 tokens (``<|endoftext|>``: control ids above the ordinary ones, produced only where the caller
 allows their text), padded ``(seq_len, batch)`` batches for the embedding, training from text and
-the files, and tiktoken's names for the same operations. Surrogates in any text are repaired first
-as tiktoken does: a pair written as two code points (``"\\ud83d\\udc4d"``) becomes the character
-it stands for (👍), and only a lone surrogate (which UTF-8 cannot encode) becomes U+FFFD.
+the files, and tiktoken's names for the same operations. Surrogates are repaired as tiktoken
+does (:func:`~.checks.repair_surrogates`): a pair becomes its character, a lone one U+FFFD.
 """
 
 from __future__ import annotations
@@ -218,7 +217,8 @@ class Tokenizer:
         """Encode ``text``; special-token text becomes its id only where allowed.
 
         Special-token text is a security boundary (tiktoken's semantics): untrusted text must not
-        smuggle control tokens in, so the text of a disallowed special token raises.
+        smuggle control tokens in, so the text of a disallowed special token raises. Subtle:
+        stricter than tiktoken on purpose, a name that is not a special token raises too.
 
         Parameters
         ----------
@@ -255,7 +255,7 @@ class Tokenizer:
         Raises
         ------
         TypeError
-            If ``texts`` is one str (wrap it in a list) or holds something else than str.
+            If ``texts`` is one str (wrap it in a list), or an item is not a str.
 
         Examples
         --------
@@ -278,15 +278,13 @@ class Tokenizer:
 
         Each text keeps its first ``max_len`` ids; padding is ``pad_id`` (default 0; the mask
         tells it apart); ``allowed_special`` and ``disallowed_special`` are as in :meth:`encode`.
-        Subtle: tiktoken's ``encode_batch`` returns lists; this one returns the padded arrays that
-        all three tokenizers of the package hand to the embedding (lists:
-        :meth:`encode_ordinary_batch`, or :meth:`encode` per text).
+        Subtle: tiktoken's ``encode_batch`` returns lists, ours the padded arrays all three of the
+        package's tokenizers give (:func:`~.batches.pad_batch`).
 
         Returns
         -------
         ids : np.ndarray of int64, shape (seq_len, batch)
-            ``seq_len`` is the longest encoding; ``(batch, seq_len)`` with ``batch_first``
-            (:func:`~.batches.pad_batch`).
+            ``seq_len`` is the longest encoding; ``(batch, seq_len)`` with ``batch_first``.
         mask : np.ndarray of bool, same shape
             True at real tokens.
 
@@ -312,8 +310,6 @@ class Tokenizer:
 
     def encode_single_token(self, text_or_bytes: str | bytes) -> int:
         """The id of the one token whose text (or bytes) this is, special tokens included.
-
-        tiktoken's meaning: no splitting or merging, just the lookup.
 
         Raises
         ------
@@ -406,9 +402,8 @@ class Tokenizer:
     def decode(self, ids: Iterable[int], errors: str = "replace") -> str:
         """``decode_bytes(ids).decode("utf-8", errors)``: by default invalid UTF-8 becomes U+FFFD.
 
-        ``errors`` is one of Python's decoding error handlers: "replace", "strict" (raises
-        ``UnicodeDecodeError``), "ignore", "backslashreplace", "surrogateescape". Takes and
-        refuses the same ids as :meth:`decode_bytes`.
+        ``errors``: "replace", "strict", "ignore", "backslashreplace" or "surrogateescape".
+        Takes and refuses the same ids as :meth:`decode_bytes`.
 
         Examples
         --------
@@ -531,8 +526,6 @@ class Tokenizer:
     def from_hf(cls, path: PathLike) -> Tokenizer:
         """Read a byte-level BPE ``tokenizer.json`` of Hugging Face's ``tokenizers`` (GPT-2's).
 
-        The ``BPE`` model's vocabulary and merges become ranks (rank == id), the ``ByteLevel``
-        split (or a ``Split`` regex before it) the pattern, ``added_tokens`` the special tokens.
         Subtle: a file whose merge order disagrees with its ids is refused, not re-ranked
         (:mod:`~.hf_file` says why); so are special ids among the ordinary ones (RoBERTa's).
 
@@ -550,11 +543,9 @@ class Tokenizer:
             raise ValueError(f"{path}: {error}") from None
 
     def to_hf(self, path: PathLike) -> None:
-        """Write a ``tokenizer.json`` that ``tokenizers.Tokenizer.from_file`` and
-        ``transformers.PreTrainedTokenizerFast(tokenizer_file=path)`` load, giving our ids.
-
-        Its ``encode(text, add_special_tokens=False).ids`` is ``encode(text,
-        allowed_special="all")`` here (``tokenizers`` always matches special tokens' text).
+        """Write a ``tokenizer.json``: in ``tokenizers`` (and ``transformers``' fast tokenizer)
+        its ``encode(text, add_special_tokens=False).ids`` is ``encode(text, allowed_special=
+        "all")`` here (they always match special tokens' text).
 
         Raises
         ------

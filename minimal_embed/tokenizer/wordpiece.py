@@ -77,30 +77,17 @@ def longest_match_first(word: str, vocab: Mapping[str, int], unk_id: int, *, pre
 class WordPieceTokenizer(WordTokenizer):
     """BERT's tokenizer: normalise, split into words, longest match first with ``##``.
 
-    Parameters
-    ----------
-    vocab : mapping of str -> int
-        Tokens (continuations written with ``prefix``) and their ids.
-    unk_token : str
-        The token of words that cannot be cut; it must be in ``vocab``.
-    prefix : str
-        What marks a token that continues a word.
-    max_word_chars : int
-        Longer words become ``unk_token`` whole.
-    normalizer : callable str -> str, or None
-        Default: uncased BERT's :class:`~.normalizers.BertNormalizer`.
-    special_tokens : mapping of str -> int, optional
-        ``[CLS]``, ``[SEP]``, ``[PAD]``, ``[MASK]`` ... with their ids.
-    template : Template, optional
-        Where ``[CLS]`` and ``[SEP]`` go (BERT's: ``[CLS] A [SEP]``, pairs ``... B [SEP]``).
-    cleanup : bool
-        Whether :meth:`decode` removes the spaces before punctuation, as BERT's decoder does.
+    ``vocab`` maps tokens (continuations written with ``prefix``) to ids; words that cannot be
+    cut, or of more than ``max_word_chars`` characters, become ``unk_token``. ``normalizer``
+    defaults to uncased BERT's; ``special_tokens`` (``[CLS]``, ``[SEP]``, ``[PAD]`` ...) and
+    ``template`` are as in :class:`~.word_tokenizer.WordTokenizer`; ``cleanup``: :meth:`decode`
+    drops the spaces before punctuation, as BERT's decoder does.
 
     Raises
     ------
     TypeError, ValueError
-        As :class:`~.word_tokenizer.WordTokenizer`; ValueError if ``unk_token`` is not in
-        ``vocab``; ``max_word_chars`` must be an integer >= 1.
+        As :class:`~.word_tokenizer.WordTokenizer`; if ``unk_token`` is not in ``vocab`` or
+        ``max_word_chars`` is not an integer >= 1.
 
     Examples
     --------

@@ -198,6 +198,8 @@ def test_all_three_share_the_batch_contract(files, corpus):
             assert ids[:, column][mask[:, column]].tolist() == ours.encode(text)
         first, _ = ours.encode_batch(texts, batch_first=True, max_len=3)
         assert first.shape[0] == len(texts) and first.shape[1] <= 3
+        assert all(isinstance(ours.token_bytes(i), bytes) for i in ids[mask].tolist())
+        assert ours.split(texts[0])  # the pieces the walkthrough shows
 
 
 def test_word_models_keep_the_special_token_boundary(files):
@@ -419,3 +421,53 @@ def test_a_damaged_file_loads_or_raises_value_error_naming_it(tmp_path_factory, 
         load_hf_tokenizer(file)
     except ValueError as error:
         assert str(file) in str(error)
+
+
+METASPACE = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always",
+             "split": True}
+
+
+@settings(max_examples=40)
+@given(text=text_like, special=st.sampled_from(["", "</s>"]))
+@pytest.mark.parametrize("pre_tokenizer", [
+    {"type": "Sequence", "pretokenizers": [{"type": "WhitespaceSplit"}, METASPACE]},  # T5's
+    dict(METASPACE, prepend_scheme="first"),
+    dict(METASPACE, prepend_scheme="never", split=False),
+    {"type": "Sequence", "pretokenizers": [
+        {"type": "WhitespaceSplit"}, dict(METASPACE, prepend_scheme="first")]},
+], ids=["whitespace-split", "first", "never-unsplit", "whitespace-split-first"])
+def test_metaspace_options_equal_hfs(files, tmp_path_factory, pre_tokenizer, text, special):
+    key = ("metaspace", json.dumps(pre_tokenizer))
+    if key not in _pairs:
+        spec = json.loads((files / "t5.json").read_text(encoding="utf-8"))
+        spec["pre_tokenizer"] = spec["decoder"] = pre_tokenizer
+        spec["decoder"] = dict(METASPACE, prepend_scheme=pre_tokenizer.get("prepend_scheme",
+                                                                           "always"))
+        path = tmp_path_factory.mktemp("metaspace") / "tokenizer.json"
+        path.write_text(json.dumps(spec), encoding="utf-8")
+        _pairs[key] = (hf.Tokenizer.from_file(str(path)), load_hf_tokenizer(path))
+    theirs, ours = _pairs[key]
+    text = special + text + special
+    assert ours.encode(text, allowed_special="all") == \
+        theirs.encode(text, add_special_tokens=False).ids
+
+
+@settings(max_examples=60)
+@given(text=text_like)
+def test_a_split_regex_that_skips_text_keeps_it_as_pieces_like_hf(
+        files, tmp_path_factory, text):
+    """HF's Split (Isolated) keeps the text between matches; findall would drop it."""
+    if "split" not in _pairs:
+        spec = json.loads((files / "bpe.json").read_text(encoding="utf-8"))
+        spec["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": r"\p{L}+"}, "behavior": "Isolated",
+             "invert": False},
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
+             "use_regex": False}]}
+        path = tmp_path_factory.mktemp("split") / "tokenizer.json"
+        path.write_text(json.dumps(spec), encoding="utf-8")
+        _pairs["split"] = (hf.Tokenizer.from_file(str(path)), load_hf_tokenizer(path))
+    theirs, ours = _pairs["split"]
+    assert ours.encode(text, disallowed_special=()) == \
+        theirs.encode(text, add_special_tokens=False).ids
+    assert ours.decode(ours.encode(text, disallowed_special=())) == text

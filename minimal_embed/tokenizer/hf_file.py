@@ -207,9 +207,8 @@ def _field(spec: Any, key: str, kind: type | tuple[type, ...], where: str) -> An
     """``spec[key]`` if ``spec`` is an object and the value has type ``kind``; else ValueError."""
     if not isinstance(spec, dict) or key not in spec:
         raise ValueError(f"{where}: expected an object with the key {key!r}")
-    value = spec[key]
-    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in (
-            kind if isinstance(kind, tuple) else (kind,))):
+    value, kinds = spec[key], kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
         raise ValueError(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
     return value
 

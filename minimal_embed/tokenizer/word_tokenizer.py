@@ -121,6 +121,11 @@ class WordTokenizer:
                              f"0..{self.vocab_size - 1})")
         return self._decoder[token_id]
 
+    def token_bytes(self, token_id: int) -> bytes:
+        """The UTF-8 of :meth:`id_to_token`: the BPE Tokenizer's name, so the walkthrough can
+        show any tokenizer's tokens. Raises as :meth:`id_to_token`."""
+        return self.id_to_token(token_id).encode("utf-8")
+
     # --- encoding ------------------------------------------------------------------------------
 
     def split(self, text: str, *, allowed_special: Names = ()) -> list[str]:

@@ -3,6 +3,7 @@ the same ids through load_hf_tokenizer, and our files give our ids in `tokenizer
 `transformers`. The normalisers and BERT's split are compared with `tokenizers` on every code
 point; the vectorised Viterbi with the plain loop and with `tokenizers`' own Unigram model."""
 
+import base64
 import json
 import unicodedata
 
@@ -276,8 +277,10 @@ def edited(files, tmp_path, name, change):
 
 @pytest.mark.parametrize(("name", "change", "message"), [
     ("bpe", lambda s: s["model"].update(type="WordLevel"), "model type 'WordLevel'"),
-    ("t5", lambda s: s.update(normalizer={"type": "Precompiled", "precompiled_charsmap": ""}),
-     "normalizer 'Precompiled'"),
+    ("t5", lambda s: s.update(normalizer={"type": "Prepend", "prepend": "_"}),
+     "normalizer 'Prepend'"),
+    ("t5", lambda s: s.update(normalizer={"type": "Precompiled", "precompiled_charsmap": "AA=="}),
+     "shorter than its 4-byte header"),
     ("bert", lambda s: s.update(pre_tokenizer={"type": "Whitespace"}), "Whitespace"),
     ("bert", lambda s: s["added_tokens"][4].update(lstrip=True), "lstrip"),
     ("bpe", lambda s: s["model"]["merges"].insert(0, s["model"]["merges"].pop(5)),
@@ -471,3 +474,83 @@ def test_a_split_regex_that_skips_text_keeps_it_as_pieces_like_hf(
     assert ours.encode(text, disallowed_special=()) == \
         theirs.encode(text, add_special_tokens=False).ids
     assert ours.decode(ours.encode(text, disallowed_special=())) == text
+
+
+# --- SentencePiece's compiled normalisation rules (T5, ALBERT, mT5) -----------------------------
+
+
+@pytest.fixture(scope="module")
+def charsmap(tmp_path_factory, corpus):
+    """The nmt_nfkc rules T5's files carry, from a model trained by `sentencepiece`."""
+    spm = pytest.importorskip("sentencepiece")
+    folder = tmp_path_factory.mktemp("spm")
+    (folder / "corpus.txt").write_text(corpus[:50_000], encoding="utf-8")
+    spm.SentencePieceTrainer.train(input=str(folder / "corpus.txt"), model_prefix=str(
+        folder / "spm"), vocab_size=300, normalization_rule_name="nmt_nfkc", minloglevel=2)
+    normalizer_spec = protobuf_field((folder / "spm.model").read_bytes(), 3)
+    return protobuf_field(normalizer_spec, 2)  # ModelProto.normalizer_spec.precompiled_charsmap
+
+
+def protobuf_field(message: bytes, number: int) -> bytes:
+    """The first length-delimited field ``number`` of a protobuf message (enough for the test)."""
+    def varint(at):
+        value = shift = 0
+        while True:
+            byte = message[at]
+            value, shift, at = value | (byte & 0x7F) << shift, shift + 7, at + 1
+            if byte < 0x80:
+                return value, at
+    at = 0
+    while at < len(message):
+        key, at = varint(at)
+        if key & 7 == 0:
+            _, at = varint(at)
+        elif key & 7 == 2:
+            size, at = varint(at)
+            if key >> 3 == number:
+                return message[at : at + size]
+            at += size
+        else:
+            at += 4 if key & 7 == 5 else 8
+    raise AssertionError(f"field {number} not found")
+
+
+def test_precompiled_equals_hfs_on_every_character(charsmap):
+    theirs = hf_normalizers.Precompiled(charsmap)
+    assert agree_on_every_character(theirs.normalize_str, normalizers.Precompiled(charsmap)) == []
+
+
+@settings(max_examples=60)
+@given(text=text_like)
+def test_precompiled_equals_hfs_on_graphemes_and_text(charsmap, text):
+    text = text + "e\u0301\u0302 A\u030a 👩\u200d💻 🇫🇷 ｶﾞ ﬃ ①"
+    assert normalizers.Precompiled(charsmap)(text) == \
+        hf_normalizers.Precompiled(charsmap).normalize_str(text)
+
+
+T5_NORMALIZER = [{"type": "Strip", "strip_left": False, "strip_right": True},
+                 {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": "\u2581"},
+                 {"type": "Replace", "pattern": {"String": "``"}, "content": '"'}]
+
+
+@settings(max_examples=40)
+@given(text=text_like)
+def test_a_t5_style_file_with_precompiled_rules_gives_hfs_ids(files, tmp_path_factory, corpus,
+                                                              charsmap, text):
+    if "t5-precompiled" not in _pairs:
+        spec = json.loads((files / "t5.json").read_text(encoding="utf-8"))
+        spec["normalizer"] = {"type": "Sequence", "normalizers": [
+            {"type": "Precompiled",
+             "precompiled_charsmap": base64.b64encode(charsmap).decode()}, *T5_NORMALIZER]}
+        spec["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+            {"type": "WhitespaceSplit"}, METASPACE]}
+        path = tmp_path_factory.mktemp("t5") / "tokenizer.json"
+        path.write_text(json.dumps(spec), encoding="utf-8")
+        theirs, ours = hf.Tokenizer.from_file(str(path)), load_hf_tokenizer(path)
+        lines = corpus.splitlines()[:500]
+        assert [ours.encode(line) for line in lines] == [
+            e.ids for e in theirs.encode_batch(lines, add_special_tokens=False)]
+        _pairs["t5-precompiled"] = theirs, ours
+    theirs, ours = _pairs["t5-precompiled"]
+    assert ours.encode(text + " ``x''  ", add_special_tokens=True) == \
+        theirs.encode(text + " ``x''  ").ids

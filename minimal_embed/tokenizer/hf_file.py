@@ -21,10 +21,12 @@ is refused with the first disagreement named, never silently re-ranked.
 
 Anything else a file may ask for -- another model, normalizer or pre-tokenizer, special tokens
 that strip spaces around them -- raises a ValueError naming it, rather than giving other ids.
+A damaged file raises a ValueError naming the file, whatever field is wrong.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -265,10 +267,23 @@ def _normalizer(spec: dict, name: str) -> norm.Normalizer | None:
             steps.append(norm.Lowercase())
         elif kind == "StripAccents":
             steps.append(norm.StripAccents())
+        elif kind == "Precompiled":
+            charsmap = base64.b64decode(_field(step, "precompiled_charsmap", str, name),
+                                        validate=True)
+            steps.append(norm.Precompiled(charsmap))
+        elif kind == "Replace":
+            pattern = _field(step, "pattern", dict, f"{name}: Replace")
+            regex_text = pattern.get("Regex")
+            steps.append(norm.Replace(pattern["String"] if regex_text is None else regex_text,
+                                      _field(step, "content", str, f"{name}: Replace"),
+                                      is_regex=regex_text is not None))
+        elif kind == "Strip":
+            steps.append(norm.Strip(bool(step.get("strip_left")),
+                                    bool(step.get("strip_right"))))
         else:
             raise ValueError(f"{name}: normalizer {kind!r} is not supported; supported are "
-                             "BertNormalizer, NFC, NFD, NFKC, NFKD, Lowercase, StripAccents and "
-                             "a Sequence of them")
+                             "BertNormalizer, Precompiled, NFC, NFD, NFKC, NFKD, Lowercase, "
+                             "StripAccents, Replace, Strip and a Sequence of them")
     if not steps:
         return None
     return steps[0] if len(steps) == 1 else norm.Sequence(tuple(steps))

@@ -8,7 +8,9 @@ tests run each one through both):
 - :class:`BertNormalizer`: drop control characters, turn whitespace into spaces, put spaces
   around CJK ideographs (so each is a word), strip accents, lower-case (Devlin et al. 2019);
 - :class:`UnicodeForm`: NFC, NFD, NFKC or NFKD (SentencePiece models usually ask for NFKC);
-- :class:`Lowercase`, :class:`StripAccents`, and :class:`Sequence` of several steps.
+- :class:`Precompiled`: SentencePiece's compiled rules (T5, ALBERT, XLNet, mT5 files);
+- :class:`Lowercase`, :class:`StripAccents`, :class:`Replace`, :class:`Strip`, and
+  :class:`Sequence` of several steps.
 
 Subtle: lower-casing is per character, as in Rust's ``char::to_lowercase``: Python's
 ``str.lower`` writes a final capital sigma as ``ς``, ``tokenizers`` as ``σ``.
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import regex
 
 from minimal_embed._checks import check_choice
@@ -136,4 +139,124 @@ class Sequence:
         return text
 
 
-Normalizer = BertNormalizer | UnicodeForm | Lowercase | StripAccents | Sequence
+@dataclass(frozen=True)
+class Replace:
+    """Every match of ``pattern`` replaced by ``content``: a literal string, or a regex (in
+    ``regex``'s syntax, which agrees with ``tokenizers``' Oniguruma on the usual constructs).
+
+    Examples
+    --------
+    >>> Replace(" {2,}", " ", is_regex=True)("a   b")
+    'a b'
+    """
+
+    pattern: str
+    content: str
+    is_regex: bool = False
+
+    def __call__(self, text: str) -> str:
+        if not self.is_regex:
+            return text.replace(self.pattern, self.content)
+        return regex.sub(self.pattern, lambda _: self.content, text)  # content is literal
+
+
+@dataclass(frozen=True)
+class Strip:
+    """Whitespace removed at the start (``left``) and the end (``right``)."""
+
+    left: bool = True
+    right: bool = True
+
+    def __call__(self, text: str) -> str:
+        if self.left:
+            text = _LEADING_SPACE.sub("", text)
+        return _TRAILING_SPACE.sub("", text) if self.right else text
+
+
+_LEADING_SPACE = regex.compile(r"^\p{White_Space}+")
+_TRAILING_SPACE = regex.compile(r"\p{White_Space}+$")
+_GRAPHEME = regex.compile(r"\X", regex.DOTALL)
+
+
+@dataclass(frozen=True)
+class Precompiled:
+    """SentencePiece's compiled normalisation rules: ``precompiled_charsmap`` of a model file.
+
+    The map is a trie of UTF-8 strings (a Darts double array) and the NUL-terminated strings
+    they become. Subtle (``tokenizers``' rule, kept for its ids): each grapheme cluster of fewer
+    than 6 bytes is looked up whole, and the *shortest* key that starts it replaces all of it;
+    otherwise, or with no key, each character is looked up on its own.
+
+    Raises
+    ------
+    ValueError
+        If ``charsmap`` is not such a map (sizes that do not add up, strings not UTF-8).
+    """
+
+    charsmap: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.charsmap) < 4:
+            raise ValueError("precompiled_charsmap is shorter than its 4-byte header")
+        size = int.from_bytes(self.charsmap[:4], "little")
+        if size % 4 or size + 4 > len(self.charsmap):
+            raise ValueError(f"precompiled_charsmap: a trie of {size} bytes does not fit in "
+                             f"{len(self.charsmap)} bytes")
+        try:
+            self.charsmap[4 + size :].decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(f"precompiled_charsmap: its strings are not UTF-8 ({error})") \
+                from None
+        units = np.frombuffer(self.charsmap, dtype="<u4", count=size // 4, offset=4)
+        object.__setattr__(self, "_units", units.tolist())
+        object.__setattr__(self, "_strings", self.charsmap[4 + size :])
+        object.__setattr__(self, "_cache", {})
+
+    def lookup(self, chunk: str) -> str | None:
+        """What the shortest key that starts ``chunk`` becomes, or None if no key starts it."""
+        units: list[int] = self._units  # type: ignore[attr-defined]
+        position = _offset(units[0]) if units else 0
+        for byte in chunk.encode("utf-8"):
+            position ^= byte
+            unit = units[position] if byte and position < len(units) else 0
+            if unit & 0x800000FF != byte or not byte:  # the child's label must be the byte
+                return None
+            position ^= _offset(unit)
+            if unit >> 8 & 1:  # a key ends here: the shortest one is the one that counts
+                start = units[position] & 0x7FFFFFFF
+                stop = self._strings.find(b"\0", start)  # type: ignore[attr-defined]
+                return self._strings[start : None if stop < 0 else stop].decode("utf-8")  # type: ignore[attr-defined]
+        return None
+
+    def _grapheme(self, grapheme: str) -> str:
+        """One grapheme cluster, normalised (see the class docstring)."""
+        if len(grapheme.encode("utf-8")) < 6:
+            whole = self.lookup(grapheme)
+            if whole is not None:
+                return whole
+        parts = []
+        for character in grapheme:
+            replaced = self.lookup(character)
+            parts.append(character if replaced is None else replaced)
+        return "".join(parts)
+
+    def __call__(self, text: str) -> str:
+        cache: dict[str, str] = self._cache  # type: ignore[attr-defined]
+        if len(cache) > 100_000:
+            cache.clear()
+        parts = []
+        for grapheme in _GRAPHEME.findall(text):
+            normalised = cache.get(grapheme)
+            if normalised is None:
+                normalised = cache[grapheme] = self._grapheme(grapheme)
+            parts.append(normalised)
+        return "".join(parts)
+
+
+def _offset(unit: int) -> int:
+    """Where a Darts double-array unit's children start (relative, by XOR)."""
+    return (unit >> 10) << ((unit & (1 << 9)) >> 6)
+
+
+Normalizer = (BertNormalizer | UnicodeForm | Lowercase | StripAccents | Replace | Strip
+              | Precompiled | Sequence)

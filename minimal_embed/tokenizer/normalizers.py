@@ -178,14 +178,13 @@ _TRAILING_SPACE = regex.compile(r"\p{White_Space}+$")
 _GRAPHEME = regex.compile(r"\X", regex.DOTALL)
 
 
-@dataclass(frozen=True)
 class Precompiled:
     """SentencePiece's compiled normalisation rules: ``precompiled_charsmap`` of a model file.
 
-    The map is a trie of UTF-8 strings (a Darts double array) and the NUL-terminated strings
-    they become. Subtle (``tokenizers``' rule, kept for its ids): each grapheme cluster of fewer
-    than 6 bytes is looked up whole, and the *shortest* key that starts it replaces all of it;
-    otherwise, or with no key, each character is looked up on its own.
+    The map is a trie of UTF-8 strings (a Darts double array of 32-bit units) and the
+    NUL-terminated strings they become. Subtle (``tokenizers``' rule, kept for its ids): each
+    grapheme cluster of fewer than 6 bytes is looked up whole, and the *shortest* key that
+    starts it replaces all of it; otherwise, or with no key, each character is looked up alone.
 
     Raises
     ------
@@ -193,28 +192,33 @@ class Precompiled:
         If ``charsmap`` is not such a map (sizes that do not add up, strings not UTF-8).
     """
 
-    charsmap: bytes
-
-    def __post_init__(self) -> None:
-        if len(self.charsmap) < 4:
+    def __init__(self, charsmap: bytes) -> None:
+        if len(charsmap) < 4:
             raise ValueError("precompiled_charsmap is shorter than its 4-byte header")
-        size = int.from_bytes(self.charsmap[:4], "little")
-        if size % 4 or size + 4 > len(self.charsmap):
+        size = int.from_bytes(charsmap[:4], "little")
+        if size % 4 or size + 4 > len(charsmap):
             raise ValueError(f"precompiled_charsmap: a trie of {size} bytes does not fit in "
-                             f"{len(self.charsmap)} bytes")
+                             f"{len(charsmap)} bytes")
+        self.charsmap, self._strings = bytes(charsmap), bytes(charsmap[4 + size :])
         try:
-            self.charsmap[4 + size :].decode("utf-8")
+            self._strings.decode("utf-8")
         except UnicodeDecodeError as error:
             raise ValueError(f"precompiled_charsmap: its strings are not UTF-8 ({error})") \
                 from None
-        units = np.frombuffer(self.charsmap, dtype="<u4", count=size // 4, offset=4)
-        object.__setattr__(self, "_units", units.tolist())
-        object.__setattr__(self, "_strings", self.charsmap[4 + size :])
-        object.__setattr__(self, "_cache", {})
+        self._units = np.frombuffer(charsmap, dtype="<u4", count=size // 4, offset=4).tolist()
+        self._cache: dict[str, str] = {}  # grapheme -> normalised, as text repeats them
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Precompiled) and other.charsmap == self.charsmap
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, mutable cache
+
+    def __repr__(self) -> str:
+        return f"Precompiled(<{len(self.charsmap)} bytes>)"
 
     def lookup(self, chunk: str) -> str | None:
         """What the shortest key that starts ``chunk`` becomes, or None if no key starts it."""
-        units: list[int] = self._units  # type: ignore[attr-defined]
+        units = self._units
         position = _offset(units[0]) if units else 0
         for byte in chunk.encode("utf-8"):
             position ^= byte
@@ -224,8 +228,8 @@ class Precompiled:
             position ^= _offset(unit)
             if unit >> 8 & 1:  # a key ends here: the shortest one is the one that counts
                 start = units[position] & 0x7FFFFFFF
-                stop = self._strings.find(b"\0", start)  # type: ignore[attr-defined]
-                return self._strings[start : None if stop < 0 else stop].decode("utf-8")  # type: ignore[attr-defined]
+                stop = self._strings.find(b"\0", start)
+                return self._strings[start : None if stop < 0 else stop].decode("utf-8")
         return None
 
     def _grapheme(self, grapheme: str) -> str:
@@ -241,7 +245,7 @@ class Precompiled:
         return "".join(parts)
 
     def __call__(self, text: str) -> str:
-        cache: dict[str, str] = self._cache  # type: ignore[attr-defined]
+        cache = self._cache
         if len(cache) > 100_000:
             cache.clear()
         parts = []

@@ -8,7 +8,34 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write"]
+__all__ = ["writable_path", "atomic_write"]
+
+
+def writable_path(path: str | os.PathLike) -> Path:
+    """``Path(path)`` if a file can be written there, else an OSError that says why.
+
+    Checked before any long work (the command line calls it first): the name is not empty, is
+    not a folder, and its folder exists, is a folder and is writable.
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError
+        Naming the path and what to do.
+    """
+    if str(path) == "":
+        raise FileNotFoundError("no file name given (an empty string)")
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"{str(target)!r} is a folder; give a file name inside it")
+    folder = target.parent
+    if not folder.exists():
+        raise FileNotFoundError(f"folder {str(folder)!r} does not exist; create it first or "
+                                "choose another path")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{str(folder)!r} is a file, not a folder")
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"folder {str(folder)!r} is not writable")
+    return target
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
@@ -32,9 +59,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
 
     Raises
     ------
-    FileNotFoundError
-        If the folder does not exist; ``IsADirectoryError`` if ``path`` is a folder; and
-        whatever ``write`` raises (after cleaning up).
+    OSError
+        From :func:`writable_path`, and whatever ``write`` raises (after cleaning up).
 
     Examples
     --------
@@ -43,14 +69,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     >>> atomic_write(folder / "a.txt", lambda file: file.write(b"hello")).read_bytes()
     b'hello'
     """
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"{str(path)!r} is a folder; give a file name inside it")
-    folder = path.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"folder {str(folder)!r} does not exist; create it first or "
-                                "choose another path")
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".partial")
+    path = writable_path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                         suffix=".partial")
     try:
         with os.fdopen(handle, "wb") as file:
             write(file)

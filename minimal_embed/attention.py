@@ -1,16 +1,11 @@
-"""Scaled dot-product attention: the scores that the relative position schemes act on.
+"""Scaled dot-product attention (Vaswani et al., 2017, "Attention Is All You Need").
 
-The input stage hands on ``(seq_len, batch, d_model)`` vectors; a model projects them to queries
-q, keys k and values v, split into heads. Attention compares every query with every key through
-the scaled scores ``s[i, j] = q_i . k_j / sqrt(d_head)`` (Vaswani et al., 2017), turns each row
-into weights with a softmax and averages the values. This module holds those three steps, each
-with its backward beneath it; :mod:`minimal_embed.relative` holds the schemes that put position
-into them (ALiBi, T5, RoPE, Transformer-XL).
+A model projects the input stage's ``(seq_len, batch, d_model)`` vectors to per-head queries q,
+keys k and values v; here they are scored, softmaxed and averaged, each step with its backward.
+:mod:`minimal_embed.relative` puts position into the scores (ALiBi, T5, RoPE, Transformer-XL).
 
 Alignment, everywhere: q holds the *last* q_len of the k_len key positions (query i sits at
-position ``i + k_len - q_len``), so the same code serves a full sequence and incremental
-decoding with cached keys. Arrays are ``(..., seq, d_head)``; per-head biases are
-``(n_heads, q_len, k_len)``.
+``i + k_len - q_len``), so one code path serves a full sequence and decoding with cached keys.
 """
 
 from __future__ import annotations
@@ -19,7 +14,7 @@ import math
 
 import numpy as np
 
-from minimal_embed._checks import check_float_array, check_integer
+from minimal_embed._checks import check_float_array, check_integer, check_real
 
 __all__ = ["attention_scores", "softmax", "softmax_backward", "attend", "attend_backward"]
 
@@ -58,34 +53,40 @@ def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def attention_scores(
-    q: np.ndarray, k: np.ndarray, *, bias: np.ndarray | None = None, causal: bool = False
+    q: np.ndarray,
+    k: np.ndarray,
+    *,
+    bias: np.ndarray | None = None,
+    causal: bool = False,
+    scale: float | None = None,
+    key_mask: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Scaled dot-product scores ``s = q @ k^T / sqrt(d_head) + bias``, optionally causal.
+    """Scaled dot-product scores ``s = scale * q @ k^T + bias``, optionally causal and masked.
 
-    Query i sits at position ``i + k_len - q_len`` (the last q_len keys); ``causal=True`` sets
-    ``s[..., i, j] = -inf`` where key j comes after that position.
+    Raises TypeError for non-float q or k or a non-bool key_mask; ValueError for mismatched
+    d_head, a causal q_len > k_len, a scale that is not > 0, or a bias or key_mask that does not
+    broadcast.
 
     Parameters
     ----------
-    q : float array ``(..., q_len, d_head)``
-    k : float array ``(..., k_len, d_head)``, leading axes broadcasting against q's. Any
-        lengths for cross-attention; ``causal=True`` needs ``k_len >= q_len``.
-    bias : array broadcasting to ``(..., q_len, k_len)``, e.g. ``(n_heads, q_len, k_len)``.
-    causal : mask future keys with ``-inf``.
+    q, k : float ``(..., q_len, d_head)`` and ``(..., k_len, d_head)``, leading axes broadcasting;
+        any lengths (cross-attention) unless causal.
+    bias : broadcasting to ``(..., q_len, k_len)``, e.g. ``(n_heads, q_len, k_len)``.
+    causal : ``s[..., i, j] = -inf`` for keys j after query i's position; needs k_len >= q_len.
+    scale : the factor of ``q @ k^T``, default ``1 / sqrt(d_head)``; T5 uses 1.0 (its
+        initialisation absorbs the scaling).
+    key_mask : bool ``(..., k_len)``, True at real keys, leading axes broadcasting against the
+        scores' (``(batch, 1, k_len)`` for ``(batch, n_heads, q_len, k_len)`` scores): padded
+        keys get ``-inf``, so left- or right-padded batches need no hand-built bias. A query
+        with no real key gets all-zero weights from `softmax`.
 
     Returns
     -------
-    float array ``(..., q_len, k_len)`` in q's dtype.
-
-    Raises
-    ------
-    TypeError for non-float q or k; ValueError for mismatched d_head, a causal q_len > k_len,
-    or a bias that does not broadcast.
+    float ``(..., q_len, k_len)`` in q's dtype.
 
     Examples
     --------
-    >>> q = np.ones((2, 4)); k = np.ones((3, 4))
-    >>> attention_scores(q, k, causal=True)  # q . k / sqrt(4) = 2
+    >>> attention_scores(np.ones((2, 4)), np.ones((3, 4)), causal=True)  # 4 / sqrt(4) = 2
     array([[  2.,   2., -inf],
            [  2.,   2.,   2.]])
     """
@@ -98,7 +99,7 @@ def attention_scores(
             f"last q_len keys, so the first ones would see nothing; pass causal=False for "
             f"cross-attention"
         )
-    scale = 1.0 / np.sqrt(q.shape[-1])
+    scale = _score_scale(scale, q.shape[-1])
     scores = (q * q.dtype.type(scale)) @ np.swapaxes(k, -1, -2)  # (..., q_len, k_len)
     if bias is not None:
         bias = np.asarray(bias)
@@ -113,25 +114,45 @@ def attention_scores(
         scores = out
     if causal:
         np.copyto(scores, -np.inf, where=query_key_distance(*scores.shape[-2:]) < 0)
+    if key_mask is not None:
+        np.copyto(scores, -np.inf, where=~_check_key_mask(key_mask, scores.shape)[..., None, :])
     return scores
+
+
+def _score_scale(scale: float | None, d_head: int) -> float:
+    """The factor of q @ k^T: ``scale``, checked, or ``1 / sqrt(d_head)``."""
+    if scale is None:
+        return 1.0 / math.sqrt(d_head)
+    return check_real("scale", scale, least=0.0, above=True)
+
+
+def _check_key_mask(key_mask: np.ndarray, scores_shape: tuple[int, ...]) -> np.ndarray:
+    """A bool ``(..., k_len)`` mask whose leading axes broadcast against the scores'."""
+    key_mask = np.asarray(key_mask)
+    if key_mask.dtype != np.bool_:
+        raise TypeError(f"key_mask must be a bool array (True = real key), got dtype "
+                        f"{key_mask.dtype}; convert it with key_mask.astype(bool)")
+    lead = scores_shape[:-2]
+    try:
+        fits = key_mask.ndim >= 1 and key_mask.shape[-1] == scores_shape[-1] and \
+            np.broadcast_shapes(lead, key_mask.shape[:-1]) == lead
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"key_mask of shape {key_mask.shape} must be (..., k_len="
+                         f"{scores_shape[-1]}) with leading axes broadcasting to the scores' "
+                         f"{lead}, e.g. (batch, 1, k_len) for (batch, n_heads, q_len, k_len)")
+    return key_mask
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Numerically stable ``softmax(x)_j = exp(x_j - max x) / sum_l exp(x_l - max x)``.
 
-    Subtracting the row maximum keeps every exponent <= 0 (no overflow). ``-inf`` entries get
-    weight exactly 0. A row that is entirely ``-inf`` (a query with no key allowed) has no
-    distribution; it gives **all zeros**, so the attention output for that query is the zero
-    vector and no gradient flows through it. No NaN, no NumPy warning.
-
-    Parameters
-    ----------
-    x : float array; entries may be ``-inf`` but not NaN or ``+inf``.
-    axis : the axis that sums to 1.
-
-    Returns
-    -------
-    array of x's shape and dtype.
+    Over ``axis`` of a float array x; returns x's shape and dtype. Subtracting the maximum keeps
+    every exponent <= 0 (no overflow). ``-inf`` entries get weight exactly 0; an all ``-inf`` row
+    (a query with no key allowed) gives **all zeros**, so its attention output is the zero vector
+    and no gradient flows through it: no NaN, no NumPy warning. Raises ValueError for NaN or
+    ``+inf`` in x (mask with ``-inf``) or an empty axis, TypeError for a non-float x.
 
     Examples
     --------
@@ -156,19 +177,10 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def softmax_backward(weights: np.ndarray, grad_weights: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Gradient through softmax: ``dx_j = y_j (dy_j - sum_l dy_l y_l)`` with ``y = softmax(x)``.
+    """Gradient through softmax: ``dx_j = y_j (dy_j - sum_l dy_l y_l)``; zero where y = 0.
 
-    Masked entries (y = 0) and all-masked rows get zero gradient.
-
-    Parameters
-    ----------
-    weights : float array, the saved output y of `softmax`.
-    grad_weights : array of the same shape, dy, the gradient of the loss with respect to y.
-    axis : the axis the softmax normalised.
-
-    Returns
-    -------
-    dx, the shape of ``weights``.
+    ``weights`` is the saved ``y = softmax(x)``, ``grad_weights`` dL/dy of the same shape, ``axis``
+    the one the softmax normalised; returns dx, of that shape.
 
     Examples
     --------
@@ -187,30 +199,33 @@ def attend(
     *,
     bias: np.ndarray | None = None,
     causal: bool = False,
+    scale: float | None = None,
+    key_mask: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Scaled dot-product attention: ``weights = softmax(attention_scores(q, k, ...))``,
-    ``outputs = weights @ v`` (Vaswani et al., 2017, "Attention Is All You Need").
+    """Attention: ``weights = softmax(attention_scores(q, k, ...))``, ``outputs = weights @ v``.
+
+    Raises as `attention_scores`, and ValueError for a v that is not ``(..., k_len, d_v)``.
 
     Parameters
     ----------
-    q, k : as for `attention_scores`.
-    v : float array ``(..., k_len, d_v)``.
-    bias, causal : as for `attention_scores`.
+    q, k, bias, causal, scale, key_mask : as for `attention_scores`.
+    v : float ``(..., k_len, d_v)``.
 
     Returns
     -------
     outputs : ``(..., q_len, d_v)``
-    weights : ``(..., q_len, k_len)``, each row summing to 1 (or all zeros if fully masked);
-        keep them for `attend_backward`.
+    weights : ``(..., q_len, k_len)``, rows summing to 1 (all zeros if fully masked); keep them
+        for `attend_backward`.
 
     Examples
     --------
-    >>> q = np.zeros((2, 4)); k = np.zeros((2, 4)); v = np.array([[2.0], [4.0]])
+    >>> q = k = np.zeros((2, 4)); v = np.array([[2.0], [4.0]])
     >>> outputs, weights = attend(q, k, v, causal=True)
     >>> outputs[:, 0], weights[1]
     (array([2., 3.]), array([0.5, 0.5]))
     """
-    weights = softmax(attention_scores(q, k, bias=bias, causal=causal))  # (..., q_len, k_len)
+    scores = attention_scores(q, k, bias=bias, causal=causal, scale=scale, key_mask=key_mask)
+    weights = softmax(scores)  # (..., q_len, k_len)
     v = check_float_array("v", v)
     if v.ndim < 2 or v.shape[-2] != weights.shape[-1]:
         raise ValueError(f"v {v.shape} must be (..., k_len, d_v) with k_len={weights.shape[-1]}")
@@ -225,20 +240,24 @@ def attend_backward(
     weights: np.ndarray,
     *,
     bias_shape: tuple[int, ...] | None = None,
+    scale: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of `attend` from the saved weights: ``(dq, dk, dv, dbias)``.
+    """Gradients of `attend` from its weights P, where ``O = P V``, ``S = c q k^T + bias``::
 
-    With ``P = weights``, ``O = P V`` and ``S = q k^T / sqrt(d) + bias``:
-    ``dV = P^T dO``, ``dP = dO V^T``, ``dS = softmax_backward(P, dP)``,
-    ``dq = dS k / sqrt(d)``, ``dk = dS^T q / sqrt(d)``, ``dbias = dS`` summed over the axes the
-    bias was broadcast along. Masked entries have ``P = 0``, hence zero gradient.
+        dV = P^T dO,  dP = dO V^T,  dS = softmax_backward(P, dP),  dbias = dS,
+        dq = c dS k,  dk = c dS^T q       (all zero where P = 0: causal or key_mask)
+
+    with ``c = scale``, default ``1 / sqrt(d)``.
+
+    Raises ValueError for a grad_out not shaped ``(..., q_len, d_v)`` like the outputs.
 
     Parameters
     ----------
-    grad_out : ``(..., q_len, d_v)``, the gradient of the loss with respect to the outputs.
-    q, k, v, weights : the forward's inputs and its returned weights.
-    bias_shape : the shape of the bias passed forward, e.g. ``(n_heads, q_len, k_len)``; dbias
-        is reduced to it. ``None`` returns dS itself (the gradient of the scores).
+    grad_out : dO, ``(..., q_len, d_v)``.
+    q, k, v, weights : the forward's inputs and returned weights.
+    bias_shape : the forward bias's shape, e.g. ``(n_heads, q_len, k_len)``: dbias is dS summed
+        down to it; ``None`` returns dS itself.
+    scale : the forward's ``scale``.
 
     Returns
     -------
@@ -247,9 +266,8 @@ def attend_backward(
 
     Examples
     --------
-    >>> q = np.zeros((1, 2)); k = np.zeros((2, 2)); v = np.array([[1.0], [3.0]])
-    >>> out, w = attend(q, k, v)
-    >>> dq, dk, dv, dbias = attend_backward(np.ones((1, 1)), q, k, v, w)
+    >>> q, k, v = np.zeros((1, 2)), np.zeros((2, 2)), np.array([[1.0], [3.0]])
+    >>> dq, dk, dv, dbias = attend_backward(np.ones((1, 1)), q, k, v, attend(q, k, v)[1])
     >>> dv[:, 0], dbias
     (array([0.5, 0.5]), array([[-0.5,  0.5]]))
     """
@@ -259,7 +277,7 @@ def attend_backward(
             f"weights {np.shape(weights)} and v {np.shape(v)}"
         )
     # a Python float, not a NumPy float64 scalar: float32 gradients stay float32 (NEP 50)
-    scale = 1.0 / math.sqrt(np.shape(q)[-1])
+    scale = _score_scale(scale, np.shape(q)[-1])
     grad_weights = grad_out @ np.swapaxes(v, -1, -2)  # (..., q_len, k_len)
     grad_scores = softmax_backward(weights, grad_weights)  # (..., q_len, k_len)
     dv = np.swapaxes(weights, -1, -2) @ grad_out  # (..., k_len, d_v)

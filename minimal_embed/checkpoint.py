@@ -120,8 +120,12 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     if _METADATA not in arrays and "format" in arrays and "weight" in arrays:
         return _upgrade_embedding_1(arrays, path)
     if _METADATA not in arrays:
+        # the arrays `minimal-embed embed --save` writes: a common thing to pass by mistake
+        hint = ("; it looks like the arrays `minimal-embed embed --save` writes, not a model"
+                if "input_embeddings" in arrays else "")
         raise ValueError(f"{path} is an .npz archive but not a checkpoint: it has no "
-                         f"{_METADATA!r} entry (its arrays: {', '.join(sorted(arrays)) or 'none'})")
+                         f"{_METADATA!r} entry (its arrays: "
+                         f"{', '.join(sorted(arrays)) or 'none'}){hint}")
     metadata = _json_object(arrays.pop(_METADATA), _METADATA, path)
     if metadata.get("format") != FORMAT or metadata.get("version") != VERSION:
         raise ValueError(f"{path} is of format {metadata.get('format')!r} version "
@@ -158,10 +162,11 @@ def copy_arrays(target: dict[str, np.ndarray], arrays: dict[str, np.ndarray], wh
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """Every member of an .npz archive, or a ValueError that names the file and the fault."""
     if path.is_dir():
-        raise ValueError(f"{path} is a folder, not a checkpoint file")
+        raise ValueError(f"{path} is a folder, not a checkpoint file{_pretrained_hint(path)}")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not an .npz checkpoint (not a zip archive; a plain .npy, a "
-                         "pickle or a damaged file); nothing was unpickled")
+                         "pickle or a damaged file); nothing was unpickled"
+                         + _pretrained_hint(path))
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
@@ -172,6 +177,14 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
                   f"{str(error).splitlines()[0] if str(error) else 'unreadable'}")
         raise ValueError(f"{path} is a damaged .npz checkpoint ({reason}); nothing was "
                          "unpickled") from None
+
+
+def _pretrained_hint(path: Path) -> str:
+    """Where a published model's files (safetensors, a model folder) are read instead."""
+    if path.suffix == ".safetensors" or (path.is_dir() and (path / "config.json").is_file()):
+        return ("; a Hugging Face model's weights are read by minimal_embed.read_safetensors, "
+                "its folder by minimal_embed.load_pretrained")
+    return ""
 
 
 def _json_object(array: np.ndarray, name: str, path: Path) -> dict[str, Any]:

@@ -1,30 +1,19 @@
-"""Where the bundled files live: the corpus and the artefacts trained from it.
-
-The files sit in ``data/`` at the top of a checkout. A (non-editable) ``pip install`` copies that
-folder into the installed package as ``minimal_embed/_data`` (see ``package_dir`` in setup.cfg),
-so :func:`path` looks there first and falls back to the checkout.
-"""
+"""Where the bundled files live: the corpus and the artefacts trained from it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
+# data/ sits at the top of a checkout; a (non-editable) pip install copies it into the package
+# as minimal_embed/_data (package_dir in setup.cfg), so that copy is looked in first
 _DATA_DIRS = (_PACKAGE_DIR / "_data", _PACKAGE_DIR.parent / "data")
 
 
 def data_dir() -> Path:
-    """Return the folder that holds the bundled data.
+    """Return the folder of bundled data: ``minimal_embed/_data`` if installed, else ``data/``.
 
-    Returns
-    -------
-    pathlib.Path
-        ``minimal_embed/_data`` in an installed package, ``data/`` in a checkout.
-
-    Raises
-    ------
-    FileNotFoundError
-        If neither folder holds the bundled corpus (a broken install).
+    Raises FileNotFoundError if neither holds the bundled corpus (a broken install).
     """
     for folder in _DATA_DIRS:
         if (folder / "corpus").is_dir():
@@ -37,22 +26,9 @@ def data_dir() -> Path:
 
 
 def path(name: str) -> Path:
-    """Return the path of one bundled file, e.g. ``path("corpus")`` or ``path("tokenizer.txt")``.
+    """Return the absolute path of a bundled file; ``name`` is relative to :func:`data_dir`.
 
-    Parameters
-    ----------
-    name : str
-        A path relative to the data folder.
-
-    Returns
-    -------
-    pathlib.Path
-        The absolute path; it exists.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file is not bundled; the message lists what is.
+    Raises FileNotFoundError if the file is not bundled; the message lists what is.
 
     Examples
     --------
@@ -68,19 +44,11 @@ def path(name: str) -> Path:
 
 
 def corpus_files() -> list[Path]:
-    """Return the bundled corpus files (``data/corpus/*.txt``) in sorted order.
-
-    Returns
-    -------
-    list of pathlib.Path
-        One UTF-8 text file per topic, sorted by name so every run reads them in the same order.
-    """
-    return sorted(path("corpus").glob("*.txt"))
+    """Return the bundled corpus files, ``data/corpus/*.txt`` (UTF-8, one per topic), by name."""
+    return sorted(path("corpus").glob("*.txt"))  # sorted: every run reads them in one order
 
 
 def corpus_text() -> str:
-    """Return the whole bundled corpus as one string, files joined in sorted order.
-
-    Each file ends with a newline, so joining them never glues two words together.
-    """
+    """Return the whole bundled corpus as one string, its files joined in sorted order."""
+    # each file ends with a newline, so joining them never glues two words together
     return "".join(file.read_text(encoding="utf-8") for file in corpus_files())

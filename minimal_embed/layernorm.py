@@ -1,7 +1,7 @@
 """Layer normalisation over the last axis (Ba et al. 2016), with its hand-written backward.
 
-BERT normalises its summed input embeddings with it (Devlin et al. 2019; eps 1e-12), as every
-Transformer block does. Any leading shape works: ``(seq_len, batch, d)``, ``(n, d)``, ...
+BERT normalises its summed input embeddings with it (Devlin et al. 2019), as every Transformer
+block does; what it hands on has the input's shape, ``(seq_len, batch, d)`` or any ``(..., d)``.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, *,
         mu = mean(x),  var = mean((x - mu)**2),  x_hat = (x - mu) / sqrt(var + eps)
 
     ``x`` (..., d) floating, scale ``gamma`` and shift ``beta`` (d,), ``eps`` >= 0 (PyTorch's
-    default 1e-5; BERT uses 1e-12). Returns ``y`` (..., d) and a :class:`LayerNormCache` for
-    :func:`layer_norm_backward`. Raises ValueError if gamma or beta is not ``(d,)`` for x
-    ``(..., d)``, or eps < 0 (TypeError if eps is not a number).
+    default 1e-5; BERT uses 1e-12). Returns ``y`` (..., d) and the :class:`LayerNormCache` for
+    :func:`layer_norm_backward`. Raises ValueError for a gamma or beta not ``(d,)`` or eps < 0,
+    TypeError for an eps that is not a number.
 
     >>> y, _ = layer_norm(np.array([[1.0, 2.0, 3.0]]), np.ones(3), np.zeros(3), eps=0.0)
     >>> y.round(4).tolist()
@@ -60,9 +60,8 @@ def layer_norm_backward(grad_out: np.ndarray,
         dL/dx     = (g_hat - mean(g_hat) - x_hat * mean(g_hat * x_hat)) / sqrt(var + eps),
                     with g_hat = g * gamma
 
-    Returns ``(grad_x, grad_gamma, grad_beta)`` of shapes (..., d), (d,), (d,), the last two
-    summed over every leading axis. Raises ValueError if ``grad_out``'s shape is not the
-    forward output's.
+    Returns ``(grad_x, grad_gamma, grad_beta)`` of shapes (..., d), (d,), (d,). Raises ValueError
+    if ``grad_out``'s shape is not the forward output's.
 
     >>> _, cache = layer_norm(np.array([[1.0, 2.0, 3.0]]), np.ones(3), np.zeros(3))
     >>> layer_norm_backward(np.ones((1, 3)), cache)[0].round(12).tolist()  # L = sum(y) = sum(beta)
@@ -88,9 +87,8 @@ def layer_norm_backward(grad_out: np.ndarray,
 class LayerNorm:
     """Layer normalisation with learned ``gamma`` (ones) and ``beta`` (zeros), both ``(dim,)``.
 
-    ``forward(x)`` keeps what :meth:`backward` needs; ``backward(grad_out)`` uses the last
-    forward call. ``dim`` is an integer >= 1, ``eps`` a number >= 0 (default 1e-5), ``dtype`` a
-    floating dtype (default float32); TypeError for a wrong type, ValueError for a wrong value.
+    ``dim`` is an integer >= 1, ``eps`` a number >= 0 (default 1e-5), ``dtype`` floating (default
+    float32): TypeError for a wrong type, ValueError for a wrong value.
 
     >>> ln = LayerNorm(4, eps=1e-12)
     >>> ln.forward(np.arange(8.0).reshape(2, 4)).round(4).tolist()[0]
@@ -105,15 +103,15 @@ class LayerNorm:
         self._cache: LayerNormCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Normalise the last axis of x: ``(..., dim)`` -> ``(..., dim)``."""
+        """Normalise the last axis, ``(..., dim)`` -> ``(..., dim)``; keeps what backward needs."""
         y, self._cache = layer_norm(x, self.gamma, self.beta, eps=self.eps)
         return y
 
     def backward(self, grad_out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(grad_x, grad_gamma, grad_beta)`` for the last :meth:`forward` call.
 
-        Raises RuntimeError before any forward call, ValueError if ``grad_out``'s shape is
-        not the last forward output's."""
+        Raises RuntimeError before any forward; ValueError if grad_out is not the output's shape.
+        """
         if self._cache is None:
             raise RuntimeError("LayerNorm.backward called before forward; call forward(x) "
                                "first, then backward with the gradient of its output")

@@ -1,22 +1,18 @@
-"""Where position enters the key-query product instead of the input vectors.
+"""Position put into the key-query product of :mod:`minimal_embed.attention`, not the inputs.
 
-Many models add nothing to the input vectors and put position into attention itself, acting on
-the scaled scores ``s[i, j] = q_i . k_j / sqrt(d_head)`` of :mod:`minimal_embed.attention`:
+- ALiBi: a fixed per-head penalty, linear in the distance (Press et al., 2022, "Train Short,
+  Test Long", ICLR; used by BLOOM and MPT).
+- T5: a learned scalar per head and distance *bucket*, exact for near keys, log-spaced for far
+  ones (Raffel et al., 2020, "Exploring the Limits of Transfer Learning...", JMLR).
+- RoPE: q and k rotated by angles proportional to their positions; rotations compose, so
+  ``q_m . k_n`` depends only on ``m - n`` (Su et al., 2021, "RoFormer", arXiv:2104.09864;
+  GPT-NeoX, GPT-J, LLaMA).
+- Transformer-XL: queries against projected sinusoids of the distance, plus global content and
+  position biases (Dai et al., 2019, "Transformer-XL", ACL), lined up by `rel_shift`.
 
-- ALiBi adds a fixed penalty proportional to the distance, ``-m_h (i - j)``, one slope per head
-  (Press et al., 2022, "Train Short, Test Long", ICLR; used by BLOOM and MPT).
-- T5 adds a learned scalar per head and per distance *bucket*: exact for near keys, log-spaced for
-  far ones (Raffel et al., 2020, "Exploring the Limits of Transfer Learning...", JMLR).
-- RoPE rotates q and k by angles proportional to their positions, so ``q_m . k_n`` depends only on
-  ``m - n`` (Su et al., 2021, "RoFormer", arXiv:2104.09864; GPT-NeoX, GPT-J, LLaMA).
-- Transformer-XL adds ``(q_i + v) . W_r R_{i-j}`` with sinusoids R of the distance, plus a global
-  content bias u (Dai et al., 2019, "Transformer-XL", ACL), lined up by the ``rel_shift`` trick.
-
-Queries are the last q_len of the k_len keys, as in :func:`~minimal_embed.attention.
-attention_scores`. What training needs has its backward beneath its forward: the T5 table (with
-its plain scatter-add, :meth:`T5RelativeBias.backward_plain`) and RoPE. ALiBi has nothing to
-learn, and the Transformer-XL scores are forward only. :mod:`minimal_embed.schemes` wraps each
-scheme in the one interface the model uses.
+Queries are aligned as in :func:`~minimal_embed.attention.attention_scores`. The T5 table and
+RoPE have their backward beneath the forward (ALiBi learns nothing; Transformer-XL is forward
+only). Hands on: biases and rotations, which :mod:`minimal_embed.schemes` wraps for the model.
 """
 
 from __future__ import annotations
@@ -25,12 +21,13 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
-from minimal_embed._checks import check_float_array, check_integer
+from minimal_embed._checks import check_float_array, check_integer, check_real
 from minimal_embed.attention import attention_scores, query_key_distance, query_key_lengths
 from minimal_embed.positional import frequencies
 
-__all__ = ["alibi_slopes", "alibi_bias", "t5_relative_buckets", "T5RelativeBias", "rope",
-           "rope_backward", "relative_sinusoids", "rel_shift", "transformer_xl_scores"]
+__all__ = ["alibi_slopes", "alibi_bias", "t5_relative_buckets", "T5RelativeBias",
+           "ROPE_SCALINGS", "rope_frequencies", "rope", "rope_backward", "relative_sinusoids",
+           "rel_shift", "transformer_xl_scores"]
 
 # ALiBi's and T5's biases depend on (i, j) only through key - query, so each is constant along
 # the diagonals of the scores (a Toeplitz matrix): compute one value per diagonal, then spread.
@@ -42,21 +39,18 @@ def _relative_positions(q_len: int, k_len: int) -> np.ndarray:
 
 
 def _expand_relative(per_relative: np.ndarray, q_len: int, k_len: int) -> np.ndarray:
-    """``(..., q_len + k_len - 1)`` values for relative positions key - query = -(k_len-1)..q_len-1
-    -> ``(..., q_len, k_len)`` Toeplitz array (each diagonal one value), by sliding windows."""
+    """Values per key - query ``(..., q_len + k_len - 1)`` -> Toeplitz ``(..., q_len, k_len)``."""
     # window s covers relative positions s-(k_len-1) .. s; query i needs s = q_len-1-i
     windows = sliding_window_view(per_relative, k_len, axis=-1)  # (..., q_len, k_len) view
     return np.ascontiguousarray(windows[..., ::-1, :])
 
 
 def _sum_relative(grad: np.ndarray, q_len: int, k_len: int) -> np.ndarray:
-    """Adjoint of `_expand_relative`: sum each diagonal of ``(..., q_len, k_len)``.
-
-    Row i is written, reversed in order, into a row of width ``k_len + q_len`` and the flat
-    buffer is re-read with rows one shorter: row s = q_len-1-i then starts s columns later, so
-    column ``j - i + q_len - 1`` (relative position + k_len - 1) holds ``grad[i, j]`` and the
-    column sums are the diagonal sums. This is Transformer-XL's `rel_shift` run in reverse.
-    """
+    """Adjoint of `_expand_relative`: sum each diagonal of ``(..., q_len, k_len)``."""
+    # rel_shift run in reverse: row i goes, in reversed row order, into row s = q_len-1-i of a
+    # buffer k_len + q_len wide; re-read in rows one shorter, row s starts s columns later, so
+    # column j - i + q_len - 1 (key - query + k_len - 1) holds grad[i, j] and the column sums
+    # are the diagonal sums
     lead = grad.shape[:-2]
     padded = np.zeros(lead + (q_len, k_len + q_len), grad.dtype)  # (..., q_len, k_len + q_len)
     padded[..., :k_len] = grad[..., ::-1, :]
@@ -70,15 +64,11 @@ def _sum_relative(grad: np.ndarray, q_len: int, k_len: int) -> np.ndarray:
 def alibi_slopes(n_heads: int, *, dtype: npt.DTypeLike = np.float32) -> np.ndarray:
     """ALiBi's per-head slopes m_h (Press et al., 2022, section 3).
 
-    For n a power of two: the geometric sequence ``m_h = 2^(-8h/n)``, h = 1..n (8 heads give
-    1/2, 1/4, ..., 1/256). Otherwise, as the authors' reference implementation describes: the n'
-    slopes of the largest power of two ``n' < n``, then every other slope of ``2n'`` heads
-    (``2^(-8h/(2n'))`` for h = 1, 3, 5, ...) until there are n. So 12 heads get the 8-head slopes
-    followed by 2^-0.5, 2^-1.5, 2^-2.5, 2^-3.5.
-
-    Returns
-    -------
-    ``(n_heads,)`` array of ``dtype``, decreasing within each of the two groups.
+    For n a power of two: ``m_h = 2^(-8h/n)``, h = 1..n (8 heads give 1/2, 1/4, ..., 1/256).
+    Otherwise, as the authors' reference implementation does: the slopes of the largest power of
+    two ``n' < n``, then every other slope of ``2n'`` heads (``2^(-8h/(2n'))`` for h = 1, 3, 5,
+    ...) until there are n; so 12 heads get the 8-head slopes, then 2^-0.5, 2^-1.5, 2^-2.5, 2^-3.5.
+    Returns ``(n_heads,)`` of ``dtype``, decreasing within each of the two groups.
 
     Examples
     --------
@@ -104,16 +94,13 @@ def alibi_bias(
 ) -> np.ndarray:
     """ALiBi bias ``bias[h, i, j] = -m_h * (i + k_len - q_len - j)`` (Press et al., 2022).
 
-    The penalty grows linearly with how far key j lies behind query i (at position
-    ``i + k_len - q_len``, the last q_len keys, so it serves incremental decoding). Future keys
-    get positive values and are meant to be masked (``causal=True``). Under a causal softmax this
-    equals the shift-invariant form ``m_h * j`` that BLOOM adds, since ``-m_h * i`` is constant
-    along a row. ``symmetric=True`` uses ``-m_h * |i + k_len - q_len - j|``, an encoder variant
-    (not in the paper, which is about causal language models).
-
-    Returns
-    -------
-    ``(n_heads, q_len, k_len)`` array of ``dtype``; add it to the scores of every batch item.
+    A penalty linear in how far key j lies behind query i (at ``i + k_len - q_len``, so it serves
+    incremental decoding). Future keys get positive values and are meant to be masked
+    (``causal=True``); under a causal softmax this equals BLOOM's shift-invariant ``m_h * j``, as
+    ``-m_h * i`` is constant along a row. ``symmetric=True`` uses
+    ``-m_h * |i + k_len - q_len - j|``, an encoder variant (not in the paper, which is about causal
+    language models). Returns ``(n_heads, q_len, k_len)`` of ``dtype``; add it to the scores of
+    every batch item.
 
     Examples
     --------
@@ -173,18 +160,15 @@ def t5_relative_buckets(
     num_buckets: int = 32,
     max_distance: int = 128,
 ) -> np.ndarray:
-    """T5's relative-position buckets (Raffel et al., 2020, section 2.1).
+    """T5's relative-position buckets (Raffel et al., 2020, section 2.1): int64 ``(q_len, k_len)``.
 
-    With relative position ``r = j - (i + k_len - q_len)`` (key minus query): when
-    ``bidirectional``, half the buckets are for keys after the query (``r > 0`` adds
-    ``num_buckets/2``) and ``d = |r|``; otherwise ``d = max(-r, 0)`` and future keys share
-    bucket 0. With ``n`` the buckets left and ``e = n/2``: distances ``d < e`` get their own
-    bucket; larger ones get ``e + floor(log(d/e) / log(max_distance/e) * (n - e))``, clipped at
-    ``n - 1``, so every ``d >= max_distance`` lands in the last bucket.
-
-    Returns
-    -------
-    int64 ``(q_len, k_len)`` in ``[0, num_buckets)``.
+    With ``r = j - (i + k_len - q_len)`` (key minus query): when ``bidirectional``, keys after the
+    query get the upper half of the buckets (``r > 0`` adds ``num_buckets/2``) and ``d = |r|``;
+    otherwise ``d = max(-r, 0)`` and future keys share bucket 0. With ``n`` the buckets left and
+    ``e = n/2``, each distance ``d < e`` has its own bucket; larger ones get ``e + floor(log(d/e) /
+    log(max_distance/e) * (n - e))``, clipped at ``n - 1``, so every ``d >= max_distance`` lands in
+    the last bucket. Values lie in ``[0, num_buckets)``. Raises TypeError or ValueError for
+    lengths or counts that are not integers in range (``q_len <= k_len``, ``max_distance > e``).
 
     Examples
     --------
@@ -200,16 +184,16 @@ def t5_relative_buckets(
 
 
 class T5RelativeBias:
-    """A learned scalar per (bucket, head), spread over the scores by `t5_relative_buckets`.
+    """A learned scalar per (bucket, head): ``bias[h, i, j] = weight[bucket(i, j), h]``.
 
-    ``bias[h, i, j] = weight[bucket(i, j), h]``. T5 learns one such table per stack, held by the
-    first layer and reused by the others; the encoder's is bidirectional, the decoder's causal.
-    (T5 itself also leaves out the ``1/sqrt(d_head)`` score scaling, folding it into the
-    initialisation; `attention_scores` keeps it.)
+    ``bucket`` is `t5_relative_buckets`. T5 learns one such table per stack, held by the first
+    layer and reused by the others; the encoder's is bidirectional, the decoder's causal. (T5 also
+    leaves out the ``1/sqrt(d_head)`` score scaling, folding it into the initialisation:
+    ``attention_scores(..., scale=1.0)``.)
 
     Parameters
     ----------
-    num_buckets, n_heads : the table is ``(num_buckets, n_heads)``.
+    num_buckets, n_heads : the table ``weight`` is ``(num_buckets, n_heads)``.
     bidirectional, max_distance : as for `t5_relative_buckets`.
     std : initial weights are ``N(0, std^2)`` (Hugging Face's T5 uses ``d_model ** -0.5``).
     seed, dtype : for the initial weights.
@@ -248,7 +232,7 @@ class T5RelativeBias:
         # the bias depends on i, j only through j - i: look up q_len + k_len - 1 values, then
         # spread them along the diagonals instead of gathering q_len * k_len * n_heads entries
         per_relative = self.weight[self._relative_buckets(q_len, k_len)].T  # (n_heads, q+k-1)
-        # contiguous rows make each row of the spread a plain copy (2x faster at 2048 x 2048)
+        # contiguous rows make each row of the spread a plain copy
         per_relative = np.ascontiguousarray(per_relative)
         return _expand_relative(per_relative, q_len, k_len)  # (n_heads, q_len, k_len)
 
@@ -267,10 +251,19 @@ class T5RelativeBias:
         return grad_bias
 
     def backward_plain(self, grad_bias: np.ndarray) -> np.ndarray:
-        """Gradient of the table, plainly: one scatter-add over all q_len * k_len entries.
+        """Gradient of the table, plainly: one scatter-add of all q_len * k_len entries.
 
-        ``grad[b, h] = sum of grad_bias[..., h, i, j] over all (i, j) in bucket b``; takes and
-        returns what :meth:`backward` does.
+        ``grad[b, h] = sum of grad_bias[..., h, i, j] over all (i, j) in bucket b``. Raises
+        TypeError for a non-float gradient; ValueError for another head count or q_len > k_len.
+
+        Parameters
+        ----------
+        grad_bias : float ``(..., n_heads, q_len, k_len)``, dL/dbias (`attend_backward`'s dbias);
+            leading axes are summed, as the one bias served every batch item.
+
+        Returns
+        -------
+        ``(num_buckets, n_heads)`` of the table's dtype.
         """
         grad_bias = self._check_grad(grad_bias)  # (n_heads, q_len, k_len)
         buckets = t5_relative_buckets(
@@ -282,25 +275,10 @@ class T5RelativeBias:
         return grad
 
     def backward(self, grad_bias: np.ndarray) -> np.ndarray:
-        """Gradient of the table, ``(num_buckets, n_heads)``: scatter-add over buckets.
+        """`backward_plain`'s gradient, fast: diagonal sums first, then the scatter-add.
 
-        ``grad[b, h] = sum of grad_bias[..., h, i, j] over all (i, j) in bucket b``. Fast path:
-        sum each diagonal first (one value per relative position), then scatter those
-        q_len + k_len - 1 sums into their buckets. `backward_plain` is the direct version.
-
-        Parameters
-        ----------
-        grad_bias : float array ``(..., n_heads, q_len, k_len)``, the gradient of the loss with
-            respect to the bias (`attend_backward`'s dbias); leading axes are summed, as the one
-            bias served every batch item.
-
-        Returns
-        -------
-        array ``(num_buckets, n_heads)`` of the table's dtype.
-
-        Raises
-        ------
-        TypeError for a non-float gradient; ValueError for another head count or q_len > k_len.
+        Each diagonal is one relative position, so only q_len + k_len - 1 sums are scattered
+        into their buckets. Same argument, result and errors as `backward_plain`.
         """
         grad_bias = self._check_grad(grad_bias)  # (n_heads, q_len, k_len)
         q_len, k_len = grad_bias.shape[-2:]
@@ -321,6 +299,67 @@ def _rotation_pairs(rotary_dim: int, interleaved: bool) -> tuple[slice, slice]:
     return slice(0, rotary_dim // 2), slice(rotary_dim // 2, rotary_dim)
 
 
+ROPE_SCALINGS = ("linear", "llama3")  # the kinds of `rope_frequencies`' scaling
+
+
+def rope_frequencies(
+    rotary_dim: int, base: float = 10000.0, *, scaling: dict | None = None
+) -> np.ndarray:
+    """RoPE's frequencies ``theta_t = base^(-2t / rotary_dim)``, optionally stretched.
+
+    A model trained on L positions is run on longer texts by slowing its rotations down
+    (``scaling["kind"]``, with the settings beside it):
+
+    - ``"linear"`` (position interpolation, Chen et al., 2023): ``theta_t / factor``, i.e.
+      position p turns as p / factor did.
+    - ``"llama3"`` (Meta's Llama 3.1): with wavelength ``w_t = 2 pi / theta_t`` and ``L =
+      original_max_len``: ``theta_t`` where ``w_t < L / high_freq_factor`` (fast pairs keep their
+      local detail); ``theta_t / factor`` where ``w_t > L / low_freq_factor``; in between
+      ``(1 - s) theta_t / factor + s theta_t`` with ``s = (L / w_t - low_freq_factor) /
+      (high_freq_factor - low_freq_factor)``.
+
+    Returns
+    -------
+    float64 ``(rotary_dim / 2,)``.
+
+    Raises
+    ------
+    ValueError
+        For an odd ``rotary_dim``, an unknown kind (naming ``ROPE_SCALINGS``), a missing
+        setting, or settings out of range (factors > 0, ``high_freq_factor > low_freq_factor``).
+
+    Examples
+    --------
+    >>> rope_frequencies(4, scaling={"kind": "linear", "factor": 4.0}).tolist()
+    [0.25, 0.0025]
+    """
+    rotary_dim = check_integer("rotary_dim", rotary_dim, 2)
+    if rotary_dim % 2:
+        raise ValueError(f"rotary_dim={rotary_dim} must be even: RoPE rotates pairs of dims")
+    theta = frequencies(rotary_dim, base)  # (rotary_dim / 2,)
+    if scaling is None:
+        return theta
+    kind = scaling.get("kind") if isinstance(scaling, dict) else None
+    if kind not in ROPE_SCALINGS:
+        raise ValueError(f"RoPE scaling {kind!r} is not supported; the supported kinds are "
+                         f"{', '.join(ROPE_SCALINGS)} (a dict with 'kind' and its settings)")
+    try:
+        factor = check_real("factor", scaling["factor"], least=0.0, above=True)
+        if kind == "linear":
+            return theta / factor
+        low = check_real("low_freq_factor", scaling["low_freq_factor"], least=0.0, above=True)
+        high = check_real("high_freq_factor", scaling["high_freq_factor"], least=low, above=True)
+        length = check_real("original_max_len", scaling["original_max_len"], least=0.0,
+                            above=True)
+    except KeyError as error:
+        raise ValueError(f"RoPE scaling {kind!r} needs the setting {error}") from None
+    wavelength = 2 * np.pi / theta
+    smooth = (length / wavelength - low) / (high - low)  # 0 at L / low, 1 at L / high
+    mixed = (1 - smooth) * theta / factor + smooth * theta
+    return np.where(wavelength < length / high, theta,
+                    np.where(wavelength > length / low, theta / factor, mixed))
+
+
 def rope(
     x: np.ndarray,
     positions: np.ndarray,
@@ -328,25 +367,26 @@ def rope(
     base: float = 10000.0,
     interleaved: bool = False,
     rotary_dim: int | None = None,
+    scaling: dict | None = None,
 ) -> np.ndarray:
     """Rotary position embedding (Su et al., 2021): rotate each pair of dims by ``p * theta_t``.
 
-    For pair t = 0 .. rotary_dim/2 - 1 with ``theta_t = base^(-2t / rotary_dim)`` and the row's
+    For pair t = 0 .. rotary_dim/2 - 1, with ``theta_t = base^(-2t / rotary_dim)`` and the row's
     position p, the pair ``(a, b)`` becomes ``(a cos - b sin, b cos + a sin)`` of ``p theta_t``.
-    Because rotations compose, ``rope(q, m) . rope(k, n)`` depends only on ``m - n``.
-
-    ``interleaved=False`` pairs dim t with t + rotary_dim/2 (GPT-NeoX's "rotate half");
-    ``True`` pairs 2t with 2t + 1 (GPT-J; also Meta's LLaMA code, whose Hugging Face port
-    permutes the q/k weights to use rotate-half). The two agree up to a fixed permutation of
-    dims. Only the first ``rotary_dim`` dims rotate (GPT-NeoX: 25 % of d_head; GPT-J: 64 of 256);
-    the rest pass through unchanged.
+    Raises TypeError for a non-float x or non-integer positions; ValueError for positions not
+    ``(seq,)`` or a rotary_dim that is odd or more than d_head.
 
     Parameters
     ----------
-    x : float array ``(..., seq, d_head)``, e.g. q or k as ``(batch, heads, seq, d_head)``.
+    x : float ``(..., seq, d_head)``, e.g. q or k as ``(batch, heads, seq, d_head)``.
     positions : integer ``(seq,)``, the absolute position of each row (negative rotates back).
     base : the frequency base (10000 in the paper and most models).
-    rotary_dim : even, ``<= d_head``; default d_head.
+    interleaved : False pairs dim t with t + rotary_dim/2 (GPT-NeoX's "rotate half"); True pairs 2t
+        with 2t + 1 (GPT-J; also Meta's LLaMA code, whose Hugging Face port permutes the q/k weights
+        to use rotate-half). The two agree up to a fixed permutation of dims.
+    rotary_dim : even, ``<= d_head``, default d_head: only these first dims rotate (GPT-NeoX: 25 %
+        of d_head; GPT-J: 64 of 256); the rest pass through unchanged.
+    scaling : a `rope_frequencies` scaling (``{"kind": "linear", "factor": 4.0}``), or None.
 
     Returns
     -------
@@ -365,11 +405,11 @@ def rope(
     if rotary_dim % 2 or rotary_dim > d_head:
         raise ValueError(f"rotary_dim={rotary_dim} must be even and at most d_head={d_head}")
     positions = np.asarray(positions)
-    if not np.issubdtype(positions.dtype, np.integer):
+    if positions.dtype.kind not in "iu":  # subtle: np.issubdtype counts timedelta64 as integer
         raise TypeError(f"positions must be integers, got dtype {positions.dtype}")
     if positions.shape != (seq,):
         raise ValueError(f"positions must have shape (seq,) = ({seq},), got {positions.shape}")
-    theta = frequencies(rotary_dim, base)  # (rotary_dim / 2,) base^(-2t / rotary_dim)
+    theta = rope_frequencies(rotary_dim, base, scaling=scaling)  # (rotary_dim / 2,)
     angles = positions[:, None] * theta  # (seq, rotary_dim / 2), float64
     cos, sin = np.cos(angles).astype(x.dtype), np.sin(angles).astype(x.dtype)
     first, second = _rotation_pairs(rotary_dim, interleaved)
@@ -387,6 +427,7 @@ def rope_backward(
     base: float = 10000.0,
     interleaved: bool = False,
     rotary_dim: int | None = None,
+    scaling: dict | None = None,
 ) -> np.ndarray:
     """Gradient through `rope`: the inverse rotation, i.e. `rope` at ``-positions``.
 
@@ -400,11 +441,11 @@ def rope_backward(
     True
     """
     positions = np.asarray(positions)
-    if not np.issubdtype(positions.dtype, np.integer):
+    if positions.dtype.kind not in "iu":  # subtle: np.issubdtype counts timedelta64 as integer
         raise TypeError(f"positions must be integers, got dtype {positions.dtype}")
     # negate in a signed type: on unsigned positions, -p would wrap around to a huge position
     return rope(grad_out, -positions.astype(np.int64), base=base, interleaved=interleaved,
-                rotary_dim=rotary_dim)
+                rotary_dim=rotary_dim, scaling=scaling)
 
 
 # --------------------------------------------------------------------------- Transformer-XL
@@ -415,13 +456,10 @@ def relative_sinusoids(
 ) -> np.ndarray:
     """Transformer-XL's fixed encodings R of the distances ``k_len - 1, ..., 1, 0`` (in that order).
 
-    Row c encodes distance ``d = k_len - 1 - c`` as ``[sin(d theta_t) | cos(d theta_t)]`` over
-    t = 0 .. dim/2 - 1, ``theta_t = base^(-2t/dim)`` (all sines, then all cosines, as in the
-    authors' code). Descending order is what makes `rel_shift` line the rows up.
-
-    Returns
-    -------
-    ``(k_len, dim)`` array of ``dtype``; project it per head with a learned ``W_r``.
+    Row c encodes ``d = k_len - 1 - c`` as ``[sin(d theta_t) | cos(d theta_t)]`` over t = 0 ..
+    dim/2 - 1, ``theta_t = base^(-2t/dim)`` (all sines, then all cosines, as in the authors' code);
+    descending order is what lets `rel_shift` line the rows up. Returns ``(k_len, dim)`` of
+    ``dtype``; project it per head with a learned ``W_r``.
 
     Examples
     --------
@@ -443,25 +481,13 @@ def rel_shift(x: np.ndarray) -> np.ndarray:
 
     ``x[..., i, c]`` scores query i against distance ``k_len - 1 - c`` (the rows of
     `relative_sinusoids`). Key j lies ``i + k_len - q_len - j`` behind query i, which is column
-    ``c = j + (q_len - 1 - i)``. So row i must move left by ``q_len - 1 - i``: the last row not at
-    all, each row above it one more::
+    ``c = j + (q_len - 1 - i)``; so row i moves left by ``q_len - 1 - i``::
 
         out[..., i, j] = x[..., i, j + q_len - 1 - i]      for j <= i + k_len - q_len
 
-    The trick does this without indexing: put one zero column in front (rows of k_len + 1),
-    drop the first q_len entries of the flat buffer, and read it back in rows of k_len. Row i
-    of the result then starts at flat offset ``q_len + i k_len = i (k_len + 1) + (q_len - i)``,
-    i.e. at column ``q_len - 1 - i`` of the original row i: exactly the shift wanted. Entries
-    past the end of a row run on into the zero and the next row: those are the future keys
-    ``j > i + k_len - q_len``, which hold junk and must be masked (`transformer_xl_scores` does).
-
-    Parameters
-    ----------
-    x : array ``(..., q_len, k_len)`` with ``q_len <= k_len``.
-
-    Returns
-    -------
-    ``(..., q_len, k_len)``, a view into a new buffer.
+    The future keys ``j > i + k_len - q_len`` hold junk and must be masked (`transformer_xl_scores`
+    does). ``x`` is ``(..., q_len, k_len)`` with ``q_len <= k_len`` (ValueError otherwise); the
+    result has its shape, a view into a new buffer.
 
     Examples
     --------
@@ -473,6 +499,11 @@ def rel_shift(x: np.ndarray) -> np.ndarray:
     if x.ndim < 2:
         raise ValueError(f"x must be (..., q_len, k_len), got shape {x.shape}")
     q_len, k_len = query_key_lengths(x.shape[-2], x.shape[-1])
+    # The shift without indexing: a zero column in front makes rows of k_len + 1; drop the first
+    # q_len flat entries and re-read in rows of k_len. Row i then starts at flat offset
+    # q_len + i k_len = i (k_len + 1) + (q_len - i), column q_len - 1 - i of the old row i:
+    # exactly its shift. Entries past a row's end run on into the zero and the next row; those
+    # are the future keys, masked by the caller.
     lead = x.shape[:-2]
     padded = np.concatenate([np.zeros(lead + (q_len, 1), x.dtype), x], axis=-1)  # (.., q, k+1)
     flat = padded.reshape(lead + (q_len * (k_len + 1),))[..., q_len:]  # drop q_len entries
@@ -482,20 +513,21 @@ def rel_shift(x: np.ndarray) -> np.ndarray:
 def transformer_xl_scores(
     q: np.ndarray, k: np.ndarray, r: np.ndarray, u: np.ndarray, v: np.ndarray
 ) -> np.ndarray:
-    """Transformer-XL's relative scores (Dai et al., 2019, section 3.3), causal.
+    """Transformer-XL's relative scores (Dai et al., 2019, section 3.3), causal::
 
-    ``s[i, j] = ((q_i + u) . k_j + (q_i + v) . r_{i-j}) / sqrt(d_head)``, where ``r_d = W_r R_d``
-    is the projected sinusoid of distance d. u (global content bias) and v (global position bias)
-    replace the query's own absolute position. The second term is computed against all k_len
-    distances at once and lined up by `rel_shift`; future keys get ``-inf``.
+        s[i, j] = ((q_i + u) . k_j + (q_i + v) . r_{i-j}) / sqrt(d_head),    r_d = W_r R_d
+
+    with R_d the sinusoid of distance d. u (global content bias) and v (global position bias)
+    replace the query's own absolute position. The second term is scored against all k_len
+    distances at once and lined up by `rel_shift`; future keys get ``-inf``. Raises as
+    `attention_scores`, and ValueError for an r not shaped like k.
 
     Parameters
     ----------
     q : float ``(..., q_len, d_head)``, e.g. ``(n_heads, q_len, d_head)``.
     k : float ``(..., k_len, d_head)``; keys include the cached memory, ``k_len >= q_len``.
-    r : float ``(..., k_len, d_head)``, projected `relative_sinusoids` rows (distances
-        ``k_len - 1 .. 0``).
-    u, v : float ``(..., d_head)`` matching q's axes without q_len, e.g. ``(n_heads, d_head)``.
+    r : float ``(..., k_len, d_head)``: projected `relative_sinusoids` (distances k_len-1 .. 0).
+    u, v : float ``(..., d_head)``, q's axes without q_len, e.g. ``(n_heads, d_head)``.
 
     Returns
     -------

@@ -32,7 +32,13 @@ import numpy.typing as npt
 
 from minimal_embed._checks import check_choice, check_float_dtype, check_integer
 from minimal_embed.positional import LearnedPositions, sinusoidal_table
-from minimal_embed.relative import T5RelativeBias, alibi_bias, rope, rope_backward
+from minimal_embed.relative import (
+    T5RelativeBias,
+    alibi_bias,
+    rope,
+    rope_backward,
+    rope_frequencies,
+)
 
 __all__ = ["POSITION_SCHEMES", "PositionScheme", "NoPositions", "Learned", "Sinusoidal",
            "ALiBi", "T5Buckets", "RoPE", "scheme_class", "position_scheme", "from_config"]
@@ -281,6 +287,9 @@ class RoPE(PositionScheme):
         Even; only the first ``rotary_dim`` dims of a head rotate (None: all of them).
     interleaved : bool, default False
         False pairs dim t with t + rotary_dim/2 (GPT-NeoX); True pairs 2t with 2t+1 (GPT-J).
+    scaling : dict or None
+        Slower rotations for longer contexts, ``{"kind": "linear", "factor": 4.0}`` or Llama
+        3.1's ``"llama3"`` (see :func:`~minimal_embed.relative.rope_frequencies`).
 
     Examples
     --------
@@ -292,12 +301,14 @@ class RoPE(PositionScheme):
     acts_on = "rotation"
 
     def __init__(self, *, base: float = 10000.0, rotary_dim: int | None = None,
-                 interleaved: bool = False) -> None:
+                 interleaved: bool = False, scaling: dict | None = None) -> None:
         self.base, self.interleaved = float(base), bool(interleaved)
         self.rotary_dim = None if rotary_dim is None else check_integer("rotary_dim",
                                                                         rotary_dim, 2)
         if self.rotary_dim is not None and self.rotary_dim % 2:
             raise ValueError(f"rotary_dim={rotary_dim} must be even: RoPE rotates pairs of dims")
+        self.scaling = None if scaling is None else dict(scaling)
+        rope_frequencies(self.rotary_dim or 2, self.base, scaling=self.scaling)  # checks now
 
     @classmethod
     def check_head(cls, d_head: int) -> None:
@@ -307,16 +318,20 @@ class RoPE(PositionScheme):
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "base": self.base, "rotary_dim": self.rotary_dim,
-                "interleaved": self.interleaved}
+                "interleaved": self.interleaved, "scaling": self.scaling}
+
+    def frequencies(self, d_head: int) -> np.ndarray:
+        """The rotation frequencies ``theta_t`` of a ``d_head``-wide head, ``(rotary_dim / 2,)``."""
+        return rope_frequencies(self.rotary_dim or d_head, self.base, scaling=self.scaling)
 
     def rotate(self, x: np.ndarray, positions: np.ndarray) -> np.ndarray:
         return rope(x, positions, base=self.base, interleaved=self.interleaved,
-                    rotary_dim=self.rotary_dim)
+                    rotary_dim=self.rotary_dim, scaling=self.scaling)
 
     def rotate_backward(self, grad: np.ndarray, positions: np.ndarray) -> np.ndarray:
         # a rotation R(p) is orthogonal: its gradient is the inverse rotation R(-p)
         return rope_backward(grad, positions, base=self.base, interleaved=self.interleaved,
-                             rotary_dim=self.rotary_dim)
+                             rotary_dim=self.rotary_dim, scaling=self.scaling)
 
 
 def scheme_class(name: str) -> type[PositionScheme]:
@@ -328,38 +343,15 @@ def position_scheme(name: str, *, d_model: int, n_heads: int = 1, max_len: int =
                     causal: bool = False, num_buckets: int = 32, max_distance: int = 128,
                     std: float = 0.02, seed: int | None = None,
                     dtype: npt.DTypeLike = np.float32) -> PositionScheme:
-    """Build the scheme called ``name`` (one of ``POSITION_SCHEMES``) with common settings.
+    """Build the scheme called ``name`` (one of ``POSITION_SCHEMES``) from common settings.
 
-    Parameters
-    ----------
-    name : str
-        ``"learned"``, ``"sinusoidal"``, ``"none"``, ``"alibi"``, ``"rope"`` or ``"t5"``.
-    d_model : int
-        Width of the input rows (learned, sinusoidal).
-    n_heads : int, default 1
-        Heads that get a bias (alibi, t5).
-    max_len : int, default 1024
-        Rows of a learned table.
-    causal : bool, default False
-        For t5: a decoder's one-sided buckets.
-    num_buckets, max_distance : int, default 32 and 128
-        T5's buckets, and the distance past which all keys share the last one.
-    std : float, default 0.02
-        Initial std of T5's table (a learned position table starts at GPT-2's 0.01).
-    seed : int or None
-        Seeds a learned table (learned, t5).
-    dtype : floating dtype, default np.float32
-
-    Returns
-    -------
-    PositionScheme
-        With defaults for everything else (base 10000, all head dims rotating); build the
-        class itself for other settings.
-
-    Raises
-    ------
-    ValueError
-        For a name not in ``POSITION_SCHEMES`` (and the classes' own checks).
+    ``d_model`` is the width of input rows (learned, sinusoidal); ``n_heads`` the heads that get a
+    bias (alibi, t5); ``max_len`` the rows of a learned table; ``causal`` gives T5 a decoder's
+    one-sided buckets, ``num_buckets`` and ``max_distance`` its buckets; ``std`` is the initial
+    std of T5's table (a learned position table starts at GPT-2's 0.01); ``seed`` seeds a learned
+    table. Everything else takes its default (base 10000, all head dims rotating): build the
+    class itself for other settings. Raises ValueError for an unknown name (and the classes' own
+    checks).
 
     Examples
     --------
@@ -382,15 +374,12 @@ def position_scheme(name: str, *, d_model: int, n_heads: int = 1, max_len: int =
 def from_config(config: dict[str, Any], *, dtype: npt.DTypeLike = np.float32) -> PositionScheme:
     """The scheme a ``config()`` describes, with fresh parameters of ``dtype`` to load into.
 
-    Raises
-    ------
-    ValueError
-        For a config that is not a dict with a known ``name`` and that scheme's settings.
+    Raises ValueError for a config that is not a dict with a known ``name`` and its settings.
 
     Examples
     --------
     >>> from_config(RoPE(rotary_dim=16).config())
-    RoPE(base=10000.0, rotary_dim=16, interleaved=False)
+    RoPE(base=10000.0, rotary_dim=16, interleaved=False, scaling=None)
     """
     if not isinstance(config, dict) or "name" not in config:
         raise ValueError(f"a position scheme's config is a dict with a 'name', got {config!r}")

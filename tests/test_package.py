@@ -12,6 +12,7 @@ PUBLIC_NAMES = [
     "LearnedPositions", "add_positions", "InputEmbedding", "SGD", "Adam",
     "attention_scores", "alibi_slopes", "alibi_bias", "t5_relative_buckets", "rope",
     "load_pretrained", "read_safetensors", "write_safetensors",
+    "load_hf_tokenizer", "WordPieceTokenizer", "UnigramTokenizer",
 ]
 
 

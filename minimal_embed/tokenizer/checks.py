@@ -29,6 +29,26 @@ def check_text(text: object, name: str = "text") -> str:
     return text
 
 
+def repair_surrogates(text: str) -> str:
+    """``text`` with each surrogate pair joined into its character, each lone surrogate U+FFFD.
+
+    Surrogates are halves of UTF-16 pairs that UTF-8 cannot write on their own; tiktoken repairs
+    text the same way.
+
+    Examples
+    --------
+    >>> repair_surrogates("\\ud83d\\udc4d \\ud83d")
+    '👍 �'
+    """
+    if text.isascii():  # O(1): CPython knows a str's widest character
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # through UTF-16, where a pair is what a surrogate pair means
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
 def check_ranks(ranks: Mapping[bytes, int]) -> None:
     """Check that ``ranks`` (token bytes -> rank) has every single byte and the ranks 0..n-1.
 
@@ -252,3 +272,49 @@ def checked_id_list(ids: Iterable[int]) -> list[int]:
         if kind is bool or not issubclass(kind, (int, np.integer)):
             raise TypeError(f"token ids must be integers, got a {kind.__name__}")
     return ids
+
+
+def checked_vocab(vocab: Mapping[str, int]) -> dict[str, int]:
+    """A string vocabulary (WordPiece, Unigram) as a dict: non-empty str -> distinct int >= 0.
+
+    Raises
+    ------
+    TypeError
+        If ``vocab`` is not a mapping, a token is not a non-empty str, or an id not an integer.
+    ValueError
+        If an id is negative or given to two tokens, or a token holds a lone surrogate.
+    """
+    if not isinstance(vocab, Mapping):
+        raise TypeError(f"vocab must be a mapping of str -> int, got {type(vocab).__name__}")
+    checked: dict[str, int] = {}
+    token_of_id: dict[int, str] = {}
+    for token, token_id in vocab.items():
+        check_special_text(token)  # the same rule: a non-empty str that UTF-8 can write
+        token_id = check_integer(f"the id of {token!r}", token_id)
+        if token_id in token_of_id:
+            raise ValueError(f"id {token_id} is given to both {token_of_id[token_id]!r} and "
+                             f"{token!r}")
+        checked[token], token_of_id[token_id] = token_id, token
+    return checked
+
+
+def checked_word_specials(special_tokens: Mapping[str, int], vocab: Mapping[str, int]
+                          ) -> dict[str, int]:
+    """Special tokens of a string vocabulary: their ids may be the vocabulary's own (BERT's
+    ``[CLS]``), but a text in the vocabulary must keep its id and no id may name two texts.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`checked_special_tokens`, with ids from 0; ValueError on a disagreeing id.
+    """
+    checked = checked_special_tokens(special_tokens, 0)
+    token_of_id = {token_id: token for token, token_id in vocab.items()}
+    for text, token_id in checked.items():
+        if text in vocab and vocab[text] != token_id:
+            raise ValueError(f"special token {text!r} has id {token_id}, but the vocabulary "
+                             f"gives it id {vocab[text]}")
+        if token_of_id.get(token_id, text) != text:
+            raise ValueError(f"special token {text!r} has id {token_id}, which is the "
+                             f"vocabulary's {token_of_id[token_id]!r}")
+    return checked

@@ -515,3 +515,15 @@ def test_a_damaged_config_json_is_a_value_error_naming_it(tmp_path, content):
     with pytest.raises(ValueError, match="config.json is not valid JSON") as caught:
         load_pretrained(tmp_path)
     assert str(tmp_path / "config.json") in str(caught.value)
+
+
+def test_a_folder_with_a_tokenizer_json_gets_that_tokenizer(tmp_path):
+    pytest.importorskip("tokenizers")
+    from minimal_embed import load_hf_tokenizer
+    from minimal_embed.pretrained.load import read_tokenizer
+    from minimal_embed.tokenizer import Tokenizer
+
+    tok = Tokenizer.train("the keeper lit the lamp at dusk " * 5, 300)
+    tok.to_hf(tmp_path / "tokenizer.json")
+    read = read_tokenizer(tmp_path)
+    assert read == load_hf_tokenizer(tmp_path / "tokenizer.json") == tok

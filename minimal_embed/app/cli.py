@@ -258,11 +258,13 @@ def _walk_model(args):
                            f"{', '.join(clashing)}")
     model = load_pretrained(args.model)
     if model.tokenizer is None:
-        raise CommandError(f"{args.model} has no tokenizer this package reads (GPT-2's "
-                           "vocab.json + merges.txt); its tables can still be read in Python "
-                           "with minimal_embed.load_pretrained")
+        raise CommandError(f"{args.model} has no tokenizer this package reads (tokenizer.json, "
+                           "or GPT-2's vocab.json + merges.txt); its tables can still be read in "
+                           "Python with minimal_embed.load_pretrained")
+    source = ("tokenizer.json" if (model.folder / "tokenizer.json").is_file()
+              else "vocab.json + merges.txt")
     return walkthrough.walk(args.texts, model.tokenizer,
-                            tokenizer_name=f"{model.folder.name}'s vocab.json + merges.txt",
+                            tokenizer_name=f"{model.folder.name}'s {source}",
                             dim=args.dim, batch_first=args.batch_first,
                             allow_special=args.allow_special,
                             stage=walkthrough.pretrained_stage(model))

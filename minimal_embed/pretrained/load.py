@@ -29,7 +29,11 @@ from minimal_embed.pretrained.safetensors import Tensors, open_safetensors
 from minimal_embed.schemes import PositionScheme
 
 if TYPE_CHECKING:
-    from minimal_embed.tokenizer import Tokenizer
+    from typing import TypeAlias
+
+    from minimal_embed.tokenizer import Tokenizer, UnigramTokenizer, WordPieceTokenizer
+
+    AnyTokenizer: TypeAlias = "Tokenizer | WordPieceTokenizer | UnigramTokenizer"
 
 __all__ = ["PretrainedModel", "load_pretrained", "read_config", "read_tokenizer"]
 
@@ -50,7 +54,7 @@ class PretrainedModel:
     config: dict[str, Any]
     input_embedding: InputEmbedding
     positions: PositionScheme
-    tokenizer: Tokenizer | None
+    tokenizer: AnyTokenizer | None
     n_heads: int
     head_dim: int
     score_scale: float
@@ -149,10 +153,20 @@ def read_config(folder: Path) -> dict[str, Any]:
     return config
 
 
-def read_tokenizer(folder: Path) -> Tokenizer | None:
-    """GPT-2-style ``vocab.json`` + ``merges.txt`` as a Tokenizer, or None without them."""
-    from minimal_embed.tokenizer import Tokenizer
+def read_tokenizer(folder: Path) -> AnyTokenizer | None:
+    """The folder's tokenizer: ``tokenizer.json`` (BPE, WordPiece or Unigram) when it has one,
+    else GPT-2-style ``vocab.json`` + ``merges.txt``, else None.
 
+    Raises
+    ------
+    ValueError
+        Naming the folder, if the file is there but cannot be read (an unsupported model type
+        or normalizer is named).
+    """
+    from minimal_embed.tokenizer import Tokenizer, load_hf_tokenizer
+
+    if (folder / "tokenizer.json").is_file():
+        return load_hf_tokenizer(folder / "tokenizer.json")
     vocab, merges = folder / "vocab.json", folder / "merges.txt"
     if not (vocab.is_file() and merges.is_file()):
         return None

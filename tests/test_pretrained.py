@@ -527,3 +527,14 @@ def test_a_folder_with_a_tokenizer_json_gets_that_tokenizer(tmp_path):
     tok.to_hf(tmp_path / "tokenizer.json")
     read = read_tokenizer(tmp_path)
     assert read == load_hf_tokenizer(tmp_path / "tokenizer.json") == tok
+
+
+def test_a_tokenizer_json_of_an_unsupported_kind_leaves_the_tables_loadable(tmp_path):
+    from minimal_embed.pretrained import load_pretrained
+
+    arrays = {"embed_tokens.weight": np.ones((16, 8), np.float32)}
+    folder = model_folder(tmp_path / "llama", LLAMA, arrays)
+    (folder / "tokenizer.json").write_text(json.dumps({"model": {"type": "WordLevel"}}))
+    model = load_pretrained(folder)
+    assert model.tokenizer is None and "WordLevel" in model.tokenizer_note
+    assert model.input_embedding.forward(np.array([[1, 2]]))[0].shape == (1, 2, 8)

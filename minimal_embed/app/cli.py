@@ -258,9 +258,9 @@ def _walk_model(args):
                            f"{', '.join(clashing)}")
     model = load_pretrained(args.model)
     if model.tokenizer is None:
-        raise CommandError(f"{args.model} has no tokenizer this package reads (tokenizer.json, "
-                           "or GPT-2's vocab.json + merges.txt); its tables can still be read in "
-                           "Python with minimal_embed.load_pretrained")
+        raise CommandError(f"{args.model} has no tokenizer this package reads ("
+                           f"{model.tokenizer_note}); its tables can still be read in Python "
+                           "with minimal_embed.load_pretrained")
     source = ("tokenizer.json" if (model.folder / "tokenizer.json").is_file()
               else "vocab.json + merges.txt")
     return walkthrough.walk(args.texts, model.tokenizer,

@@ -47,7 +47,8 @@ class PretrainedModel:
     ``decoder_positions`` T5's decoder scheme (None elsewhere). The scores of the model's
     attention are ``score_scale * q @ k^T`` (``1 / sqrt(head_dim)``; T5: 1.0) over ``n_heads``
     heads of ``head_dim``. ``tokenizer`` is None when the folder has no tokenizer this package
-    reads; ``config`` is the parsed ``config.json``; ``family`` its ``model_type``.
+    reads, and ``tokenizer_note`` then says why (no file, or a kind not supported: the tables
+    still load); ``config`` is the parsed ``config.json``; ``family`` its ``model_type``.
     """
 
     family: str
@@ -60,6 +61,7 @@ class PretrainedModel:
     score_scale: float
     decoder_positions: PositionScheme | None
     folder: Path
+    tokenizer_note: str | None = None
 
 
 def load_pretrained(folder: str | os.PathLike, *, dtype: npt.DTypeLike | None = None,
@@ -127,7 +129,11 @@ def load_pretrained(folder: str | os.PathLike, *, dtype: npt.DTypeLike | None = 
     if parts.decoder_positions is not None:
         copy_arrays(parts.decoder_positions.parameters(), parts.decoder_arrays,
                     f"{folder} (decoder)")
-    tokenizer = read_tokenizer(folder)
+    tokenizer, note = None, "it has no tokenizer.json and no vocab.json + merges.txt"
+    try:
+        tokenizer = read_tokenizer(folder)
+    except ValueError as error:  # a tokenizer this package does not read keeps the tables usable
+        note = str(error)
     if tokenizer is not None:
         if tokenizer.vocab_size > parts.vocab_size:
             raise ValueError(f"{folder}: the tokenizer has {tokenizer.vocab_size} ids but the "
@@ -135,7 +141,8 @@ def load_pretrained(folder: str | os.PathLike, *, dtype: npt.DTypeLike | None = 
         stage.tokenizer = tokenizer  # a table may have spare rows beyond the tokenizer's ids
     scale = parts.score_scale if parts.score_scale is not None else parts.head_dim ** -0.5
     return PretrainedModel(family, config, stage, parts.positions, tokenizer, parts.n_heads,
-                           parts.head_dim, scale, parts.decoder_positions, folder)
+                           parts.head_dim, scale, parts.decoder_positions, folder,
+                           None if tokenizer is not None else note)
 
 
 def read_config(folder: Path) -> dict[str, Any]:

@@ -328,6 +328,7 @@ def train(config: TrainConfig, tokenizer: Tokenizer | None = None, *,
                      weight_decay=config.weight_decay, decoupled=True)
     rng = np.random.default_rng(config.seed)  # the batches; the model has its own seeds
     progress = _Progress(log, config, log_every, log_seconds)
+    progress.begin(len(train_ids), len(val_ids))
     losses: list[float] = []
     val_loss, step = float("nan"), 0
     with _StopOnInterrupt() as stop:
@@ -357,6 +358,14 @@ class _Progress:
         self.log, self.config, self.every, self.seconds = log, config, every, seconds
         self.started = self.printed_at = time.perf_counter()
         self.printed_step = 0
+
+    def begin(self, n_train: int, n_val: int) -> None:
+        """Say what is about to be trained, before the first step."""
+        if self.log is not None:
+            c = self.config
+            print(f"training a {c.positions} model (d_model {c.d_model}, {c.n_heads} heads) for "
+                  f"{c.steps} steps of {c.batch_size} x {c.seq_len} tokens on {n_train:,} "
+                  f"tokens; validation on the other {n_val:,}", file=self.log, flush=True)
 
     def step(self, step: int, losses: list[float], val_loss: float, *, force: bool) -> None:
         """Print a line if ``every`` steps or ``seconds`` have passed since the last (or forced)."""

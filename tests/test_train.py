@@ -374,6 +374,7 @@ def test_ctrl_c_stops_training_and_saves_the_checkpoint(tmp_path):
          "--d-model", "8", "--batch-size", "2", "-o", str(path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     ) as process:
+        assert process.stderr.readline().startswith("training a learned model")
         first_line = process.stderr.readline()  # training has started
         assert first_line.startswith("step"), first_line
         process.send_signal(signal.SIGINT)

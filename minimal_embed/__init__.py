@@ -47,13 +47,14 @@ from minimal_embed.tokenizer import (
     GPT2_PATTERN,
     GPT4_PATTERN,
     Tokenizer,
+    count_pieces,
     load_tokenizer,
     rankfiles,
 )
 from minimal_embed.train import TrainConfig, load_checkpoint, nearest_tokens
 
 __all__ = ["data", "rankfiles", "schemes",
-           "Tokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "load_tokenizer",
+           "Tokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "load_tokenizer", "count_pieces",
            "Embedding", "SparseRows",
            "sinusoidal_table", "sinusoidal_table_plain", "LearnedPositions", "add_positions",
            "add_positions_backward", "concat_positions", "concat_positions_backward",

@@ -5,12 +5,15 @@ The modules in reading order; each docstring says what it adds:
 - ``patterns``: text -> pieces, GPT-2's and GPT-4's split patterns (``Splitter``);
 - ``bpe``: the plain definitions, pair counting and merging, ``train_plain``,
   ``merge_by_rank_plain``, ``merges_to_ranks``;
-- ``bpe_train``: ``train``, the incremental trainer (``train_plain``'s merges, fast);
+- ``bpe_train``: ``train``, the incremental trainer (``train_plain``'s merges, fast, whatever
+  the pieces' length);
 - ``bpe_encode``: the fast rank mergers and ``encode_piece`` / ``encode_pieces``;
 - ``piece_cache``: each distinct piece of a text encoded once and remembered;
 - ``checks``: the rules the arguments follow, with their errors;
 - ``rankfiles``: other tools' vocabulary files (tiktoken, GPT-2's ``encoder.json`` + ``vocab.bpe``);
 - ``file_format``: our own readable tokenizer file;
+- ``parallel``: texts and files cut into tasks, worker processes, encoding at scale;
+- ``counting``: ``count_corpus`` (counting in worker processes), ``sum_counts``;
 - ``tokenizer``: the ``Tokenizer`` class, ``count_pieces``, ``load_tokenizer``.
 """
 
@@ -19,7 +22,9 @@ from minimal_embed.tokenizer import (
     bpe_encode,
     bpe_train,
     checks,
+    counting,
     file_format,
+    parallel,
     patterns,
     piece_cache,
     rankfiles,
@@ -30,4 +35,4 @@ from minimal_embed.tokenizer.tokenizer import Tokenizer, count_pieces, load_toke
 
 __all__ = ["Tokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "load_tokenizer", "count_pieces",
            "patterns", "bpe", "bpe_train", "bpe_encode", "piece_cache", "checks", "rankfiles",
-           "file_format", "tokenizer"]
+           "file_format", "parallel", "counting", "tokenizer"]

@@ -6,6 +6,8 @@ text -> pieces (split pattern) -> token ids (byte-level BPE) -> token vectors (E
 The public names are re-exported here; see README.md for a tour in pipeline order.
 """
 
+__version__ = "0.2.0"  # the one place the version is written (setup.cfg reads it)
+
 from minimal_embed import data, schemes
 from minimal_embed.attention import (
     attend,
@@ -31,6 +33,7 @@ from minimal_embed.positional import (
     sinusoidal_table,
     sinusoidal_table_plain,
 )
+from minimal_embed.pretrained import load_pretrained, read_safetensors, write_safetensors
 from minimal_embed.relative import (
     T5RelativeBias,
     alibi_bias,
@@ -47,14 +50,19 @@ from minimal_embed.tokenizer import (
     GPT2_PATTERN,
     GPT4_PATTERN,
     Tokenizer,
+    UnigramTokenizer,
+    WordPieceTokenizer,
     count_pieces,
+    load_hf_tokenizer,
     load_tokenizer,
     rankfiles,
 )
 from minimal_embed.train import TrainConfig, load_checkpoint, nearest_tokens
 
-__all__ = ["data", "rankfiles", "schemes",
-           "Tokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "load_tokenizer", "count_pieces",
+__all__ = ["__version__", "data", "rankfiles", "schemes",
+           "Tokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "load_tokenizer", "load_hf_tokenizer",
+           "count_pieces",
+           "WordPieceTokenizer", "UnigramTokenizer",
            "Embedding", "SparseRows",
            "sinusoidal_table", "sinusoidal_table_plain", "LearnedPositions", "add_positions",
            "add_positions_backward", "concat_positions", "concat_positions_backward",
@@ -65,4 +73,4 @@ __all__ = ["data", "rankfiles", "schemes",
            "POSITION_SCHEMES", "PositionScheme", "position_scheme",
            "LayerNorm", "InputEmbedding", "read_checkpoint", "write_checkpoint",
            "SGD", "Adam", "AttentionLM", "ModelConfig", "TrainConfig", "load_checkpoint",
-           "nearest_tokens"]
+           "nearest_tokens", "load_pretrained", "read_safetensors", "write_safetensors"]

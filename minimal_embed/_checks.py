@@ -14,7 +14,7 @@ from numbers import Integral, Real
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["check_integer", "check_choice", "check_real", "check_float_dtype",
+__all__ = ["check_integer", "check_choice", "check_real", "check_bool", "check_float_dtype",
            "check_float_array"]
 
 
@@ -46,6 +46,13 @@ def check_real(name: str, value: object, *, least: float = -math.inf, above: boo
         limit = low if below == math.inf else f"{low} and < {below}"
         raise ValueError(f"{name} must be a finite number {limit}, got {value!r}")
     return number
+
+
+def check_bool(name: str, value: object) -> bool:
+    """``value`` as a ``bool`` if it is True or False (NumPy's too); TypeError otherwise."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
 
 
 def check_float_dtype(name: str, dtype: npt.DTypeLike) -> np.dtype:

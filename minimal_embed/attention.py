@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from minimal_embed._checks import check_float_array, check_integer
+from minimal_embed._checks import check_float_array, check_integer, check_real
 
 __all__ = ["attention_scores", "softmax", "softmax_backward", "attend", "attend_backward"]
 
@@ -53,12 +53,19 @@ def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def attention_scores(
-    q: np.ndarray, k: np.ndarray, *, bias: np.ndarray | None = None, causal: bool = False
+    q: np.ndarray,
+    k: np.ndarray,
+    *,
+    bias: np.ndarray | None = None,
+    causal: bool = False,
+    scale: float | None = None,
+    key_mask: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Scaled dot-product scores ``s = q @ k^T / sqrt(d_head) + bias``, optionally causal.
+    """Scaled dot-product scores ``s = scale * q @ k^T + bias``, optionally causal and masked.
 
-    Raises TypeError for non-float q or k; ValueError for mismatched d_head, a causal
-    q_len > k_len, or a bias that does not broadcast.
+    Raises TypeError for non-float q or k or a non-bool key_mask; ValueError for mismatched
+    d_head, a causal q_len > k_len, a scale that is not > 0, or a bias or key_mask that does not
+    broadcast.
 
     Parameters
     ----------
@@ -66,6 +73,12 @@ def attention_scores(
         any lengths (cross-attention) unless causal.
     bias : broadcasting to ``(..., q_len, k_len)``, e.g. ``(n_heads, q_len, k_len)``.
     causal : ``s[..., i, j] = -inf`` for keys j after query i's position; needs k_len >= q_len.
+    scale : the factor of ``q @ k^T``, default ``1 / sqrt(d_head)``; T5 uses 1.0 (its
+        initialisation absorbs the scaling).
+    key_mask : bool ``(..., k_len)``, True at real keys, leading axes broadcasting against the
+        scores' (``(batch, 1, k_len)`` for ``(batch, n_heads, q_len, k_len)`` scores): padded
+        keys get ``-inf``, so left- or right-padded batches need no hand-built bias. A query
+        with no real key gets all-zero weights from `softmax`.
 
     Returns
     -------
@@ -86,7 +99,7 @@ def attention_scores(
             f"last q_len keys, so the first ones would see nothing; pass causal=False for "
             f"cross-attention"
         )
-    scale = 1.0 / np.sqrt(q.shape[-1])
+    scale = _score_scale(scale, q.shape[-1])
     scores = (q * q.dtype.type(scale)) @ np.swapaxes(k, -1, -2)  # (..., q_len, k_len)
     if bias is not None:
         bias = np.asarray(bias)
@@ -101,7 +114,35 @@ def attention_scores(
         scores = out
     if causal:
         np.copyto(scores, -np.inf, where=query_key_distance(*scores.shape[-2:]) < 0)
+    if key_mask is not None:
+        np.copyto(scores, -np.inf, where=~_check_key_mask(key_mask, scores.shape)[..., None, :])
     return scores
+
+
+def _score_scale(scale: float | None, d_head: int) -> float:
+    """The factor of q @ k^T: ``scale``, checked, or ``1 / sqrt(d_head)``."""
+    if scale is None:
+        return 1.0 / math.sqrt(d_head)
+    return check_real("scale", scale, least=0.0, above=True)
+
+
+def _check_key_mask(key_mask: np.ndarray, scores_shape: tuple[int, ...]) -> np.ndarray:
+    """A bool ``(..., k_len)`` mask whose leading axes broadcast against the scores'."""
+    key_mask = np.asarray(key_mask)
+    if key_mask.dtype != np.bool_:
+        raise TypeError(f"key_mask must be a bool array (True = real key), got dtype "
+                        f"{key_mask.dtype}; convert it with key_mask.astype(bool)")
+    lead = scores_shape[:-2]
+    try:
+        fits = key_mask.ndim >= 1 and key_mask.shape[-1] == scores_shape[-1] and \
+            np.broadcast_shapes(lead, key_mask.shape[:-1]) == lead
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"key_mask of shape {key_mask.shape} must be (..., k_len="
+                         f"{scores_shape[-1]}) with leading axes broadcasting to the scores' "
+                         f"{lead}, e.g. (batch, 1, k_len) for (batch, n_heads, q_len, k_len)")
+    return key_mask
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -158,6 +199,8 @@ def attend(
     *,
     bias: np.ndarray | None = None,
     causal: bool = False,
+    scale: float | None = None,
+    key_mask: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Attention: ``weights = softmax(attention_scores(q, k, ...))``, ``outputs = weights @ v``.
 
@@ -165,7 +208,7 @@ def attend(
 
     Parameters
     ----------
-    q, k, bias, causal : as for `attention_scores`.
+    q, k, bias, causal, scale, key_mask : as for `attention_scores`.
     v : float ``(..., k_len, d_v)``.
 
     Returns
@@ -181,7 +224,8 @@ def attend(
     >>> outputs[:, 0], weights[1]
     (array([2., 3.]), array([0.5, 0.5]))
     """
-    weights = softmax(attention_scores(q, k, bias=bias, causal=causal))  # (..., q_len, k_len)
+    scores = attention_scores(q, k, bias=bias, causal=causal, scale=scale, key_mask=key_mask)
+    weights = softmax(scores)  # (..., q_len, k_len)
     v = check_float_array("v", v)
     if v.ndim < 2 or v.shape[-2] != weights.shape[-1]:
         raise ValueError(f"v {v.shape} must be (..., k_len, d_v) with k_len={weights.shape[-1]}")
@@ -196,11 +240,14 @@ def attend_backward(
     weights: np.ndarray,
     *,
     bias_shape: tuple[int, ...] | None = None,
+    scale: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of `attend` from its weights P, where ``O = P V``, ``S = q k^T / sqrt(d) + bias``::
+    """Gradients of `attend` from its weights P, where ``O = P V``, ``S = c q k^T + bias``::
 
         dV = P^T dO,  dP = dO V^T,  dS = softmax_backward(P, dP),  dbias = dS,
-        dq = dS k / sqrt(d),  dk = dS^T q / sqrt(d)       (all zero where P = 0: masked)
+        dq = c dS k,  dk = c dS^T q       (all zero where P = 0: causal or key_mask)
+
+    with ``c = scale``, default ``1 / sqrt(d)``.
 
     Raises ValueError for a grad_out not shaped ``(..., q_len, d_v)`` like the outputs.
 
@@ -210,6 +257,7 @@ def attend_backward(
     q, k, v, weights : the forward's inputs and returned weights.
     bias_shape : the forward bias's shape, e.g. ``(n_heads, q_len, k_len)``: dbias is dS summed
         down to it; ``None`` returns dS itself.
+    scale : the forward's ``scale``.
 
     Returns
     -------
@@ -229,7 +277,7 @@ def attend_backward(
             f"weights {np.shape(weights)} and v {np.shape(v)}"
         )
     # a Python float, not a NumPy float64 scalar: float32 gradients stay float32 (NEP 50)
-    scale = 1.0 / math.sqrt(np.shape(q)[-1])
+    scale = _score_scale(scale, np.shape(q)[-1])
     grad_weights = grad_out @ np.swapaxes(v, -1, -2)  # (..., q_len, k_len)
     grad_scores = softmax_backward(weights, grad_weights)  # (..., q_len, k_len)
     dv = np.swapaxes(weights, -1, -2) @ grad_out  # (..., k_len, d_v)

@@ -30,7 +30,8 @@ import numpy as np
 
 from minimal_embed._files import atomic_write
 
-__all__ = ["FORMAT", "VERSION", "write_checkpoint", "read_checkpoint", "copy_arrays"]
+__all__ = ["FORMAT", "VERSION", "write_checkpoint", "read_checkpoint", "check_shapes",
+           "copy_arrays"]
 
 FORMAT = "minimal_embed checkpoint"
 VERSION = 2
@@ -120,14 +121,40 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     if _METADATA not in arrays and "format" in arrays and "weight" in arrays:
         return _upgrade_embedding_1(arrays, path)
     if _METADATA not in arrays:
+        # the arrays `minimal-embed embed --save` writes: a common thing to pass by mistake
+        hint = ("; it looks like the arrays `minimal-embed embed --save` writes, not a model"
+                if "input_embeddings" in arrays else "")
         raise ValueError(f"{path} is an .npz archive but not a checkpoint: it has no "
-                         f"{_METADATA!r} entry (its arrays: {', '.join(sorted(arrays)) or 'none'})")
+                         f"{_METADATA!r} entry (its arrays: "
+                         f"{', '.join(sorted(arrays)) or 'none'}){hint}")
     metadata = _json_object(arrays.pop(_METADATA), _METADATA, path)
     if metadata.get("format") != FORMAT or metadata.get("version") != VERSION:
         raise ValueError(f"{path} is of format {metadata.get('format')!r} version "
                          f"{metadata.get('version')!r}; this minimal_embed reads {FORMAT!r} "
                          f"version {VERSION} (and 1)")
     return arrays, metadata
+
+
+def check_shapes(arrays: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]],
+                 what: str) -> None:
+    """Refuse ``arrays`` unless each name in ``shapes`` is there with that shape.
+
+    Loaders call it with the shapes a file's metadata claims *before* building anything from
+    them, so a size the file only claims is never allocated.
+
+    Raises
+    ------
+    ValueError
+        Naming the missing arrays, or the first one whose shape differs, and ``what``.
+    """
+    missing = [name for name in shapes if name not in arrays]
+    if missing:
+        raise ValueError(f"{what} lacks the arrays {missing} (it has {sorted(arrays)}); it was "
+                         "saved from a model of another configuration")
+    for name, shape in shapes.items():
+        if arrays[name].shape != tuple(shape):
+            raise ValueError(f"{what}: {name} has shape {arrays[name].shape}, but the model "
+                             f"needs {tuple(shape)}")
 
 
 def copy_arrays(target: dict[str, np.ndarray], arrays: dict[str, np.ndarray], what: str) -> None:
@@ -143,14 +170,7 @@ def copy_arrays(target: dict[str, np.ndarray], arrays: dict[str, np.ndarray], wh
         Naming the missing arrays, or the first one whose shape differs, and ``what`` (the file
         or model) they should have fit.
     """
-    missing = [name for name in target if name not in arrays]
-    if missing:
-        raise ValueError(f"{what} lacks the arrays {missing} (it has {sorted(arrays)}); it was "
-                         "saved from a model of another configuration")
-    for name, value in target.items():
-        if arrays[name].shape != value.shape:
-            raise ValueError(f"{what}: {name} has shape {arrays[name].shape}, but the model "
-                             f"needs {value.shape}")
+    check_shapes(arrays, {name: value.shape for name, value in target.items()}, what)
     for name, value in target.items():
         value[...] = arrays[name]  # in place: layers and optimizers share these arrays
 
@@ -158,10 +178,11 @@ def copy_arrays(target: dict[str, np.ndarray], arrays: dict[str, np.ndarray], wh
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """Every member of an .npz archive, or a ValueError that names the file and the fault."""
     if path.is_dir():
-        raise ValueError(f"{path} is a folder, not a checkpoint file")
+        raise ValueError(f"{path} is a folder, not a checkpoint file{_pretrained_hint(path)}")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not an .npz checkpoint (not a zip archive; a plain .npy, a "
-                         "pickle or a damaged file); nothing was unpickled")
+                         "pickle or a damaged file); nothing was unpickled"
+                         + _pretrained_hint(path))
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
@@ -174,6 +195,14 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
                          "unpickled") from None
 
 
+def _pretrained_hint(path: Path) -> str:
+    """Where a published model's files (safetensors, a model folder) are read instead."""
+    if path.suffix == ".safetensors" or (path.is_dir() and (path / "config.json").is_file()):
+        return ("; a Hugging Face model's weights are read by minimal_embed.read_safetensors, "
+                "its folder by minimal_embed.load_pretrained")
+    return ""
+
+
 def _json_object(array: np.ndarray, name: str, path: Path) -> dict[str, Any]:
     """A 0-d string array holding a JSON object, parsed; ValueError naming the file otherwise."""
     if array.shape != () or array.dtype.kind != "U":
@@ -181,7 +210,7 @@ def _json_object(array: np.ndarray, name: str, path: Path) -> dict[str, Any]:
                          f"{array.shape}")
     try:
         value = json.loads(str(array))
-    except (json.JSONDecodeError, RecursionError) as error:
+    except (ValueError, RecursionError) as error:  # bad JSON, too deeply nested, 5000 digits
         raise ValueError(f"{path}: {name!r} is not valid JSON ({error})") from None
     if not isinstance(value, dict):
         raise ValueError(f"{path}: {name!r} must be a JSON object, got {type(value).__name__}")

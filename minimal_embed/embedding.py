@@ -155,11 +155,14 @@ class Embedding:
         dim = check_integer("dim", dim, least=1)
         std = check_real("std", std, least=0.0)
         dtype = check_float_dtype("dtype", dtype)
-        rng = np.random.default_rng(seed)
-        # default_rng draws float32 and float64 natively; other float types are rounded from float32
-        draw_dtype = np.float64 if dtype == np.float64 else np.float32
-        weight = rng.standard_normal((num_embeddings, dim), dtype=draw_dtype)  # (V, d)
-        weight *= std
+        if std == 0.0:  # a table to load into: no draw, and zeros cost no memory until written
+            weight = np.zeros((num_embeddings, dim), dtype=dtype)
+        else:
+            rng = np.random.default_rng(seed)
+            # default_rng draws float32 and float64 natively; others are rounded from float32
+            draw_dtype = np.float64 if dtype == np.float64 else np.float32
+            weight = rng.standard_normal((num_embeddings, dim), dtype=draw_dtype)  # (V, d)
+            weight *= std
         self.weight: np.ndarray = weight.astype(dtype, copy=False)
         self.padding_idx = _check_padding_idx(padding_idx, num_embeddings)
         if self.padding_idx is not None:

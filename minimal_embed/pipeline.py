@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from minimal_embed._checks import check_choice, check_float_dtype, check_integer, check_real
-from minimal_embed.checkpoint import copy_arrays, read_checkpoint, write_checkpoint
+from minimal_embed.checkpoint import check_shapes, copy_arrays, read_checkpoint, write_checkpoint
 from minimal_embed.embedding import Embedding, SparseRows
 from minimal_embed.layernorm import LayerNorm
 from minimal_embed.positional import (
@@ -283,7 +283,8 @@ class InputEmbedding:
                 raise ValueError(f"the tokenizer has {tokenizer.vocab_size} ids but the stage's "
                                  f"token table has {config['vocab_size']} rows; load the "
                                  "tokenizer it was trained with")
-            return cls(tokenizer, config["d_model"], positions=scheme,
+            # std 0: fresh tables to load into are zeros, never drawn
+            return cls(tokenizer, config["d_model"], positions=scheme, token_std=0.0,
                        combine=config["combine"], scale=config["scale"],
                        dropout=config["dropout"], batch_first=batch_first,
                        vocab_size=config["vocab_size"],
@@ -292,7 +293,8 @@ class InputEmbedding:
                        layer_norm_eps=config["layer_norm_eps"],
                        padding_idx=config["padding_idx"], dtype=dtype)
         except (KeyError, TypeError) as error:
-            raise ValueError(f"an input stage's config lacks or mistypes {error}") from None
+            raise ValueError(f"an input stage's config lacks or mistypes a setting ({error})") \
+                from None
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Every array the stage keeps: :meth:`parameters`, then those of a scheme that acts
@@ -332,7 +334,11 @@ class InputEmbedding:
         if not isinstance(metadata.get("input_embedding"), dict):
             raise ValueError(f"{path} describes no input stage (no 'input_embedding' in its "
                              "metadata)")
-        emb = cls.from_config(metadata["input_embedding"], tokenizer, batch_first=batch_first)
+        check_shapes(arrays, _claimed_shapes(metadata["input_embedding"]), str(path))
+        try:
+            emb = cls.from_config(metadata["input_embedding"], tokenizer, batch_first=batch_first)
+        except (ValueError, MemoryError) as error:  # MemoryError: sizes the file only claims
+            raise ValueError(f"{path}: {error}") from None
         copy_arrays(emb.state_dict(), arrays, str(path))
         return emb
 
@@ -518,6 +524,20 @@ class InputEmbedding:
     def __repr__(self) -> str:
         return (f"InputEmbedding(vocab_size={self.token_embedding.num_embeddings}, "
                 f"d_model={self.d_model}, positions={self.positions!r}, scale={self.scale})")
+
+
+def _claimed_shapes(config: Any) -> dict[str, tuple[int, ...]]:
+    """The token (and learned position) table shapes a stage's config claims; {} if unreadable."""
+    try:
+        d_tok = config["d_model"] - (config["d_pos"] if config["combine"] == "concat" else 0)
+        shapes: dict[str, tuple[int, ...]] = {"token_embedding": (int(config["vocab_size"]),
+                                                                   int(d_tok))}
+        if config["positions"]["name"] == "learned":
+            shapes["position_embedding"] = (int(config["positions"]["max_len"]),
+                                            int(config["d_pos"]))
+        return shapes
+    except (KeyError, TypeError, ValueError):
+        return {}  # from_config names what is missing or mistyped
 
 
 def _vocab_size(tokenizer: Any, vocab_size: int | None) -> int:

@@ -227,9 +227,13 @@ class LearnedPositions:
         check_integer("dim", dim, 1)
         std = check_real("std", std, least=0.0)
         dtype = check_float_dtype("dtype", dtype)
-        rng = np.random.default_rng(seed)
         self.max_len, self.dim = int(max_len), int(dim)
-        self.weight = (rng.standard_normal((max_len, dim)) * std).astype(dtype)  # (max_len, dim)
+        if std == 0.0:  # a table to load into: no draw
+            self.weight = np.zeros((max_len, dim), dtype=dtype)
+        else:
+            rng = np.random.default_rng(seed)
+            # (max_len, dim)
+            self.weight = (rng.standard_normal((max_len, dim)) * std).astype(dtype)
 
     def forward(self, seq_len: int, offset: int = 0) -> np.ndarray:
         """Rows ``offset .. offset + seq_len - 1``: a ``(seq_len, dim)`` view of ``weight``.

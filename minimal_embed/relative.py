@@ -21,12 +21,13 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
-from minimal_embed._checks import check_float_array, check_integer
+from minimal_embed._checks import check_float_array, check_integer, check_real
 from minimal_embed.attention import attention_scores, query_key_distance, query_key_lengths
 from minimal_embed.positional import frequencies
 
-__all__ = ["alibi_slopes", "alibi_bias", "t5_relative_buckets", "T5RelativeBias", "rope",
-           "rope_backward", "relative_sinusoids", "rel_shift", "transformer_xl_scores"]
+__all__ = ["alibi_slopes", "alibi_bias", "t5_relative_buckets", "T5RelativeBias",
+           "ROPE_SCALINGS", "rope_frequencies", "rope", "rope_backward", "relative_sinusoids",
+           "rel_shift", "transformer_xl_scores"]
 
 # ALiBi's and T5's biases depend on (i, j) only through key - query, so each is constant along
 # the diagonals of the scores (a Toeplitz matrix): compute one value per diagonal, then spread.
@@ -187,8 +188,8 @@ class T5RelativeBias:
 
     ``bucket`` is `t5_relative_buckets`. T5 learns one such table per stack, held by the first
     layer and reused by the others; the encoder's is bidirectional, the decoder's causal. (T5 also
-    leaves out the ``1/sqrt(d_head)`` score scaling, folding it into the initialisation;
-    `attention_scores` keeps it.)
+    leaves out the ``1/sqrt(d_head)`` score scaling, folding it into the initialisation:
+    ``attention_scores(..., scale=1.0)``.)
 
     Parameters
     ----------
@@ -218,8 +219,9 @@ class T5RelativeBias:
         _check_buckets(bidirectional, num_buckets, max_distance)
         self.num_buckets, self.n_heads = num_buckets, check_integer("n_heads", n_heads, 1)
         self.bidirectional, self.max_distance = bidirectional, max_distance
-        rng = np.random.default_rng(seed)
-        self.weight = (rng.standard_normal((num_buckets, n_heads)) * std).astype(dtype)
+        self.weight = (np.zeros((num_buckets, n_heads), dtype) if std == 0.0 else  # to load into
+                       (np.random.default_rng(seed).standard_normal((num_buckets, n_heads))
+                        * std).astype(dtype))
 
     def _relative_buckets(self, q_len: int, k_len: int) -> np.ndarray:
         relative = _relative_positions(q_len, k_len)  # (q_len + k_len - 1,)
@@ -298,6 +300,67 @@ def _rotation_pairs(rotary_dim: int, interleaved: bool) -> tuple[slice, slice]:
     return slice(0, rotary_dim // 2), slice(rotary_dim // 2, rotary_dim)
 
 
+ROPE_SCALINGS = ("linear", "llama3")  # the kinds of `rope_frequencies`' scaling
+
+
+def rope_frequencies(
+    rotary_dim: int, base: float = 10000.0, *, scaling: dict | None = None
+) -> np.ndarray:
+    """RoPE's frequencies ``theta_t = base^(-2t / rotary_dim)``, optionally stretched.
+
+    A model trained on L positions is run on longer texts by slowing its rotations down
+    (``scaling["kind"]``, with the settings beside it):
+
+    - ``"linear"`` (position interpolation, Chen et al., 2023): ``theta_t / factor``, i.e.
+      position p turns as p / factor did.
+    - ``"llama3"`` (Meta's Llama 3.1): with wavelength ``w_t = 2 pi / theta_t`` and ``L =
+      original_max_len``: ``theta_t`` where ``w_t < L / high_freq_factor`` (fast pairs keep their
+      local detail); ``theta_t / factor`` where ``w_t > L / low_freq_factor``; in between
+      ``(1 - s) theta_t / factor + s theta_t`` with ``s = (L / w_t - low_freq_factor) /
+      (high_freq_factor - low_freq_factor)``.
+
+    Returns
+    -------
+    float64 ``(rotary_dim / 2,)``.
+
+    Raises
+    ------
+    ValueError
+        For an odd ``rotary_dim``, an unknown kind (naming ``ROPE_SCALINGS``), a missing
+        setting, or settings out of range (factors > 0, ``high_freq_factor > low_freq_factor``).
+
+    Examples
+    --------
+    >>> rope_frequencies(4, scaling={"kind": "linear", "factor": 4.0}).tolist()
+    [0.25, 0.0025]
+    """
+    rotary_dim = check_integer("rotary_dim", rotary_dim, 2)
+    if rotary_dim % 2:
+        raise ValueError(f"rotary_dim={rotary_dim} must be even: RoPE rotates pairs of dims")
+    theta = frequencies(rotary_dim, base)  # (rotary_dim / 2,)
+    if scaling is None:
+        return theta
+    kind = scaling.get("kind") if isinstance(scaling, dict) else None
+    if kind not in ROPE_SCALINGS:
+        raise ValueError(f"RoPE scaling {kind!r} is not supported; the supported kinds are "
+                         f"{', '.join(ROPE_SCALINGS)} (a dict with 'kind' and its settings)")
+    try:
+        factor = check_real("factor", scaling["factor"], least=0.0, above=True)
+        if kind == "linear":
+            return theta / factor
+        low = check_real("low_freq_factor", scaling["low_freq_factor"], least=0.0, above=True)
+        high = check_real("high_freq_factor", scaling["high_freq_factor"], least=low, above=True)
+        length = check_real("original_max_len", scaling["original_max_len"], least=0.0,
+                            above=True)
+    except KeyError as error:
+        raise ValueError(f"RoPE scaling {kind!r} needs the setting {error}") from None
+    wavelength = 2 * np.pi / theta
+    smooth = (length / wavelength - low) / (high - low)  # 0 at L / low, 1 at L / high
+    mixed = (1 - smooth) * theta / factor + smooth * theta
+    return np.where(wavelength < length / high, theta,
+                    np.where(wavelength > length / low, theta / factor, mixed))
+
+
 def rope(
     x: np.ndarray,
     positions: np.ndarray,
@@ -305,6 +368,7 @@ def rope(
     base: float = 10000.0,
     interleaved: bool = False,
     rotary_dim: int | None = None,
+    scaling: dict | None = None,
 ) -> np.ndarray:
     """Rotary position embedding (Su et al., 2021): rotate each pair of dims by ``p * theta_t``.
 
@@ -323,6 +387,7 @@ def rope(
         to use rotate-half). The two agree up to a fixed permutation of dims.
     rotary_dim : even, ``<= d_head``, default d_head: only these first dims rotate (GPT-NeoX: 25 %
         of d_head; GPT-J: 64 of 256); the rest pass through unchanged.
+    scaling : a `rope_frequencies` scaling (``{"kind": "linear", "factor": 4.0}``), or None.
 
     Returns
     -------
@@ -345,7 +410,7 @@ def rope(
         raise TypeError(f"positions must be integers, got dtype {positions.dtype}")
     if positions.shape != (seq,):
         raise ValueError(f"positions must have shape (seq,) = ({seq},), got {positions.shape}")
-    theta = frequencies(rotary_dim, base)  # (rotary_dim / 2,) base^(-2t / rotary_dim)
+    theta = rope_frequencies(rotary_dim, base, scaling=scaling)  # (rotary_dim / 2,)
     angles = positions[:, None] * theta  # (seq, rotary_dim / 2), float64
     cos, sin = np.cos(angles).astype(x.dtype), np.sin(angles).astype(x.dtype)
     first, second = _rotation_pairs(rotary_dim, interleaved)
@@ -363,6 +428,7 @@ def rope_backward(
     base: float = 10000.0,
     interleaved: bool = False,
     rotary_dim: int | None = None,
+    scaling: dict | None = None,
 ) -> np.ndarray:
     """Gradient through `rope`: the inverse rotation, i.e. `rope` at ``-positions``.
 
@@ -380,7 +446,7 @@ def rope_backward(
         raise TypeError(f"positions must be integers, got dtype {positions.dtype}")
     # negate in a signed type: on unsigned positions, -p would wrap around to a huge position
     return rope(grad_out, -positions.astype(np.int64), base=base, interleaved=interleaved,
-                rotary_dim=rotary_dim)
+                rotary_dim=rotary_dim, scaling=scaling)
 
 
 # --------------------------------------------------------------------------- Transformer-XL

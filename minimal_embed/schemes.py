@@ -32,7 +32,13 @@ import numpy.typing as npt
 
 from minimal_embed._checks import check_choice, check_float_dtype, check_integer
 from minimal_embed.positional import LearnedPositions, sinusoidal_table
-from minimal_embed.relative import T5RelativeBias, alibi_bias, rope, rope_backward
+from minimal_embed.relative import (
+    T5RelativeBias,
+    alibi_bias,
+    rope,
+    rope_backward,
+    rope_frequencies,
+)
 
 __all__ = ["POSITION_SCHEMES", "PositionScheme", "NoPositions", "Learned", "Sinusoidal",
            "ALiBi", "T5Buckets", "RoPE", "scheme_class", "position_scheme", "from_config"]
@@ -281,6 +287,9 @@ class RoPE(PositionScheme):
         Even; only the first ``rotary_dim`` dims of a head rotate (None: all of them).
     interleaved : bool, default False
         False pairs dim t with t + rotary_dim/2 (GPT-NeoX); True pairs 2t with 2t+1 (GPT-J).
+    scaling : dict or None
+        Slower rotations for longer contexts, ``{"kind": "linear", "factor": 4.0}`` or Llama
+        3.1's ``"llama3"`` (see :func:`~minimal_embed.relative.rope_frequencies`).
 
     Examples
     --------
@@ -292,12 +301,14 @@ class RoPE(PositionScheme):
     acts_on = "rotation"
 
     def __init__(self, *, base: float = 10000.0, rotary_dim: int | None = None,
-                 interleaved: bool = False) -> None:
+                 interleaved: bool = False, scaling: dict | None = None) -> None:
         self.base, self.interleaved = float(base), bool(interleaved)
         self.rotary_dim = None if rotary_dim is None else check_integer("rotary_dim",
                                                                         rotary_dim, 2)
         if self.rotary_dim is not None and self.rotary_dim % 2:
             raise ValueError(f"rotary_dim={rotary_dim} must be even: RoPE rotates pairs of dims")
+        self.scaling = None if scaling is None else dict(scaling)
+        rope_frequencies(self.rotary_dim or 2, self.base, scaling=self.scaling)  # checks now
 
     @classmethod
     def check_head(cls, d_head: int) -> None:
@@ -307,16 +318,20 @@ class RoPE(PositionScheme):
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "base": self.base, "rotary_dim": self.rotary_dim,
-                "interleaved": self.interleaved}
+                "interleaved": self.interleaved, "scaling": self.scaling}
+
+    def frequencies(self, d_head: int) -> np.ndarray:
+        """The rotation frequencies ``theta_t`` of a ``d_head``-wide head, ``(rotary_dim / 2,)``."""
+        return rope_frequencies(self.rotary_dim or d_head, self.base, scaling=self.scaling)
 
     def rotate(self, x: np.ndarray, positions: np.ndarray) -> np.ndarray:
         return rope(x, positions, base=self.base, interleaved=self.interleaved,
-                    rotary_dim=self.rotary_dim)
+                    rotary_dim=self.rotary_dim, scaling=self.scaling)
 
     def rotate_backward(self, grad: np.ndarray, positions: np.ndarray) -> np.ndarray:
         # a rotation R(p) is orthogonal: its gradient is the inverse rotation R(-p)
         return rope_backward(grad, positions, base=self.base, interleaved=self.interleaved,
-                             rotary_dim=self.rotary_dim)
+                             rotary_dim=self.rotary_dim, scaling=self.scaling)
 
 
 def scheme_class(name: str) -> type[PositionScheme]:
@@ -364,7 +379,7 @@ def from_config(config: dict[str, Any], *, dtype: npt.DTypeLike = np.float32) ->
     Examples
     --------
     >>> from_config(RoPE(rotary_dim=16).config())
-    RoPE(base=10000.0, rotary_dim=16, interleaved=False)
+    RoPE(base=10000.0, rotary_dim=16, interleaved=False, scaling=None)
     """
     if not isinstance(config, dict) or "name" not in config:
         raise ValueError(f"a position scheme's config is a dict with a 'name', got {config!r}")
@@ -373,6 +388,8 @@ def from_config(config: dict[str, Any], *, dtype: npt.DTypeLike = np.float32) ->
     options = {key: value for key, value in config.items() if key != "name"}
     if chosen.has_dtype:
         options["dtype"] = dtype
+    if chosen in (Learned, T5Buckets):
+        options["std"] = 0.0  # a table to load into: zeros, never drawn
     try:
         return chosen(**options)
     except TypeError as error:

@@ -34,7 +34,7 @@ import numpy as np
 
 from minimal_embed import data
 from minimal_embed._checks import check_choice, check_integer, check_real
-from minimal_embed.checkpoint import read_checkpoint, write_checkpoint
+from minimal_embed.checkpoint import check_shapes, read_checkpoint, write_checkpoint
 from minimal_embed.model import AttentionLM, ModelConfig
 from minimal_embed.optim import Adam
 from minimal_embed.schemes import POSITION_SCHEMES
@@ -293,12 +293,13 @@ class _StopOnInterrupt:
 
 def train(config: TrainConfig, tokenizer: Tokenizer | None = None, *,
           output: str | Path | None = None, log: TextIO | None = sys.stderr,
-          log_every: int = 50) -> TrainResult:
+          log_every: int = 50, log_seconds: float = 3.0) -> TrainResult:
     """Train an :class:`AttentionLM` on the bundled corpus; save it to ``output`` if given.
 
-    Prints a progress line to ``log`` every ``log_every`` steps (step, mean train loss since the
-    last line, the latest validation loss, tokens per second, time left). A first Ctrl-C stops
-    after the current step and still saves (``interrupted=True`` in the result).
+    Prints a progress line to ``log`` every ``log_every`` steps and at least every
+    ``log_seconds`` (step, mean train loss since the last line, the latest validation loss,
+    tokens per second, time left), then a line on how to read the two losses. A first Ctrl-C
+    stops after the current step and still saves (``interrupted=True`` in the result).
 
     Parameters
     ----------
@@ -310,14 +311,15 @@ def train(config: TrainConfig, tokenizer: Tokenizer | None = None, *,
         Where to write the checkpoint (:func:`save_checkpoint`); None writes nothing.
     log : text stream or None
         Where the progress lines go; None prints nothing.
-    log_every : int
-        Steps between progress lines.
+    log_every, log_seconds : int and float
+        A progress line after this many steps, or this many seconds, whichever comes first.
 
     Returns
     -------
     TrainResult
-        The model, the steps done, the last train and validation losses, seconds taken, and
-        whether Ctrl-C cut the run short.
+        The model, the steps done, the mean train loss of the last ``log_every`` steps, the last
+        validation loss, seconds taken, and whether Ctrl-C cut the run short. None of it
+        depends on the clock except ``seconds``.
     """
     tokenizer = tokenizer or load_tokenizer()
     train_ids, val_ids = split_ids(corpus_ids(tokenizer), config.val_fraction)
@@ -325,31 +327,62 @@ def train(config: TrainConfig, tokenizer: Tokenizer | None = None, *,
     optimizer = Adam(list(model.params.values()), lr=config.lr,
                      weight_decay=config.weight_decay, decoupled=True)
     rng = np.random.default_rng(config.seed)  # the batches; the model has its own seeds
-    tokens_per_step = config.seq_len * config.batch_size
-    val_loss, train_loss, recent, step = float("nan"), float("nan"), [], 0
-    started = time.perf_counter()
+    progress = _Progress(log, config, log_every, log_seconds)
+    losses: list[float] = []
+    val_loss, step = float("nan"), 0
     with _StopOnInterrupt() as stop:
         for step in range(1, config.steps + 1):
             optimizer.lr = learning_rate(step - 1, config)
             inputs, targets = sample_batch(train_ids, config.seq_len, config.batch_size, rng)
-            recent.append(train_step(model, optimizer, inputs, targets))
-            if step % config.eval_every == 0 or step == config.steps or stop.requested:
+            losses.append(train_step(model, optimizer, inputs, targets))
+            last = step == config.steps or stop.requested
+            if step % config.eval_every == 0 or last:
                 val_loss = evaluate(model, val_ids, config.seq_len)
-            if step % log_every == 0 or step == config.steps or stop.requested:
-                train_loss, recent = float(np.mean(recent)), []
-                elapsed = time.perf_counter() - started
-                if log is not None:
-                    val_text = "  -  " if math.isnan(val_loss) else f"{val_loss:.3f}"
-                    print(f"step {step:>5}/{config.steps}  train {train_loss:.3f}  "
-                          f"val {val_text}  {step * tokens_per_step / elapsed:,.0f} tok/s  "
-                          f"ETA {_format_seconds(elapsed / step * (config.steps - step))}",
-                          file=log, flush=True)
+            progress.step(step, losses, val_loss, force=last)
             if stop.requested:
                 break
-    seconds = time.perf_counter() - started
+    progress.explain()
+    seconds = time.perf_counter() - progress.started
     if output is not None:
         save_checkpoint(output, model, config, tokenizer, steps_done=step)
+    train_loss = float(np.mean(losses[-log_every:])) if losses else float("nan")
     return TrainResult(model, step, train_loss, val_loss, seconds, stop.requested)
+
+
+class _Progress:
+    """The progress lines of :func:`train`: by step count or by time, whichever comes first."""
+
+    def __init__(self, log: TextIO | None, config: TrainConfig, every: int,
+                 seconds: float) -> None:
+        self.log, self.config, self.every, self.seconds = log, config, every, seconds
+        self.started = self.printed_at = time.perf_counter()
+        self.printed_step = 0
+
+    def step(self, step: int, losses: list[float], val_loss: float, *, force: bool) -> None:
+        """Print a line if ``every`` steps or ``seconds`` have passed since the last (or forced)."""
+        now = time.perf_counter()
+        if self.log is None or not (force or step % self.every == 0
+                                    or now - self.printed_at >= self.seconds):
+            return
+        recent = float(np.mean(losses[self.printed_step:]))  # the steps since the last line
+        elapsed = now - self.started
+        tokens = step * self.config.seq_len * self.config.batch_size
+        val_text = "  -  " if math.isnan(val_loss) else f"{val_loss:.3f}"
+        print(f"step {step:>5}/{self.config.steps}  train {recent:.3f}  val {val_text}  "
+              f"{tokens / elapsed:,.0f} tok/s  "
+              f"ETA {_format_seconds(elapsed / step * (self.config.steps - step))}",
+              file=self.log, flush=True)
+        self.printed_at, self.printed_step = now, step
+
+    def explain(self) -> None:
+        """Say how to read the two losses (the model has no dropout, so that is not why)."""
+        if self.log is not None:
+            for line in ("(train: the mean over the steps since the line before, taken while the "
+                         "model was still learning;",
+                         " val: the model as it is at that step, on the held-out last 10 % of "
+                         "the corpus;",
+                         " so early on val can be lower than train)"):
+                print(line, file=self.log, flush=True)
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -399,10 +432,14 @@ def load_checkpoint(path: str | Path) -> tuple[AttentionLM, dict[str, Any]]:
                          "stage alone loads with InputEmbedding.load")
     try:
         model_config = ModelConfig(**metadata["model"])
-    except TypeError as error:
+        d, vocab_size = model_config.d_model, model_config.vocab_size
+        # the claimed sizes against the stored arrays, before a d x d weight is drawn
+        check_shapes(arrays, {"token_embedding": (vocab_size, d),
+                              **{f"attn.w_{part}": (d, d) for part in "qkvo"}}, str(path))
+        model = AttentionLM(model_config, dtype=arrays["token_embedding"].dtype
+                            if "token_embedding" in arrays else np.float32)
+    except (TypeError, ValueError, MemoryError) as error:  # MemoryError: sizes it only claims
         raise ValueError(f"{path}: its model configuration does not fit ({error})") from None
-    model = AttentionLM(model_config, dtype=arrays["token_embedding"].dtype
-                        if "token_embedding" in arrays else np.float32)
     model.load_params(arrays, str(path))
     return model, metadata
 

@@ -204,3 +204,90 @@ def test_attend_backward_keeps_float32_gradients_float32():
     out, weights = attend(q, k, v, causal=True)
     grads = attend_backward(np.ones_like(out), q, k, v, weights)
     assert [g.dtype for g in grads[:3]] == [np.float32] * 3
+
+
+# --------------------------------------------------------------------------- scale and key padding
+
+
+def looped_scores(q, k, scale, real_keys, causal):
+    """One head's scores entry by entry: scale * q_i . k_j, -inf at padded or future keys."""
+    q_len, k_len = len(q), len(k)
+    out = np.empty((q_len, k_len))
+    for i in range(q_len):
+        for j in range(k_len):
+            masked = not real_keys[j] or (causal and j > i + k_len - q_len)
+            out[i, j] = -math.inf if masked else scale * float(q[i] @ k[j])
+    return out
+
+
+@given(lengths, st.booleans(), st.sampled_from([None, 1.0, 0.3]), seeds)
+def test_scale_and_key_mask_equal_the_double_loop_for_every_batch_item(qk, causal, scale, seed):
+    rng = np.random.default_rng(seed)
+    q_len, k_len = qk
+    q = rng.standard_normal((3, 2, q_len, 4))  # (batch, heads, q_len, d_head)
+    k = rng.standard_normal((3, 2, k_len, 4))
+    real = rng.random((3, k_len)) < 0.7       # any padding pattern, left, right or between
+    got = attention_scores(q, k, causal=causal, scale=scale, key_mask=real[:, None, :])
+    factor = 0.5 if scale is None else scale  # 1 / sqrt(d_head = 4)
+    for b in range(3):
+        for h in range(2):
+            np.testing.assert_allclose(got[b, h], looped_scores(q[b, h], k[b, h], factor,
+                                                                real[b], causal), rtol=1e-12)
+
+
+def test_key_mask_equals_a_hand_built_minus_infinity_bias_and_empty_rows_give_zeros():
+    rng = np.random.default_rng(4)
+    q, k, v = rng.standard_normal((2, 3, 5, 4)), rng.standard_normal((2, 3, 5, 4)), \
+        rng.standard_normal((2, 3, 5, 2))
+    real = np.array([[False, False, True, True, True],     # left-padded
+                     [True, True, True, False, False]])    # right-padded
+    bias = np.where(real, 0.0, -np.inf)[:, None, None, :]  # (batch, 1, 1, k_len)
+    outputs, weights = attend(q, k, v, causal=True, key_mask=real[:, None, :])
+    expected, expected_weights = attend(q, k, v, causal=True, bias=bias)
+    np.testing.assert_array_equal(weights, expected_weights)
+    np.testing.assert_array_equal(outputs, expected)
+    assert not weights[0, :, :2].any() and not outputs[0, :, :2].any()  # queries before any key
+    np.testing.assert_allclose(weights[0, :, 2:].sum(axis=-1), 1.0)
+
+
+@given(lengths, st.sampled_from([1.0, 0.25]), seeds)
+def test_attend_backward_with_scale_and_key_mask_equals_finite_differences(qk, scale, seed):
+    rng = np.random.default_rng(seed)
+    q_len, k_len = qk
+    q = rng.standard_normal((2, 2, q_len, 3))
+    k = rng.standard_normal((2, 2, k_len, 3))
+    v = rng.standard_normal((2, 2, k_len, 2))
+    real = rng.random((2, 1, k_len)) < 0.7
+    grad_out = rng.standard_normal((2, 2, q_len, 2))
+
+    def loss():
+        return np.sum(attend(q, k, v, causal=True, scale=scale, key_mask=real)[0] * grad_out)
+
+    _, weights = attend(q, k, v, causal=True, scale=scale, key_mask=real)
+    got = attend_backward(grad_out, q, k, v, weights, scale=scale)
+    for gradient, array in zip(got[:3], (q, k, v), strict=True):
+        np.testing.assert_allclose(gradient, central_differences(loss, array), atol=1e-7)
+
+
+def test_unscaled_masked_attention_matches_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    q, k, v = (rng.standard_normal((2, 3, 4, 8)) for _ in range(3))
+    real = np.array([[True, True, True, False], [False, True, True, True]])
+    ours, _ = attend(q, k, v, scale=1.0, key_mask=real[:, None, :])
+    theirs = torch.nn.functional.scaled_dot_product_attention(
+        *(torch.from_numpy(a) for a in (q, k, v)), attn_mask=torch.from_numpy(real[:, None, None]),
+        scale=1.0)
+    np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(("key_mask", "scale", "error", "words"), [
+    (np.ones(4, dtype=np.int64), None, TypeError, "key_mask must be a bool array"),
+    (np.ones(3, dtype=bool), None, ValueError, "k_len=4"),
+    (np.ones((5, 4), dtype=bool), None, ValueError, r"broadcasting to the scores' \(2,\)"),
+    (np.ones(4, dtype=bool), 0.0, ValueError, "scale must be a finite number > 0"),
+    (np.ones(4, dtype=bool), True, TypeError, "scale must be a number"),
+])
+def test_key_mask_and_scale_are_checked(key_mask, scale, error, words):
+    with pytest.raises(error, match=words):
+        attention_scores(np.ones((2, 3, 8)), np.ones((2, 4, 8)), key_mask=key_mask, scale=scale)

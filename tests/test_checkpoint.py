@@ -126,7 +126,8 @@ def damaged_files(tmp_path):
     no_meta = tmp_path / "no_meta.npz"
     np.savez(no_meta, w=np.eye(2))
     paths.append((no_meta, "no 'metadata'"))
-    for name, value in (("list.npz", "[1, 2]"), ("broken.npz", "{not json")):
+    for name, value in (("list.npz", "[1, 2]"), ("broken.npz", "{not json"),
+                        ("deep.npz", "[" * 100_000), ("digits.npz", '{"n": ' + "9" * 5000 + "}")):
         path = tmp_path / name
         np.savez(path, metadata=np.array(value))
         paths.append((path, "JSON"))
@@ -196,6 +197,35 @@ def test_a_stage_file_is_not_a_model(tmp_path):
         load_checkpoint(tmp_path / "stage.npz")
 
 
+@pytest.mark.parametrize(("section", "key", "value", "words"), [
+    ("model", "vocab_size", 10**12, "does not fit"),  # 32 TB: MemoryError, not a traceback
+    ("model", "n_heads", 3, "multiple of n_heads=3"),
+    ("input_embedding", "vocab_size", 10**12, "token_embedding has shape"),
+    ("input_embedding", "padding_idx", 1.5, "padding_idx must be an integer"),
+    ("input_embedding", "positions", "x", "position scheme's config"),
+])
+def test_metadata_that_cannot_be_built_is_a_value_error_naming_the_file(tmp_path, section, key,
+                                                                         value, words):
+    arrays, metadata = read_checkpoint(_small_training_checkpoint(tmp_path))
+    del metadata["format"], metadata["version"]
+    metadata[section][key] = value
+    path = write_checkpoint(tmp_path / "claims.npz", arrays, metadata)
+    load = load_checkpoint if section == "model" else lambda p: InputEmbedding.load(p, None)
+    with pytest.raises(ValueError, match=words) as caught:
+        load(path)
+    assert str(caught.value).startswith(f"{path}: ")
+
+
+def _small_training_checkpoint(folder):
+    from minimal_embed import Tokenizer
+
+    model = AttentionLM(ModelConfig(vocab_size=256, d_model=8, n_heads=2, max_len=8), seed=0)
+    config = TrainConfig(steps=1, seq_len=8, d_model=8, n_heads=2)
+    byte_level = Tokenizer({bytes([b]): b for b in range(256)})
+    save_checkpoint(folder / "good.npz", model, config, byte_level)
+    return folder / "good.npz"
+
+
 GOOD = {}
 
 
@@ -228,3 +258,18 @@ def test_any_truncation_or_flipped_byte_gives_the_data_back_or_a_value_error(
     else:  # a flip in a part of the zip that nothing reads: the content must be intact
         np.testing.assert_array_equal(arrays["w"], np.arange(12.0).reshape(3, 4))
         assert metadata["input_embedding"] == {"note": "x"}
+
+
+@pytest.mark.parametrize("loader", ["stage", "model"])
+def test_sizes_the_metadata_only_claims_are_refused_before_anything_is_built(tmp_path, loader):
+    model, path = trained_like("learned", tmp_path)
+    arrays, metadata = read_checkpoint(path)
+    metadata["input_embedding"]["vocab_size"] = metadata["model"]["vocab_size"] = 10**9
+    metadata["model"]["d_model"] = metadata["input_embedding"]["d_model"] = 10**5
+    del metadata["format"], metadata["version"]
+    write_checkpoint(tmp_path / "liar.npz", arrays, metadata)
+    with pytest.raises(ValueError, match="liar.npz.*token_embedding has shape"):
+        if loader == "stage":
+            InputEmbedding.load(tmp_path / "liar.npz", None)
+        else:
+            load_checkpoint(tmp_path / "liar.npz")

@@ -66,16 +66,16 @@ def test_embed_shows_every_step_for_one_text(tmp_path, tok):
     ids = tok.encode("I love LLMs")
     tokens = "  ".join(show_token(tok.token_bytes(i)) for i in ids)
     pieces = "  ".join(repr(p) for p in tok.split("I love LLMs"))
-    assert "text             'I love LLMs'" in out
-    assert f"1 pieces         {pieces}" in out
-    assert f"2 tokens         {tokens}" in out
-    assert f"3 ids            ({len(ids)}, 1) int64 = (seq_len, batch)" in out
+    assert "text                   'I love LLMs'" in out
+    assert f"step 1: pieces         {pieces}" in out
+    assert f"step 2: tokens         {tokens}" in out
+    assert f"step 3: ids            ({len(ids)}, 1) int64 = (seq_len, batch)" in out
     printed_ids = [int(i) for i in re.findall(r"pos \d+\s+\[\s*(\d+)\]", out)]
     assert printed_ids == ids
     d_model = printed_shapes(out)[0][-1]
     assert printed_shapes(out) == [(len(ids), 1, d_model), (len(ids), d_model),
                                    (len(ids), 1, d_model)]
-    for step in ["4 token vectors", "5 positions", "6 sum"]:
+    for step in ["step 4: token vectors", "step 5: positions", "step 6: sum"]:
         assert step in out
     assert len(out.splitlines()) <= 45  # one screen
 
@@ -131,7 +131,8 @@ def test_printed_shapes_and_values_match_the_saved_arrays(tmp_path, tok, batch_f
     first = {i: vectors[k] for k, i in reversed(list(enumerate(flat_ids)))}
     np.testing.assert_array_equal(vectors, np.array([first[i] for i in flat_ids]))
     # the first printed row of the sum is the saved one, to the printed 4 decimals
-    row = re.search(r"6 sum(?:.*\n)+?\s+\[0,0\] \S+\s+(\S+) (\S+) (\S+)  \.\.\.", result.stdout)
+    row = re.search(r"step 6: sum(?:.*\n)+?\s+\[0,0\] \S+\s+(\S+) (\S+) (\S+)  \.\.\.",
+                    result.stdout)
     printed = [float(v) for v in row.groups()]
     np.testing.assert_allclose(printed, arrays["input_embeddings"][0, 0, :3], atol=6e-5)
 
@@ -141,7 +142,7 @@ def test_allow_special_encodes_special_token_text_as_its_id(tmp_path, tok):
     assert result.returncode == 0, result.stderr
     special_id = tok.special_tokens["<|endoftext|>"]
     assert re.search(rf"pos 0\s+\[\s*{special_id}\]", result.stdout)
-    assert "1 pieces         '<|endoftext|>'  ' hi'" in result.stdout
+    assert "step 1: pieces         '<|endoftext|>'  ' hi'" in result.stdout
 
 
 def test_dim_controls_how_many_values_each_row_prints(tmp_path):
@@ -175,7 +176,7 @@ def test_embed_with_gpt2_ranks_prints_gpt2_ids(tmp_path, gpt2_ranks_path):
     (["embed", "x", "--colour"], "unrecognized arguments"),
     (["embedd", "x"], "invalid choice"),
     (["plot", "pictures"], "invalid choice"),
-    (["embed", "x", "--save", ""], "--save needs a file name"),
+    (["embed", "x", "--save", ""], "--save '': no file name given"),
     (["embed", "x", "--checkpoint", "absent.npz"], "no such file"),
     (["embed", "x", "--checkpoint", "notes.txt"], "not an .npz checkpoint"),
     (["plot", "positions", "--out", "sub"], "is a folder"),
@@ -361,7 +362,7 @@ def test_walkthrough_uses_the_checkpoint_tables_and_its_learned_positions(tok, f
     lines, result = walkthrough.walk(["I love LLMs", "Hi"], tok, tokenizer_name="bundled",
                                      checkpoint=fake_checkpoint)
     text = "\n".join(lines)
-    assert "5 positions      learned table" in text and "trained, from stand_in.npz" in text
+    assert "step 5: positions      learned table" in text and "trained, from stand_in.npz" in text
     ids = result.ids
     np.testing.assert_array_equal(result.token_embeddings,
                                   fake_stage.token_embedding.weight[ids])
@@ -377,7 +378,7 @@ def test_walkthrough_refuses_a_text_longer_than_the_learned_table(tok, fake_chec
                          checkpoint=fake_checkpoint)
     lines, _ = walkthrough.walk(["word " * 20], tok, tokenizer_name="bundled",
                                 positions="sinusoidal", checkpoint=fake_checkpoint)
-    assert any(line.startswith("5 positions      sinusoidal") for line in lines)
+    assert any(line.startswith("step 5: positions      sinusoidal") for line in lines)
 
 
 def test_a_checkpoint_for_another_vocabulary_is_not_used_for_token_vectors(tok, tmp_path):
@@ -408,3 +409,113 @@ def test_a_token_that_splits_a_character_is_shown_as_its_bytes(tok):
                                           (b"'s", "'s"), (b"\xf0\x9f", "\\xf0\\x9f")])
 def test_picture_labels_drop_the_quotes_and_mark_the_space(token, label):
     assert show_token(token, quoted=False, space=plots.SPACE_MARK) == label
+
+
+# --- the pictures: defaults and options that say what they show -------------------------------
+
+@pytest.mark.parametrize("length", [1, 2, 3, 7, 10, 16, 33, 64, 100, 199, 1000])
+def test_tick_labels_never_touch_their_neighbours(length):
+    for scale in (1, 2, 8):
+        rows = plots._spread(plots._ticks(length), scale, lambda t: 11)
+        columns = plots._spread(plots._ticks(length), scale,
+                                lambda t: viz.text_width(str(t)) + 6)
+        assert rows[-1] == columns[-1] == length - 1  # the last tick shows the size
+        for ticks, room in ((rows, lambda t: 11),
+                            (columns, lambda t: viz.text_width(str(t)) + 6)):
+            assert all((b - a) * scale >= room(a) for a, b in zip(ticks, ticks[1:], strict=False))
+
+
+def test_similarity_shows_cosines_by_default_and_dot_products_with_dot(tmp_path):
+    if not HAS_CHECKPOINT:
+        pytest.skip("no bundled checkpoint")
+    cosine = run("plot", "similarity", "--no-color", cwd=tmp_path)
+    dot = run("plot", "similarity", "--no-color", "--dot", cwd=tmp_path)
+    assert cosine.returncode == dot.returncode == 0, cosine.stderr + dot.stderr
+    assert "PE[p] cos PE[q]" in cosine.stdout and "PE[p] . PE[q]" in dot.stdout
+
+
+def test_plot_positions_halves_draws_the_sin_then_cos_layout(tmp_path):
+    for flags, name in (([], "a.png"), (["--halves"], "b.png")):
+        result = run("plot", "positions", "--length", "8", "--dim", "8", "--out", name, *flags,
+                     cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    interleaved = decode_png((tmp_path / "a.png").read_bytes())
+    halves = decode_png((tmp_path / "b.png").read_bytes())
+    assert interleaved.shape == halves.shape and not np.array_equal(interleaved, halves)
+    expected = plots.positions_image(8, 8, halves=True)
+    np.testing.assert_array_equal(halves, expected)
+
+
+def test_plot_tokens_top_is_capped_with_a_message(tmp_path):
+    if not HAS_CHECKPOINT:
+        pytest.skip("no bundled checkpoint")
+    result = run("plot", "tokens", "--top", "100000", "--out", "t.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"showing the {plots.MAX_TOKENS_SHOWN} most frequent" in result.stdout
+
+
+# --- reading text, long texts, the version, the help -----------------------------------------
+
+def test_embed_and_tokenize_read_standard_input_and_a_file(tmp_path):
+    (tmp_path / "note.txt").write_text("I love LLMs\n", encoding="utf-8")
+    piped = subprocess.run([sys.executable, "-m", "minimal_embed", "tokenize", "-"],
+                           input=b"I love LLMs\n", capture_output=True, cwd=tmp_path,
+                           env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
+    from_file = run("tokenize", "--file", "note.txt", cwd=tmp_path)
+    argument = run("tokenize", "I love LLMs", cwd=tmp_path)
+    assert piped.returncode == from_file.returncode == argument.returncode == 0
+    assert piped.stdout.decode() == from_file.stdout == argument.stdout  # one newline dropped
+    embedded = run("embed", "--file", "note.txt", cwd=tmp_path)
+    assert embedded.returncode == 0 and "'I love LLMs'" in embedded.stdout
+
+
+def test_a_long_text_prints_a_head_and_a_tail_with_what_was_left_out(tmp_path):
+    (tmp_path / "long.txt").write_text("word " * 20000, encoding="utf-8")
+    result = run("embed", "--positions", "sinusoidal", "--file", "long.txt", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout) < 20_000  # 100 KB of text, a few KB of output
+    assert re.search(r"\[[\d,]+ of 100,000 characters left out\]", result.stdout)
+    assert re.search(r"\[[\d,]+ of [\d,]+ tokens left out\]", result.stdout)
+    assert max(len(line) for line in result.stdout.splitlines()) < 400
+
+
+def test_an_argument_that_is_not_utf8_gets_a_note(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "minimal_embed", "tokenize", b"caf\xe9"],
+                            capture_output=True, cwd=tmp_path, timeout=60,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert result.returncode == 0
+    assert b"argument 1 has 1 byte(s) that are not UTF-8; each became U+FFFD" in result.stderr
+    assert "'\ufffd'".encode() in result.stdout
+
+
+def test_version_and_help_with_examples(tmp_path):
+    from minimal_embed import __version__
+    from minimal_embed.app import cli
+    from minimal_embed.train import TrainConfig
+
+    assert run("--version", cwd=tmp_path).stdout.strip() == f"minimal-embed {__version__}"
+    for command in ("embed", "tokenize", "train", "plot", "neighbors", "train-tokenizer"):
+        help_text = run(command, "--help", cwd=tmp_path).stdout
+        assert "example:\n  minimal-embed " + command in help_text
+    assert "default 600" in run("train", "--help", cwd=tmp_path).stdout
+    assert cli.TRAIN_STEPS == TrainConfig().steps
+
+
+def test_tokenize_with_gpt2_ranks_prints_gpt2_ids(tmp_path, gpt2_ranks_path):
+    result = run("tokenize", "I love LLMs", "--gpt2", str(gpt2_ranks_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "ids:    40 1842 27140 10128" in result.stdout
+
+
+def test_a_padded_batch_says_the_mask_hides_the_padding(tmp_path):
+    result = run("embed", "I love LLMs", "Hi", cwd=tmp_path)
+    assert "attention's mask hides them" in result.stdout
+    single = run("embed", "I love LLMs", cwd=tmp_path)
+    assert "attention's mask hides them" not in single.stdout
+
+
+def test_neighbors_on_the_output_of_embed_save_says_what_that_file_is(tmp_path):
+    assert run("embed", "hi", "--save", "out.npz", cwd=tmp_path).returncode == 0
+    result = run("neighbors", " the", "--checkpoint", "out.npz", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "looks like the arrays `minimal-embed embed --save` writes" in result.stderr

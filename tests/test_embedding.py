@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from minimal_embed import Embedding, InputEmbedding, SparseRows
+from minimal_embed import Embedding, InputEmbedding, LearnedPositions, SparseRows
 from minimal_embed.checkpoint import write_checkpoint
 from minimal_embed.embedding import sum_rows_by_id, sum_rows_by_id_plain
 
@@ -398,3 +398,15 @@ def test_ids_that_are_not_plain_integers_are_refused(dtype):
     ids = np.array([1, 2]).astype(dtype)
     with pytest.raises(TypeError, match="token ids must be integers"):
         Embedding(4, 2)(ids)
+
+
+def test_std_zero_gives_a_zero_table_to_load_into_without_drawing(monkeypatch):
+    def no_draw(*args, **kwargs):
+        raise AssertionError("a table to load into must not be drawn")
+
+    stage = InputEmbedding(None, 4, vocab_size=6, max_len=5, token_std=0.0, position_std=0.0)
+    assert not any(table.any() for table in stage.parameters().values())
+    monkeypatch.setattr(np.random, "default_rng", no_draw)
+    emb = Embedding(6, 3, std=0.0, dtype=np.float64)
+    assert emb.weight.dtype == np.float64 and not emb.weight.any()
+    assert not LearnedPositions(5, 3, std=0.0).weight.any()

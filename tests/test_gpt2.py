@@ -177,15 +177,23 @@ def test_trained_vocabulary_written_for_tiktoken_encodes_as_we_do(small_trained,
 
 
 def offsets_by_walking(tok: Tokenizer, text: str, ids: list[int]) -> list[tuple[int, int]]:
-    """The reference: give each byte the index of its character, then read each token's range."""
-    character_of_byte = []
-    for index, character in enumerate(text):
-        # A lone surrogate is encoded as U+FFFD: three bytes, as surrogatepass also gives.
-        character_of_byte += [index] * len(character.encode("utf-8", errors="surrogatepass"))
+    """The reference: give each byte the span of its character, then read each token's range.
+
+    A surrogate pair is one character (four bytes) over two indices; a lone surrogate is encoded
+    as U+FFFD, three bytes, as surrogatepass also gives."""
+    span_of_byte, index = [], 0
+    while index < len(text):
+        pair = text[index : index + 2]
+        if len(pair) == 2 and "\ud800" <= pair[0] < "\udc00" <= pair[1] < "\ue000":
+            span_of_byte += [(index, index + 2)] * 4
+            index += 2
+        else:
+            span_of_byte += [(index, index + 1)] * len(text[index].encode("utf-8", "surrogatepass"))
+            index += 1
     spans, position = [], 0
     for token_id in ids:
         length = len(tok.token_bytes(token_id))
-        spans.append((character_of_byte[position], character_of_byte[position + length - 1] + 1))
+        spans.append((span_of_byte[position][0], span_of_byte[position + length - 1][1]))
         position += length
     return spans
 
@@ -220,7 +228,9 @@ def assert_spans_tile(text, ids, spans):
     assert spans[0][0] == 0 and spans[-1][1] == len(text)
     for (start, end), (next_start, _) in zip(spans, spans[1:], strict=False):
         assert start < end
-        assert next_start in (end, end - 1)  # end - 1: the two tokens split one character
+        # end - 1: the two tokens split one character; end - 2: a surrogate pair, one character
+        pair = "\ud800" <= text[end - 2 : end - 1] < "\udc00" <= text[end - 1 : end] < "\ue000"
+        assert next_start in ((end, end - 2) if pair else (end, end - 1))
 
 
 @settings(max_examples=200)

@@ -360,6 +360,16 @@ def test_unsigned_indices_that_wrap_around_in_np_diff_are_refused():
     assert not w.any()
 
 
+@pytest.mark.parametrize("make", [lambda p: SGD(p, lr=1.0), lambda p: Adam(p)])
+@pytest.mark.parametrize("dtype", ["m8[s]", np.float64, bool])
+def test_sparse_rows_indices_that_are_not_plain_integers_are_a_type_error(make, dtype):
+    # np.issubdtype counts timedelta64 as an integer; the check must not
+    w = np.zeros((4, 2))
+    with pytest.raises(TypeError, match="indices must be a 1-D integer array"):
+        make([w]).step([SparseRows(np.array([1, 2]).astype(dtype), np.ones((2, 2)))])
+    assert not w.any()
+
+
 @pytest.mark.parametrize("make", [lambda p: SGD(p, lr=0.1), lambda p: Adam(p)])
 def test_a_parameter_given_twice_or_overlapping_another_is_refused_naming_both(make):
     w, other = np.zeros((4, 2)), np.zeros(3)

@@ -11,6 +11,8 @@ PUBLIC_NAMES = [
     "Tokenizer", "GPT2_PATTERN", "Embedding", "SparseRows", "sinusoidal_table",
     "LearnedPositions", "add_positions", "InputEmbedding", "SGD", "Adam",
     "attention_scores", "alibi_slopes", "alibi_bias", "t5_relative_buckets", "rope",
+    "load_pretrained", "read_safetensors", "write_safetensors",
+    "load_hf_tokenizer", "WordPieceTokenizer", "UnigramTokenizer",
 ]
 
 

@@ -158,6 +158,13 @@ def test_table_rejects_bad_sizes_with_value_error(bad):
         sinusoidal_table(**bad)
 
 
+@pytest.mark.parametrize("offset", [np.int64(2**63 - 2), 2**53, -(2**53) - 1, np.int64(-(2**63))])
+def test_an_offset_beyond_exact_float64_positions_is_refused_not_overflowed(offset):
+    # the check itself once overflowed in int64 and let garbage rows through
+    with pytest.raises(ValueError, match="offset"):
+        sinusoidal_table(2, 4, offset=offset)
+
+
 def test_table_rejects_non_integer_offset_and_integer_dtype():
     with pytest.raises(TypeError, match="offset"):
         sinusoidal_table(4, 4, offset=1.5)
@@ -212,6 +219,24 @@ def test_too_long_sequence_error_names_seq_len_offset_and_max_len(seq_len, offse
     assert "max_len=8" in message
     with pytest.raises(ValueError, match="max_len=8"):
         pos.backward(np.zeros((seq_len, 2, 4)), offset=offset)
+
+
+@pytest.mark.parametrize("std", [float("nan"), float("inf"), -0.1])
+def test_learned_std_must_be_finite_and_not_negative(std):
+    with pytest.raises(ValueError, match="std must be a finite number >= 0.0"):
+        LearnedPositions(8, 4, std=std)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, bool, "U3"])
+def test_learned_dtype_must_be_floating_point(dtype):
+    with pytest.raises(TypeError, match="dtype must be a floating-point dtype"):
+        LearnedPositions(8, 4, dtype=dtype)
+
+
+def test_learned_takes_numpy_scalars_as_python_numbers():
+    numpy_args = LearnedPositions(np.int64(8), np.int32(4), std=np.float32(0.5), seed=np.int64(1))
+    np.testing.assert_array_equal(numpy_args.weight,
+                                  LearnedPositions(8, 4, std=float(np.float32(0.5)), seed=1).weight)
 
 
 def test_learned_rejects_negative_offset_and_wrong_gradient_width():

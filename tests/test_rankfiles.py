@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -210,13 +211,13 @@ def _edit_text(path, old, new):
 @pytest.mark.parametrize(
     ("file", "old", "new", "message"),
     [
-        ("vocab.bpe", "ab c\n", "ab  c\n", r"vocab.bpe line 3: expected 'LEFT RIGHT'"),
-        ("vocab.bpe", "ab c\n", "c ab\n", r"vocab.bpe line 3: merge 'c' \+ 'ab' should create"),
-        ("vocab.bpe", "ab c\n", "ab \u4e00\n", r"vocab.bpe line 3: '\u4e00' is not in GPT-2's"),
-        ("vocab.bpe", "a b\n", "a b\na b\n", r"vocab.bpe line 3: merge 'a' \+ 'b' should create"),
-        ("encoder.json", '"ab": 256', '"ab": 3', r"id 3 is given to both"),
+        ("vocab.bpe", "ab c\n", "ab  c\n", r"vocab.bpe: line 3: expected 'LEFT RIGHT'"),
+        ("vocab.bpe", "ab c\n", "c ab\n", r"vocab.bpe: line 3: merge 'c' \+ 'ab' should create"),
+        ("vocab.bpe", "ab c\n", "ab \u4e00\n", r"vocab.bpe: line 3: '\u4e00' is not in GPT-2's"),
+        ("vocab.bpe", "a b\n", "a b\na b\n", r"vocab.bpe: line 3: merge 'a' \+ 'b' should create"),
+        ("encoder.json", '"ab": 256', '"ab": 3', r"encoder.json: id 3 is given to both"),
         ("encoder.json", '"ab": 256', '"ab": "256"', r"the id of 'ab' must be an integer"),
-        ("encoder.json", '"ab": 256', '"ab": 256,', r"encoder.json is not valid JSON"),
+        ("encoder.json", '"ab": 256', '"ab": 256,', r"encoder.json: not valid JSON"),
         ("encoder.json", '"ab": 256', '"a": 256', r"the key 'a' appears twice"),
         ("encoder.json", '"ab": 256', '"a\\u4e00": 256', r"'\u4e00' is not in GPT-2's byte"),
     ],
@@ -273,7 +274,8 @@ def assert_loads_a_working_tokenizer_or_raises_value_error(data: bytes, folder) 
     path.write_bytes(data)
     try:
         tok = Tokenizer.from_tiktoken(path)
-    except ValueError:
+    except ValueError as error:
+        assert str(error).startswith(f"{path}: ")  # the message names the file
         with pytest.raises(ValueError):
             parse_tiktoken(data)  # the reader is the one that refused
         return
@@ -331,3 +333,108 @@ def mutated_files(draw):
 def test_mutated_rank_files_give_value_error_or_a_working_tokenizer(scratch, data):
     assert_loads_a_working_tokenizer_or_raises_value_error(data, scratch)
 
+
+# --- damaged GPT-2 files: ValueError naming the file, never a silently different vocabulary -----
+
+
+def test_an_empty_or_truncated_vocab_bpe_is_refused_not_read_as_special_tokens(tmp_path):
+    encoder, vocab = write_small_gpt2(tmp_path)
+    lines = vocab.read_text(encoding="utf-8").split("\n")  # version, 8 merges, ""
+    for kept in (lines[:1], lines[:5], lines[:-2]):  # only the version line; 4 merges; 7 merges
+        vocab.write_text("\n".join(kept) + "\n", encoding="utf-8")
+        with pytest.raises(ValueError, match=f"{vocab}: it ends after {len(kept) - 1} merges, but "
+                                             ".* the merges look truncated"):
+            Tokenizer.from_gpt2(encoder, vocab)
+    vocab.write_bytes(b"")
+    with pytest.raises(ValueError, match=f"{vocab}: it ends after 0 merges"):
+        read_gpt2(encoder, vocab)
+    vocab.write_text("\n".join(lines)[:-3], encoding="utf-8")  # cut inside the last line
+    with pytest.raises(ValueError, match=f"{vocab}: line 9: the file must end with a newline"):
+        read_gpt2(encoder, vocab)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"a\xff": 0}', r"not valid UTF-8 \(byte 3 is 0xff\)"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"!": ' + b"9" * 5000 + b"}", "Exceeds the limit"),
+        (b'{"!": 9223372036854775808}', r"must be an integer in 0..2\*\*63 - 1, got 92233"),
+        (b'{"!": -1}', r"must be an integer in 0..2\*\*63 - 1, got -1"),
+        (b'{"!": 1.0}', r"must be an integer in 0..2\*\*63 - 1, got 1.0"),
+        (b"[1, 2]", "must hold one JSON object"),
+    ],
+)
+def test_a_damaged_encoder_json_is_refused_naming_it(tmp_path, content, message):
+    encoder, vocab = write_small_gpt2(tmp_path)
+    encoder.write_bytes(content)
+    with pytest.raises(ValueError, match=f"{encoder}: .*{message}"):
+        Tokenizer.from_gpt2(encoder, vocab)
+
+
+@pytest.mark.parametrize(("special", "message"), [
+    ('"<|\\ud800|>": 264', "lone surrogate"),
+    ('"": 264', "non-empty str"),
+    ('"<|x|>": 18446744073709551616', r"0..2\*\*63 - 1"),
+])
+def test_special_tokens_of_encoder_json_that_cannot_be_are_refused_naming_it(tmp_path, special,
+                                                                                message):
+    encoder, vocab = write_small_gpt2(tmp_path)
+    _edit_text(encoder, '"<|endoftext|>": 264', special)
+    with pytest.raises(ValueError, match=f"{encoder}: .*{message}"):
+        Tokenizer.from_gpt2(encoder, vocab)
+
+
+def test_a_damaged_tiktoken_file_is_refused_naming_it(tmp_path):
+    path = tmp_path / "small.tiktoken"
+    path.write_bytes(small_file()[:-30])
+    with pytest.raises(ValueError, match=f"^{path}: line 262: expected 'BASE64 RANK'"):
+        Tokenizer.from_tiktoken(path)
+
+
+@st.composite
+def damaged_gpt2_files(draw):
+    """Which file, and the bytes it becomes: cut at any byte, or one to three bits flipped."""
+    which = draw(st.sampled_from(["encoder.json", "vocab.bpe"]))
+    content = bytearray(GPT2_PAIR[which])
+    kind = draw(st.sampled_from(["truncate", "flip"]))
+    if kind == "truncate":
+        return which, kind, bytes(content[: draw(st.integers(0, len(content) - 1))])
+    for _ in range(draw(st.integers(1, 3))):
+        content[draw(st.integers(0, len(content) - 1))] ^= 1 << draw(st.integers(0, 7))
+    return which, kind, bytes(content)
+
+
+def _small_gpt2_pair() -> dict[str, bytes]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        paths = write_small_gpt2(Path(folder))
+        return {path.name: path.read_bytes() for path in paths}
+
+
+GPT2_PAIR = _small_gpt2_pair()
+
+
+@settings(max_examples=150)
+@given(damage=damaged_gpt2_files())
+def test_damaged_gpt2_files_give_an_equal_tokenizer_or_value_error_naming_a_file(scratch, damage):
+    which, kind, content = damage
+    folder = scratch / "gpt2"
+    folder.mkdir(exist_ok=True)
+    for name, original in GPT2_PAIR.items():
+        (folder / name).write_bytes(content if name == which else original)
+    encoder, vocab = folder / "encoder.json", folder / "vocab.bpe"
+    try:
+        tok = Tokenizer.from_gpt2(encoder, vocab)
+    except ValueError as error:
+        assert str(error).startswith((f"{encoder}: ", f"{vocab}: "))
+        return
+    expected = Tokenizer.from_gpt2(*write_small_gpt2(scratch))
+    if kind == "truncate":  # a file cut short never reads as another vocabulary
+        assert tok == expected
+        return
+    assert tok.ranks == expected.ranks or tok.special_tokens == expected.special_tokens
+    tok.to_tiktoken(folder / "rewritten.tiktoken")
+    assert read_tiktoken(folder / "rewritten.tiktoken") == tok.ranks
+    assert tok.decode(tok.encode(SAMPLE, disallowed_special=())) == SAMPLE

@@ -19,6 +19,7 @@ from minimal_embed.relative import (
     relative_sinusoids,
     rope,
     rope_backward,
+    rope_frequencies,
     t5_relative_buckets,
     transformer_xl_scores,
 )
@@ -341,6 +342,14 @@ def test_rope_rejects_bad_positions_and_rotary_dims():
         rope(x, np.arange(3), rotary_dim=10)
 
 
+def test_rope_base_of_a_wrong_type_is_a_type_error_and_numpy_floats_are_accepted():
+    x = np.ones((3, 8))
+    with pytest.raises(TypeError, match="base must be a number"):
+        rope(x, np.arange(3), base="10000")
+    np.testing.assert_array_equal(rope(x, np.arange(3), base=np.float32(500.0)),
+                                  rope(x, np.arange(3), base=500.0))
+
+
 # --------------------------------------------------------------------------- Transformer-XL
 
 
@@ -407,3 +416,70 @@ def test_rope_refuses_positions_that_are_not_plain_integers(dtype):
 def test_rope_refuses_a_base_that_is_not_finite_and_positive(base):
     with pytest.raises(ValueError, match="base must be a finite number > 0"):
         rope(np.ones((3, 4)), np.arange(3), base=base)
+
+
+# --------------------------------------------------------------------------- RoPE scaling
+
+
+def llama3_frequencies_looped(rotary_dim, base, factor, low, high, original):
+    """Llama 3.1's rule one frequency at a time, as Meta's apply_scaling states it."""
+    out = []
+    for t in range(rotary_dim // 2):
+        theta = base ** (-2 * t / rotary_dim)
+        wavelength = 2 * math.pi / theta
+        if wavelength < original / high:          # fast pairs: unchanged
+            out.append(theta)
+        elif wavelength > original / low:         # slow pairs: interpolated fully
+            out.append(theta / factor)
+        else:                                     # in between: a smooth mix of the two
+            smooth = (original / wavelength - low) / (high - low)
+            out.append((1 - smooth) * theta / factor + smooth * theta)
+    return np.array(out)
+
+
+@given(st.sampled_from([8, 16, 64, 128]), st.sampled_from([10000.0, 500000.0]),
+       st.sampled_from([2.0, 8.0]), st.sampled_from([(1.0, 4.0), (0.5, 2.0)]),
+       st.sampled_from([32, 8192]))
+def test_llama3_frequencies_equal_the_rule_one_pair_at_a_time(dim, base, factor, band, original):
+    scaling = {"kind": "llama3", "factor": factor, "low_freq_factor": band[0],
+               "high_freq_factor": band[1], "original_max_len": original}
+    np.testing.assert_allclose(rope_frequencies(dim, base, scaling=scaling),
+                               llama3_frequencies_looped(dim, base, factor, *band, original),
+                               rtol=1e-13)
+
+
+def test_linear_scaling_turns_position_p_as_p_over_factor_did():
+    x = np.random.default_rng(0).standard_normal((2, 4, 8))
+    scaled = rope(x, np.array([0, 4, 8, 12]), interleaved=True,
+                  scaling={"kind": "linear", "factor": 4.0})
+    stretched = complex_rope(x, np.array([0.0, 1.0, 2.0, 3.0]))  # the positions divided by 4
+    np.testing.assert_allclose(scaled, stretched, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(rope_backward(scaled, np.array([0, 4, 8, 12]), interleaved=True,
+                                             scaling={"kind": "linear", "factor": 4.0}), x,
+                               atol=1e-12)
+
+
+def test_rope_scheme_carries_its_scaling_through_its_config():
+    from minimal_embed.schemes import RoPE, from_config
+
+    scheme = RoPE(base=500000.0, scaling={"kind": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                          "high_freq_factor": 4.0, "original_max_len": 8192})
+    again = from_config(scheme.config())
+    np.testing.assert_array_equal(again.frequencies(128), scheme.frequencies(128))
+    x = np.random.default_rng(1).standard_normal((3, 128))
+    np.testing.assert_array_equal(again.rotate(x, np.arange(3)), scheme.rotate(x, np.arange(3)))
+
+
+@pytest.mark.parametrize(("scaling", "words"), [
+    ({"kind": "yarn", "factor": 2.0}, "'yarn' is not supported; the supported kinds are linear"),
+    ({"factor": 2.0}, "None is not supported"),
+    ({"kind": "llama3", "factor": 2.0}, "needs the setting 'low_freq_factor'"),
+    ({"kind": "linear", "factor": 0.0}, "factor must be a finite number > 0"),
+    ({"kind": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 1.0,
+      "original_max_len": 8192}, "high_freq_factor must be a finite number > 4.0"),
+])
+def test_rope_scaling_settings_are_checked_when_the_scheme_is_built(scaling, words):
+    from minimal_embed.schemes import RoPE
+
+    with pytest.raises(ValueError, match=words):
+        RoPE(scaling=scaling)

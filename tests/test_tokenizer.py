@@ -2,6 +2,7 @@
 
 import io
 import random
+import time
 from collections import Counter
 
 import numpy as np
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from minimal_embed import GPT2_PATTERN, GPT4_PATTERN, Tokenizer, data, load_tokenizer
 from minimal_embed.app import cli
-from minimal_embed.tokenizer import bpe, count_pieces
+from minimal_embed.tokenizer import bpe, count_pieces, patterns
 from minimal_embed.tokenizer.patterns import Splitter
 
 EOT = "<|endoftext|>"  # `tok` (conftest.py) has it and "<|pad|>" as special tokens
@@ -106,6 +107,60 @@ def test_long_runs_split_as_the_original_pattern_splits_them(pattern, original, 
     expected = regex.findall(original, text)
     assert regex.findall(pattern, text) == expected
     assert Splitter(pattern).split(text) == expected  # through the `re` twin on Python 3.11+
+
+
+# --- untrusted patterns: refused when given, or stopped in time; never a hang --------------------
+
+# hours on "a" * 34 + "!": (a|a)+ can match a run of n a's in 2**n ways, and $ makes it try all
+CATASTROPHIC = r"(?:a|a)+$|."
+# tiktoken's o200k_base split, written out: a third pattern from the wild that must pass
+O200K = "|".join([
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"\p{N}{1,3}", r" ?[^\s\p{L}\p{N}]+[\r\n/]*", r"\s*[\r\n]+", r"\s+(?!\S)", r"\s+",
+])
+
+
+def test_a_catastrophic_pattern_is_refused_within_a_second():
+    started = time.monotonic()
+    with pytest.raises(ValueError, match=r"backtracks catastrophically: splitting 'a' \* 200"):
+        Tokenizer(byte_ranks(), pattern=CATASTROPHIC)
+    with pytest.raises(ValueError, match="backtracks catastrophically"):
+        count_pieces("a" * 34 + "!", pattern=CATASTROPHIC)
+    assert time.monotonic() - started < 3  # not hours
+
+
+def test_a_pattern_slow_only_on_text_the_probes_miss_is_stopped_by_the_time_bound(monkeypatch):
+    monkeypatch.setattr(patterns, "SPLIT_SECONDS", 0.2)
+    slow_on_x = Tokenizer(byte_ranks(), pattern=r"(?:x|x)+$|.")  # no probe is a run of x
+    assert slow_on_x.encode("xx ab") == list(b"xx ab")
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="did not finish a text of 35 characters in 0.2 s"):
+        slow_on_x.encode("x" * 34 + "!")
+    assert time.monotonic() - started < 3  # not hours
+
+
+def test_counted_repeats_that_multiply_past_the_limit_are_refused_before_compiling():
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="counts multiply past 100000"):
+        Tokenizer(byte_ranks(), pattern=r"(?:(?:a{1000}){1000}){100}")  # hours to compile
+    assert time.monotonic() - started < 2  # not hours
+    assert Splitter(r"\{1000}{99}|\p{N}{1,3}|.").split("{{") == ["{", "{"]  # escapes skipped
+
+
+@pytest.mark.parametrize("pattern", [GPT2_ORIGINAL, GPT4_ORIGINAL, O200K, r"\w+|\s+|[^\w\s]+"],
+                         ids=["gpt2-original", "gpt4-original", "o200k", "words"])
+def test_patterns_that_do_not_backtrack_pass_and_split_as_regex_does(pattern):
+    splitter = Splitter(pattern)
+    assert splitter.bounded
+    text = "Hello, wörld!  Ünïcode 123456 \n\n   x" * 20 + " " * 5000 + "a" * 5000
+    assert splitter.split(text) == regex.findall(pattern, text)
+
+
+def test_the_built_in_patterns_are_not_bounded():
+    assert not Splitter(GPT2_PATTERN).bounded and not Splitter(GPT4_PATTERN).bounded
 
 
 # --- training rules ---------------------------------------------------------------------------
@@ -312,6 +367,73 @@ def test_encode_batch_refuses_bad_arguments(tok):
         tok.encode_batch(["a"], pad_id=600)
 
 
+# --- arguments: TypeError for a wrong type, ValueError for a wrong value -----------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda tok: tok.split(None), TypeError, "text must be a str, got NoneType"),
+        (lambda tok: tok.encode(None), TypeError, "text must be a str, got NoneType"),
+        (lambda tok: tok.encode(b"x"), TypeError, r"got bytes \(decode bytes first"),
+        (lambda tok: tok.encode_ordinary(5), TypeError, "text must be a str, got int"),
+        (lambda tok: tok.encode_with_offsets(None), TypeError, "text must be a str"),
+        (lambda tok: tok.encode_batch(["a"], max_len=True), TypeError,
+         r"max_len must be an integer, got True \(bool\)"),
+        (lambda tok: tok.encode_batch(None), TypeError, "texts must be a list of str, got None"),
+        (lambda tok: tok.encode_batch([None]), TypeError,
+         "item 0 of texts is a NoneType, not a str"),
+        (lambda tok: tok.encode_batch(["a"], batch_first="no"), TypeError,
+         "batch_first must be True or False, got 'no'"),
+        (lambda tok: tok.encode_batch(["a"], pad_id=1.0), TypeError, "pad_id must be an integer"),
+        (lambda tok: tok.decode(None), TypeError, "a list or array of integers, got NoneType"),
+        (lambda tok: tok.decode(65), TypeError, "a list or array of integers, got int"),
+        (lambda tok: tok.decode(b"AB"), TypeError, "a list or array of integers, got bytes"),
+        (lambda tok: tok.decode("AB"), TypeError, "a list or array of integers, got str"),
+        (lambda tok: tok.decode([np.float64(65)]), TypeError, "integers, got a float64"),
+        (lambda tok: tok.decode(np.array([65], "m8[s]")), TypeError, "dtype timedelta64"),
+        (lambda tok: tok.token_bytes(65.0), TypeError, "token id must be an integer"),
+        (lambda tok: tok.encode("a", allowed_special=None), TypeError,
+         "allowed_special must be 'all' or a collection of str, got None"),
+        (lambda tok: tok.encode("a", allowed_special=[5]), TypeError,
+         "every name in allowed_special must be a str, got int"),
+        (lambda tok: tok.encode("a", disallowed_special=None), TypeError,
+         "disallowed_special must be 'all' or a collection of str"),
+        (lambda tok: tok.split("a", allowed_special=["<|nope|>"]), ValueError,
+         "not special tokens"),
+        (lambda tok: Tokenizer.train(None, 300), TypeError,
+         "texts must be a str or an iterable of str, got NoneType"),
+        (lambda tok: Tokenizer.train(b"ab", 300), TypeError, "iterable of str, got bytes"),
+        (lambda tok: Tokenizer.train("ab", 300, progress="yes"), TypeError,
+         r"progress must be True, False or a function \(done, total\), got 'yes'"),
+        (lambda tok: Tokenizer(tok.ranks, special_tokens=5), TypeError,
+         "special_tokens must be a list of str"),
+        (lambda tok: Tokenizer(tok.ranks, special_tokens={EOT: 600.0}), TypeError,
+         "must be an integer, got 600.0"),
+        (lambda tok: Tokenizer(tok.ranks, special_tokens={EOT: 2**63}), ValueError,
+         r"above 2\*\*63 - 1: ids must fit in int64"),
+    ],
+)
+def test_bad_arguments_get_type_error_or_value_error_naming_them(tok, call, error, message):
+    with pytest.raises(error, match=message):
+        call(tok)
+
+
+def test_numpy_scalars_are_accepted_wherever_python_integers_are(tok):
+    texts = ["one two three", "one"]
+    expected = tok.encode_batch(texts, max_len=2, pad_id=3, batch_first=True)
+    got = tok.encode_batch(texts, max_len=np.int64(2), pad_id=np.int32(3),
+                           batch_first=np.bool_(True))
+    assert all((a == b).all() for a, b in zip(got, expected, strict=True))
+    assert tok.token_bytes(np.uint16(65)) == b"A"
+    assert tok.decode([np.int64(65), np.uint8(66), 67]) == "ABC"
+    assert Tokenizer.train("ab ab", np.int64(258)) == Tokenizer.train("ab ab", 258)
+    numpy_ranks = {token: np.int32(rank) for token, rank in byte_ranks().items()}
+    numpy_specials = Tokenizer(numpy_ranks, special_tokens={EOT: np.int64(300)})
+    assert numpy_specials == Tokenizer(byte_ranks(), special_tokens={EOT: 300})
+    assert type(numpy_specials.special_tokens[EOT]) is int
+
+
 # --- constructing from ranks: the checks in checks.py ------------------------------------------
 
 
@@ -377,3 +499,13 @@ def test_tokenize_command_shows_pieces_tokens_ids_and_count(capsys):
 def test_tokenize_command_refuses_special_text_without_the_flag(capsys):
     assert cli.main(["tokenize", EOT]) == 2
     assert "--allow-special" in capsys.readouterr().err
+
+
+def test_train_tokenizer_command_names_an_input_that_is_not_utf8(tmp_path, capsys):
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("un café\n".encode("latin-1"))
+    output = tmp_path / "tok.txt"
+    assert cli.main(["train-tokenizer", str(latin1), "-o", str(output), "--vocab-size", "300"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert f"{latin1}: not UTF-8 text" in error and "\n" not in error  # one line
+    assert not output.exists()

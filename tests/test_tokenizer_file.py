@@ -1,6 +1,9 @@
 """Our tokenizer file (file_format.py, through Tokenizer.save / Tokenizer.load): exact round
 trips, readable lines, and damaged or arbitrary files refused with ValueError naming the line."""
 
+import json
+import time
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -42,6 +45,7 @@ def test_the_file_is_readable_text(tok, saved_bytes):
         (lambda lines: lines[:300] + [lines[299]] + lines[300:], 301),  # a line repeated
         (lambda lines: lines[:7] + ["7 garbage!"] + lines[8:], 8),  # wrong rank or token
         (lambda lines: lines[:1] + ['pattern "unclosed'] + lines[2:], 2),
+        (lambda lines: lines[:1] + ["pattern " + "[" * 100_000] + lines[2:], 2),  # deep nesting
     ],
 )
 def test_load_reports_the_line_of_a_damaged_file(tok, saved_bytes, tmp_path, damage, line):
@@ -56,7 +60,8 @@ def _load_or_value_error(content, tmp_path):
     path.write_bytes(content)
     try:
         loaded = Tokenizer.load(path)
-    except ValueError:
+    except ValueError as error:
+        assert str(error).startswith(f"{path}: ")  # the message names the file
         return
     loaded.save(tmp_path / "saved.txt")  # the loader accepts exactly what save writes
     assert (tmp_path / "saved.txt").read_bytes() == content
@@ -74,8 +79,10 @@ def test_load_on_arbitrary_bytes_raises_value_error_or_works(tmp_path_factory, c
 def test_load_on_mutated_files_raises_value_error_or_works(small_file, tmp_path_factory, draw):
     content = bytearray(small_file)
     lines = content.split(b"\n")
-    kind = draw.draw(st.sampled_from(["flip", "drop", "swap"]))
-    if kind == "flip":
+    kind = draw.draw(st.sampled_from(["flip", "drop", "swap", "truncate"]))
+    if kind == "truncate":
+        content = content[: draw.draw(st.integers(0, len(content) - 1))]
+    elif kind == "flip":
         for _ in range(draw.draw(st.integers(1, 3))):
             position = draw.draw(st.integers(0, len(content) - 1))
             content[position] ^= 1 << draw.draw(st.integers(0, 7))
@@ -95,6 +102,17 @@ def small_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("small") / "small.txt"
     Tokenizer.train("low lower lowest ünïcode", 262, special_tokens=[EOT]).save(path)
     return path.read_bytes()
+
+
+def test_a_file_with_a_catastrophic_pattern_is_refused_fast_naming_it(tok, saved_bytes, tmp_path):
+    content = saved_bytes(tok).decode("utf-8").split("\n")
+    content[1] = f"pattern {json.dumps(r'(?:a|a)+$|.')}"  # hours on "a" * 34 + "!"
+    path = tmp_path / "hostile.txt"
+    path.write_text("\n".join(content), encoding="utf-8")
+    started = time.monotonic()
+    with pytest.raises(ValueError, match=f"^{path}: pattern .* backtracks catastrophically"):
+        Tokenizer.load(path)
+    assert time.monotonic() - started < 3  # not hours
 
 
 def test_format_and_parse_are_inverse_without_a_tokenizer():

@@ -340,9 +340,11 @@ def cli_checkpoint(tmp_path_factory):
 
 def test_train_command_writes_a_checkpoint_and_reports_progress(cli_checkpoint):
     path, done = cli_checkpoint
-    progress = done.stderr.strip().splitlines()[-1]
+    lines = done.stderr.strip().splitlines()
+    progress = [line for line in lines if line.startswith("step ")][-1]
     for field in ("step     5/5", "train", "val", "tok/s", "ETA"):
         assert field in progress
+    assert "early on val can be lower than train" in lines[-1]
     assert "saved to" in done.stdout
     model, meta = load_checkpoint(path)
     assert meta["train"]["steps"] == 5 and model.config.d_model == 16
@@ -401,3 +403,23 @@ def test_numpy_scalars_are_accepted_and_stored_as_python_numbers(tmp_path):
 def test_bad_train_configs_get_a_type_or_value_error(bad, error):
     with pytest.raises(error):
         TrainConfig(**bad)
+
+
+def test_a_progress_line_comes_every_few_seconds_even_between_logged_steps():
+    class Clock:
+        """time.perf_counter stand-in: each call moves on by four seconds."""
+        now = 0.0
+
+        def __call__(self):
+            Clock.now += 4.0
+            return Clock.now
+
+    import io
+    from unittest import mock
+
+    log = io.StringIO()
+    with mock.patch("minimal_embed.train.time.perf_counter", Clock()):
+        train(TrainConfig(steps=4, seq_len=8, d_model=8, n_heads=2, batch_size=2, eval_every=2),
+              log=log, log_every=50, log_seconds=3.0)
+    steps = [line.split()[1] for line in log.getvalue().splitlines() if line.startswith("step")]
+    assert steps == ["1/4", "2/4", "3/4", "4/4"]  # 4 s pass between steps: a line each time

@@ -163,7 +163,7 @@ def test_side_by_side_adds_gaps_and_pads_to_the_tallest():
 
 def test_every_glyph_fits_the_box_and_distinct_glyphs_differ():
     bitmaps = glyph_bitmaps()
-    assert bitmaps.shape == (len(CHARS), 7, 5)
+    assert bitmaps.shape == (len(CHARS), 9, 5)
     assert len(set(CHARS)) == len(CHARS) == 96
     flat = {bitmap.tobytes() for bitmap in bitmaps}
     assert len(flat) == len(CHARS)  # no two characters look the same
@@ -185,7 +185,7 @@ def test_draw_text_clips_at_the_edges_and_inks_only_the_glyph_pixels(x, y):
     viz.draw_text(image, "Hi", x, y, color=(0, 0, 0))
     full = np.zeros((10 + 40, 20 + 80), bool)  # a big canvas, then crop to the image
     ink = viz.text_bitmap("Hi")
-    full[y + 20:y + 27, x + 40:x + 40 + ink.shape[1]] = ink
+    full[y + 20:y + 20 + ink.shape[0], x + 40:x + 40 + ink.shape[1]] = ink
     np.testing.assert_array_equal(image[..., 0] == 0, full[20:30, 40:60])
 
 
@@ -247,3 +247,25 @@ def test_terminal_scatter_shows_every_label_even_when_points_collide():
     for label in ["*alpha", "*beta", "*gamma"]:
         assert label in text
     assert len(text.split("\n")) == 6
+
+
+# --- the font's descenders, wrapped titles ---------------------------------------------------
+
+def test_lower_case_descenders_reach_below_the_line_and_capitals_do_not():
+    bitmaps = glyph_bitmaps()
+    below = bitmaps[:, 7:, :].any(axis=(1, 2))  # rows under the baseline
+    assert {CHARS[i] for i in np.flatnonzero(below)} == set("gjpqy,;")
+    p, capital_p = bitmaps[CHARS.index("p")], bitmaps[CHARS.index("P")]
+    assert not np.array_equal(p[:7], capital_p[:7])
+
+
+@pytest.mark.parametrize("width", [40, 90, 300])
+def test_a_title_wraps_to_the_picture_and_keeps_every_letter(width):
+    title = "sinusoidal position table PE (200 positions x 9 dims)"
+    image = viz.titled(np.full((10, width, 3), 255, np.uint8), title)
+    assert image.shape[1] == width
+    lines = viz.wrap_text(title, width)
+    assert "".join(lines).replace(" ", "") == title.replace(" ", "")
+    assert all(viz.text_width(line) <= width for line in lines)
+    ink = (image[:-10] == 0).all(axis=-1).sum()
+    assert ink == sum(int(viz.text_bitmap(line).sum()) for line in lines)

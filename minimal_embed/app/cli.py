@@ -11,8 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from minimal_embed._files import writable_path
+
+TRAIN_STEPS = 600  # TrainConfig's default, named here so --help can say it without importing
 
 
 class CommandError(Exception):
@@ -21,21 +25,11 @@ class CommandError(Exception):
 
 def _output_file(path: str | None, option: str) -> None:
     """Refuse, before any work, an output path that could not be written: say why."""
-    if path is None:
-        return
-    if path == "":
-        raise CommandError(f"{option} needs a file name, got an empty string")
-    target = Path(path)
-    if target.is_dir():
-        raise CommandError(f"{option} {path!r} is a folder; give a file name inside it")
-    folder = target.parent
-    if not folder.exists():
-        raise CommandError(f"{option} {path!r}: folder {str(folder)!r} does not exist; create "
-                           "it first")
-    if not folder.is_dir():
-        raise CommandError(f"{option} {path!r}: {str(folder)!r} is a file, not a folder")
-    if not os.access(folder, os.W_OK):
-        raise CommandError(f"{option} {path!r}: folder {str(folder)!r} is not writable")
+    if path is not None:
+        try:
+            writable_path(path)
+        except OSError as error:
+            raise CommandError(f"{option} {path!r}: {error}") from None
 
 
 def _input_file(path: str | None, option: str) -> None:
@@ -48,17 +42,74 @@ def _input_file(path: str | None, option: str) -> None:
         raise CommandError(f"{option} {path!r} is a folder, not a file")
 
 
+def _read_texts(arguments: list[str], file: str | None) -> list[str]:
+    """The texts of ``embed`` / ``tokenize``: arguments (``-`` is standard input) and ``--file``.
+
+    Standard input and files are UTF-8 and lose one final newline (as ``$(cat file)`` would); a
+    byte that is not UTF-8, there or in an argument, becomes U+FFFD with a one-line note.
+    """
+    texts = []
+    for number, argument in enumerate(arguments):
+        if argument == "-":
+            texts.append(_decoded(sys.stdin.buffer.read(), "standard input"))
+        else:
+            texts.append(_repaired_argument(argument, f"argument {number + 1}"))
+    if file is not None:
+        _input_file(file, "--file")
+        texts.append(_decoded(Path(file).read_bytes(), file))
+    if not texts:
+        raise CommandError("give a text, - for standard input, or --file PATH")
+    return texts
+
+
+def _decoded(data: bytes, where: str) -> str:
+    """UTF-8 text without one final newline; a note on stderr if bytes had to be replaced."""
+    text = data.decode("utf-8", errors="replace")
+    if "\ufffd" in text and "\ufffd".encode() not in data:
+        print(f"note: {where} is not all UTF-8; each bad byte became U+FFFD", file=sys.stderr)
+    return text[:-1] if text.endswith("\n") else text
+
+
+def _repaired_argument(text: str, where: str) -> str:
+    """An argument whose bytes were not UTF-8 (Python keeps them as lone surrogates), repaired."""
+    bad = [char for char in text if "\udc80" <= char <= "\udcff"]
+    if not bad:
+        return text
+    print(f"note: {where} has {len(bad)} byte(s) that are not UTF-8; each became U+FFFD",
+          file=sys.stderr)
+    return "".join("\ufffd" if "\udc80" <= char <= "\udcff" else char for char in text)
+
+
+def _add_text_arguments(sub: argparse.ArgumentParser, nargs: str) -> None:
+    """The text arguments ``embed`` and ``tokenize`` share."""
+    sub.add_argument("texts", nargs=nargs, metavar="TEXT",
+                     help="the text; - reads standard input (several texts make a batch)")
+    sub.add_argument("--file", metavar="PATH",
+                     help="read the text from a UTF-8 file (for texts too long for the command "
+                          "line)")
+
+
+def _examples(*lines: str) -> dict:
+    """add_parser keywords that show example commands under the help."""
+    return {"epilog": "example:\n  " + "\n  ".join(lines),
+            "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+
 # --- sub-commands, in pipeline order ---------------------------------------------------------
 
 
 def _add_tokenize(subparsers) -> argparse.ArgumentParser:
     sub = subparsers.add_parser(
-        "tokenize", help="show how a text is split into pieces, tokens and ids"
+        "tokenize", help="show how a text is split into pieces, tokens and ids",
+        **_examples('minimal-embed tokenize "I love LLMs"',
+                    "minimal-embed tokenize --gpt2 gpt2.tiktoken - < notes.txt"),
     )
-    sub.add_argument("text", help="the text to tokenize, e.g. 'I love LLMs'")
+    _add_text_arguments(sub, "*")
     sub.add_argument(
         "--tokenizer", metavar="PATH", help="a saved tokenizer file (default: the bundled one)"
     )
+    sub.add_argument("--gpt2", metavar="PATH",
+                     help="use GPT-2's tiktoken rank file (gpt2.tiktoken) for GPT-2's real ids")
     sub.add_argument(
         "--allow-special", action="store_true", help="encode special-token text as its id"
     )
@@ -66,22 +117,30 @@ def _add_tokenize(subparsers) -> argparse.ArgumentParser:
 
 
 def _run_tokenize(args) -> int:
-    from minimal_embed.app.walkthrough import show_token
-    from minimal_embed.tokenizer import Tokenizer, load_tokenizer
+    from minimal_embed.app.walkthrough import abridged, pick_tokenizer, show_token
+    from minimal_embed.tokenizer import Tokenizer
 
     _input_file(args.tokenizer, "--tokenizer")
-    tok = Tokenizer.load(args.tokenizer) if args.tokenizer else load_tokenizer()
+    if args.tokenizer and args.gpt2:
+        raise CommandError("give --tokenizer or --gpt2, not both")
+    texts = _read_texts(args.texts, args.file)
+    tok = Tokenizer.load(args.tokenizer) if args.tokenizer else pick_tokenizer(args.gpt2)[0]
     allowed = "all" if args.allow_special else ()
-    try:
-        ids = tok.encode(args.text, allowed_special=allowed)
-    except ValueError as error:
-        raise CommandError(f"{error} (here: pass --allow-special)") from None
-    pieces = tok.split(args.text, allowed_special=allowed)
-    print("pieces:", " ".join(repr(piece) for piece in pieces))
-    # a token that is not whole UTF-8 characters is shown as its bytes, b'\xf0\x9f'
-    print("tokens:", " ".join(show_token(tok.token_bytes(i)) for i in ids))
-    print("ids:   ", " ".join(str(i) for i in ids))
-    print("count: ", len(ids))
+    for number, text in enumerate(texts):
+        try:
+            ids = tok.encode(text, allowed_special=allowed)
+        except ValueError as error:
+            raise CommandError(f"{error} (here: pass --allow-special)") from None
+        pieces = tok.split(text, allowed_special=allowed)
+        if len(texts) > 1:
+            print(f"text {number}:")
+        print("pieces:", abridged(" ".join(repr(piece) for piece in pieces), len(pieces),
+                                  "pieces"))
+        # a token that is not whole UTF-8 characters is shown as its bytes, b'\xf0\x9f'
+        print("tokens:", abridged(" ".join(show_token(tok.token_bytes(i)) for i in ids),
+                                  len(ids), "tokens"))
+        print("ids:   ", abridged(" ".join(str(i) for i in ids), len(ids), "ids"))
+        print("count: ", len(ids))
     return 0
 
 
@@ -89,6 +148,8 @@ def _add_train_tokenizer(subparsers) -> argparse.ArgumentParser:
     sub = subparsers.add_parser(
         "train-tokenizer",
         help="train a byte-level BPE tokenizer (default: reproduce the bundled one)",
+        **_examples("minimal-embed train-tokenizer -o tokenizer.txt   # the bundled one, a few s",
+                    "minimal-embed train-tokenizer notes/*.txt --vocab-size 4096 -o mine.txt"),
     )
     sub.add_argument(
         "files", nargs="*", metavar="FILE", help="UTF-8 text files (default: the bundled corpus)"
@@ -102,6 +163,16 @@ def _add_train_tokenizer(subparsers) -> argparse.ArgumentParser:
         "-o", "--output", default="tokenizer.txt", help="where to save (default: tokenizer.txt)"
     )
     return sub
+
+
+def _lines(paths: list) -> Iterator[str]:
+    """The lines of the files in turn; ValueError naming a file that is not UTF-8."""
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            try:
+                yield from handle
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path}: not UTF-8 text ({error.reason})") from None
 
 
 def _run_train_tokenizer(args) -> int:
@@ -118,14 +189,8 @@ def _run_train_tokenizer(args) -> int:
     paths = args.files or data.corpus_files()
     specials = args.special if args.special is not None else ["<|endoftext|>"]
     started = time.perf_counter()
-    handles = [open(path, encoding="utf-8") for path in paths]  # noqa: SIM115
-    try:
-        # each file streams line by line, so memory grows with the distinct pieces only
-        lines = (line for handle in handles for line in handle)
-        tok = Tokenizer.train(lines, args.vocab_size, special_tokens=specials, progress=True)
-    finally:
-        for handle in handles:
-            handle.close()
+    # each file streams line by line, so memory grows with the distinct pieces only
+    tok = Tokenizer.train(_lines(paths), args.vocab_size, special_tokens=specials, progress=True)
     tok.save(args.output)
     elapsed = time.perf_counter() - started
     print(f"trained {tok.vocab_size} ids on {len(paths)} file(s) in {elapsed:.2f} s; "
@@ -135,14 +200,18 @@ def _run_train_tokenizer(args) -> int:
 
 def _add_embed(subparsers) -> argparse.ArgumentParser:
     sub = subparsers.add_parser(
-        "embed", help="show every step from text to input embeddings, with shapes and values"
+        "embed", help="show every step from text to input embeddings, with shapes and values",
+        **_examples('minimal-embed embed "I love LLMs" "Hi there"',
+                    "minimal-embed embed --positions sinusoidal --file notes.txt"),
     )
-    sub.add_argument("texts", nargs="+", metavar="TEXT",
-                     help="one or more texts (several make a padded batch with a mask)")
+    _add_text_arguments(sub, "*")
     sub.add_argument("--positions", choices=["learned", "sinusoidal"],
                      help="position scheme (default: the checkpoint's own)")
     sub.add_argument("--checkpoint", metavar="PATH",
                      help="a checkpoint from `minimal-embed train` (default: the bundled one)")
+    sub.add_argument("--model", metavar="FOLDER",
+                     help="a downloaded Hugging Face model (config.json, model.safetensors, "
+                          "vocab.json + merges.txt): its tokenizer, table and positions")
     sub.add_argument("--dim", type=int, default=6, help="values printed per row (default 6)")
     sub.add_argument("--save", metavar="OUT.npz",
                      help="write ids, mask, token/position/input embeddings to an .npz file")
@@ -160,11 +229,15 @@ def _run_embed(args) -> int:
 
     _output_file(args.save, "--save")
     _input_file(args.checkpoint, "--checkpoint")
-    tokenizer, name = walkthrough.pick_tokenizer(args.gpt2)
-    lines, result = walkthrough.walk(
-        args.texts, tokenizer, tokenizer_name=name, positions=args.positions, dim=args.dim,
-        batch_first=args.batch_first, allow_special=args.allow_special,
-        checkpoint=args.checkpoint or walkthrough.bundled_checkpoint())
+    args.texts = _read_texts(args.texts, args.file)
+    if args.model:
+        lines, result = _walk_model(args)
+    else:
+        tokenizer, name = walkthrough.pick_tokenizer(args.gpt2)
+        lines, result = walkthrough.walk(
+            args.texts, tokenizer, tokenizer_name=name, positions=args.positions, dim=args.dim,
+            batch_first=args.batch_first, allow_special=args.allow_special,
+            checkpoint=args.checkpoint or walkthrough.bundled_checkpoint())
     print("\n".join(lines))
     if args.save:
         print(f"saved ids, mask, token_embeddings, position_embeddings, input_embeddings "
@@ -172,8 +245,36 @@ def _run_embed(args) -> int:
     return 0
 
 
+def _walk_model(args):
+    """``embed --model FOLDER``: the walkthrough on a published model's own stage."""
+    from minimal_embed.app import walkthrough
+    from minimal_embed.pretrained import load_pretrained
+
+    clashing = [flag for flag, value in (("--positions", args.positions),
+                                         ("--checkpoint", args.checkpoint),
+                                         ("--gpt2", args.gpt2)) if value]
+    if clashing:
+        raise CommandError(f"--model brings its own tokenizer, table and positions; leave out "
+                           f"{', '.join(clashing)}")
+    model = load_pretrained(args.model)
+    if model.tokenizer is None:
+        raise CommandError(f"{args.model} has no tokenizer this package reads (tokenizer.json, "
+                           "or GPT-2's vocab.json + merges.txt); its tables can still be read in "
+                           "Python with minimal_embed.load_pretrained")
+    source = ("tokenizer.json" if (model.folder / "tokenizer.json").is_file()
+              else "vocab.json + merges.txt")
+    return walkthrough.walk(args.texts, model.tokenizer,
+                            tokenizer_name=f"{model.folder.name}'s {source}",
+                            dim=args.dim, batch_first=args.batch_first,
+                            allow_special=args.allow_special,
+                            stage=walkthrough.pretrained_stage(model))
+
+
 def _add_plot(subparsers) -> argparse.ArgumentParser:
-    sub = subparsers.add_parser("plot", help="pictures: position table, similarities, tokens")
+    sub = subparsers.add_parser("plot", help="pictures: position table, similarities, tokens",
+                                **_examples("minimal-embed plot positions --out positions.png",
+                                            "minimal-embed plot similarity",
+                                            "minimal-embed plot tokens ' love' ' like' ' Monday'"))
     pictures = sub.add_subparsers(dest="picture", metavar="PICTURE")
     pictures.required = True
     helps = {"positions": "the sinusoidal position table as a heatmap (positions x dims)",
@@ -188,15 +289,24 @@ def _add_plot(subparsers) -> argparse.ArgumentParser:
                              help="a checkpoint from `minimal-embed train` (default: the bundled "
                                   "one)")
         if picture == "positions":
-            one.add_argument("--length", type=int, default=64, help="positions (default 64)")
+            one.add_argument("--length", type=int, help="positions (default 64; a model's "
+                                                          "learned table: all of it)")
             one.add_argument("--dim", type=int, help="dimensions (default 128, or terminal width)")
+            one.add_argument("--halves", action="store_true",
+                             help="the [all sin | all cos] layout instead of interleaved columns")
+            one.add_argument("--model", metavar="FOLDER",
+                             help="a Hugging Face model folder: its learned table's cosine "
+                                  "similarities, its RoPE angles or its score bias")
         if picture == "similarity":
-            one.add_argument("--cosine", action="store_true",
-                             help="cosine similarity instead of dot products (row lengths removed)")
+            one.add_argument("--dot", action="store_true",
+                             help="dot products instead of cosines (the default takes the row "
+                                  "lengths out, so a trained table's structure shows)")
+            one.add_argument("--cosine", action="store_true", help=argparse.SUPPRESS)
         if picture == "tokens":
             one.add_argument("tokens", nargs="*", metavar="TOKEN",
                              help="single tokens, e.g. ' love' (default: the most frequent words)")
-            one.add_argument("--top", type=int, default=40, help="how many tokens (default 40)")
+            one.add_argument("--top", type=int, default=40,
+                             help="how many tokens (default 40, at most 60: more is unreadable)")
     return sub
 
 
@@ -209,16 +319,23 @@ def _run_plot(args) -> int:
     _input_file(getattr(args, "checkpoint", None), "--checkpoint")
     color = viz.use_color(args.no_color)
     width = shutil.get_terminal_size((100, 24)).columns
+    if args.picture == "positions" and args.model:
+        from minimal_embed.pretrained import load_pretrained
+
+        print(plots.plot_model_positions(load_pretrained(args.model), out=args.out, color=color,
+                                         length=args.length, terminal_width=width))
+        return 0
     if args.picture == "positions":
-        print(plots.plot_positions(out=args.out, color=color, length=args.length, dim=args.dim,
-                                   terminal_width=width))
+        print(plots.plot_positions(out=args.out, color=color,
+                                   length=64 if args.length is None else args.length,
+                                   dim=args.dim, terminal_width=width, halves=args.halves))
         return 0
     from minimal_embed.pipeline import InputEmbedding
 
     path = args.checkpoint or walkthrough.bundled_checkpoint()
     stage = None if path is None else InputEmbedding.load(path, None)
     if args.picture == "similarity":
-        print(plots.plot_similarity(stage, out=args.out, color=color, cosine=args.cosine))
+        print(plots.plot_similarity(stage, out=args.out, color=color, cosine=not args.dot))
     else:
         from minimal_embed import data
         from minimal_embed.tokenizer import load_tokenizer
@@ -230,13 +347,16 @@ def _run_plot(args) -> int:
 
 def _add_train(subparsers) -> argparse.ArgumentParser:
     sub = subparsers.add_parser(
-        "train", help="train the embeddings: a one-layer attention model on the bundled corpus"
+        "train", help="train the embeddings: a one-layer attention model on the bundled corpus",
+        **_examples("minimal-embed train -o checkpoint.npz    # 600 steps, 1-4 minutes on 2 cores",
+                    "minimal-embed train --positions alibi --steps 100 -o alibi.npz"),
     )
     sub.add_argument("--positions", default="learned",
                      choices=["learned", "sinusoidal", "none", "alibi", "rope", "t5"],
                      help="position scheme (default: learned)")
     sub.add_argument("--steps", type=int, default=None, metavar="N",
-                     help="optimizer steps (default: the shipped checkpoint's)")
+                     help=f"optimizer steps (default {TRAIN_STEPS}, the shipped checkpoint's: "
+                          "1-4 minutes on 2 cores)")
     sub.add_argument("--seq-len", type=int, default=64, help="tokens per window (default 64)")
     sub.add_argument("--d-model", type=int, default=128, help="vector width (default 128)")
     sub.add_argument("--batch-size", type=int, default=32, help="windows per step (default 32)")
@@ -265,7 +385,8 @@ def _run_train(args) -> int:
 
 def _add_neighbors(subparsers) -> argparse.ArgumentParser:
     sub = subparsers.add_parser(
-        "neighbors", help="nearest tokens by cosine similarity in the trained token table"
+        "neighbors", help="nearest tokens by cosine similarity in the trained token table",
+        **_examples("minimal-embed neighbors ' the' --top 5"),
     )
     sub.add_argument("token", help="the text of one token, e.g. ' love' (note the space)")
     sub.add_argument("--top", type=int, default=10, help="how many neighbours (default 10)")
@@ -322,10 +443,14 @@ _COMMANDS: list = [
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every sub-command registered in ``_COMMANDS``."""
+    from minimal_embed import __version__
+
     parser = argparse.ArgumentParser(
         prog="minimal-embed",
         description="How a language model turns text into input vectors, step by step.",
+        **_examples('minimal-embed embed "I love LLMs"', "minimal-embed embed --help"),
     )
+    parser.add_argument("--version", action="version", version=f"minimal-embed {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for add_command, run_command in _COMMANDS:

@@ -1,9 +1,10 @@
 """A 5×7 bitmap font for printable ASCII, drawn for this project, used to label the pictures.
 
-Each glyph is seven rows of five pixels, top to bottom, written as ``#`` (ink) and ``.``
-(paper) so that the shapes can be read in the source. :func:`glyph_bitmaps` turns the table into
-one boolean array; ``viz.text_bitmap`` lays glyphs side by side with one blank column between
-them. Lower-case letters with descenders (g, j, p, q, y) are raised to fit the seven rows.
+Each glyph is a body of seven rows of five pixels, top to bottom, written as ``#`` (ink) and
+``.`` (paper) so that the shapes can be read in the source; g, j, p, q, y and the comma and
+semicolon add two rows below the baseline, so a ``p`` can never be read as a ``P``.
+:func:`glyph_bitmaps` turns the table into one boolean array of nine-row glyphs;
+``viz.text_bitmap`` lays glyphs side by side with one blank column between them.
 Characters outside the table are drawn as ``?``; ``·`` (a middle dot) is included because the
 pictures use it to show a token's leading space.
 """
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-GLYPH_HEIGHT = 7
+BODY_HEIGHT = 7   # capitals and digits; lower case sits in rows 2..6
+GLYPH_HEIGHT = 9  # the body and two rows below the baseline for g, j, p, q, y and , ;
 GLYPH_WIDTH = 5
 
 _GLYPH_ROWS = {
@@ -28,7 +30,7 @@ _GLYPH_ROWS = {
     ")": ".#... ..#.. ...#. ...#. ...#. ..#.. .#...",
     "*": "..... ..#.. #.#.# .###. #.#.# ..#.. .....",
     "+": "..... ..#.. ..#.. ##### ..#.. ..#.. .....",
-    ",": "..... ..... ..... ..... .##.. ..#.. .#...",
+    ",": "..... ..... ..... ..... ..... .##.. .##.. ..#.. .#...",
     "-": "..... ..... ..... ##### ..... ..... .....",
     ".": "..... ..... ..... ..... ..... .##.. .##..",
     "/": "..... ....# ...#. ..#.. .#... #.... .....",
@@ -43,7 +45,7 @@ _GLYPH_ROWS = {
     "8": ".###. #...# #...# .###. #...# #...# .###.",
     "9": ".###. #...# #...# .#### ....# ...#. .##..",
     ":": "..... .##.. .##.. ..... .##.. .##.. .....",
-    ";": "..... .##.. .##.. ..... .##.. ..#.. .#...",
+    ";": "..... .##.. .##.. ..... ..... .##.. .##.. ..#.. .#...",
     "<": "...#. ..#.. .#... #.... .#... ..#.. ...#.",
     "=": "..... ..... ##### ..... ##### ..... .....",
     ">": ".#... ..#.. ...#. ....# ...#. ..#.. .#...",
@@ -87,17 +89,17 @@ _GLYPH_ROWS = {
     "d": "....# ....# .##.# #..## #...# #...# .####",
     "e": "..... ..... .###. #...# ##### #.... .###.",
     "f": "..##. .#..# .#... ###.. .#... .#... .#...",
-    "g": "..... .#### #...# #...# .#### ....# .###.",
+    "g": "..... ..... .#### #...# #...# #...# .#### ....# .###.",
     "h": "#.... #.... #.##. ##..# #...# #...# #...#",
     "i": "..#.. ..... .##.. ..#.. ..#.. ..#.. .###.",
-    "j": "...#. ..... ..##. ...#. ...#. #..#. .##..",
+    "j": "...#. ..... ..##. ...#. ...#. ...#. ...#. #..#. .##..",
     "k": "#.... #.... #..#. #.#.. ##... #.#.. #..#.",
     "l": ".##.. ..#.. ..#.. ..#.. ..#.. ..#.. .###.",
     "m": "..... ..... ##.#. #.#.# #.#.# #...# #...#",
     "n": "..... ..... #.##. ##..# #...# #...# #...#",
     "o": "..... ..... .###. #...# #...# #...# .###.",
-    "p": "..... ..... ####. #...# ####. #.... #....",
-    "q": "..... ..... .##.# #..## .#### ....# ....#",
+    "p": "..... ..... ####. #...# #...# #...# ####. #.... #....",
+    "q": "..... ..... .#### #...# #...# #...# .#### ....# ....#",
     "r": "..... ..... #.##. ##..# #.... #.... #....",
     "s": "..... ..... .###. #.... .###. ....# ####.",
     "t": ".#... .#... ###.. .#... .#... .#..# ..##.",
@@ -105,7 +107,7 @@ _GLYPH_ROWS = {
     "v": "..... ..... #...# #...# #...# .#.#. ..#..",
     "w": "..... ..... #...# #...# #.#.# #.#.# .#.#.",
     "x": "..... ..... #...# .#.#. ..#.. .#.#. #...#",
-    "y": "..... ..... #...# #...# .#### ....# .###.",
+    "y": "..... ..... #...# #...# #...# #...# .#### ....# .###.",
     "z": "..... ..... ##### ...#. ..#.. .#... #####",
     "{": "...#. ..#.. ..#.. .#... ..#.. ..#.. ...#.",
     "|": "..#.. ..#.. ..#.. ..#.. ..#.. ..#.. ..#..",
@@ -119,19 +121,24 @@ CHARS = "".join(_GLYPH_ROWS)
 
 
 def glyph_bitmaps() -> np.ndarray:
-    """Return every glyph as a boolean array of shape ``(len(CHARS), 7, 5)``; True is ink.
+    """Return every glyph as a boolean array of shape ``(len(CHARS), 9, 5)``; True is ink.
 
     Examples
     --------
     >>> bitmaps = glyph_bitmaps()
     >>> bitmaps.shape
-    (96, 7, 5)
-    >>> "".join("#" if ink else "." for ink in bitmaps[CHARS.index("T"), 0])
-    '#####'
+    (96, 9, 5)
+    >>> "".join("#" if ink else "." for ink in bitmaps[CHARS.index("p"), 8])  # below the line
+    '#....'
     """
-    rows = [picture.split() for picture in _GLYPH_ROWS.values()]
-    # (n_chars, 7, 5) characters, then compare once for the whole table
-    table = np.array([[list(row) for row in glyph] for glyph in rows])
-    if table.shape[1:] != (GLYPH_HEIGHT, GLYPH_WIDTH):
-        raise ValueError(f"a glyph is not {GLYPH_HEIGHT}×{GLYPH_WIDTH}: table shape {table.shape}")
+    blank = "." * GLYPH_WIDTH
+    rows = []
+    for char, picture in _GLYPH_ROWS.items():
+        glyph = picture.split()
+        if len(glyph) not in (BODY_HEIGHT, GLYPH_HEIGHT) or \
+                any(len(row) != GLYPH_WIDTH for row in glyph):
+            raise ValueError(f"glyph {char!r} is not {BODY_HEIGHT} or {GLYPH_HEIGHT} rows of "
+                             f"{GLYPH_WIDTH}")
+        rows.append(glyph + [blank] * (GLYPH_HEIGHT - len(glyph)))  # no descender: blank rows
+    table = np.array([[list(row) for row in glyph] for glyph in rows])  # (n_chars, 9, 5)
     return table == "#"

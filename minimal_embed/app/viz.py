@@ -192,17 +192,18 @@ _GLYPH_INDEX = {char: i for i, char in enumerate(CHARS)}
 
 
 def text_bitmap(text: str, scale: int = 1) -> np.ndarray:
-    """Render one line of text as a boolean ink mask ``(7*scale, 6*len(text)*scale)``.
+    """Render one line of text as a boolean ink mask ``(9*scale, 6*len(text)*scale)``.
 
-    Each character is a 5×7 glyph followed by one blank column; unknown characters draw as ``?``.
+    Each character is a 5-wide glyph (a 7-row body and 2 rows for descenders) followed by one
+    blank column; unknown characters draw as ``?``.
 
     Examples
     --------
     >>> text_bitmap("Hi").shape
-    (7, 12)
+    (9, 12)
     """
     index = [_GLYPH_INDEX.get(char, _GLYPH_INDEX["?"]) for char in text]
-    glyphs = np.pad(_GLYPHS[index], ((0, 0), (0, 0), (0, 1)))  # (n, 7, 6): one blank column
+    glyphs = np.pad(_GLYPHS[index], ((0, 0), (0, 0), (0, 1)))  # (n, 9, 6): one blank column
     line = glyphs.transpose(1, 0, 2).reshape(GLYPH_HEIGHT, len(text) * (GLYPH_WIDTH + 1))
     return upscale(line, scale)
 
@@ -232,11 +233,26 @@ def text_width(text: str, scale: int = 1) -> int:
     return max(len(text) * (GLYPH_WIDTH + 1) - 1, 0) * scale
 
 
+def wrap_text(text: str, width: int) -> list[str]:
+    """``text`` cut at spaces into lines at most ``width`` pixels wide; a longer word is split."""
+    per_line = max(1, (width + 1) // (GLYPH_WIDTH + 1))  # characters that fit on one line
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and text_width(lines[-1] + " " + word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines += [word[i:i + per_line] for i in range(0, max(len(word), 1), per_line)]
+    return lines or [""]
+
+
 def titled(image: np.ndarray, title: str, *, margin: int = 6) -> np.ndarray:
-    """Add a white strip with ``title`` above ``image``."""
-    strip = GLYPH_HEIGHT + 2 * margin
-    out = pad(image, top=strip)
-    return draw_text(out, title, 0, margin)
+    """Add a white strip with ``title`` above ``image``, wrapped to its width, never cut."""
+    lines = wrap_text(title, image.shape[1])
+    line_height = GLYPH_HEIGHT + 2
+    out = pad(image, top=len(lines) * line_height + 2 * margin - 2)
+    for number, line in enumerate(lines):
+        draw_text(out, line, 0, margin + number * line_height)
+    return out
 
 
 def _number(value: float) -> str:

@@ -29,14 +29,17 @@ from minimal_embed._checks import check_choice, check_integer
 from minimal_embed._files import atomic_write
 from minimal_embed.checkpoint import copy_arrays
 from minimal_embed.pipeline import InputEmbedding
-from minimal_embed.schemes import scheme_class
+from minimal_embed.schemes import RoPE, scheme_class
 
 if TYPE_CHECKING:
+    from minimal_embed.pretrained import PretrainedModel
+    from minimal_embed.schemes import PositionScheme
     from minimal_embed.tokenizer import Tokenizer
 
 DEFAULT_D_MODEL = 128  # the bundled checkpoint's width, so the untrained stand-in looks the same
 DEFAULT_MAX_LEN = 64   # and its learned table's length (checkpoint contract: max_len == seq_len)
 RANDOM_SEED = 0
+INDENT = " " * 23       # where the text after a step's label starts
 MAX_PRINTED_ROWS = 12  # vector rows printed per step; --save keeps them all
 
 
@@ -55,6 +58,7 @@ class Stage:
     embedding: InputEmbedding
     token_source: str
     position_source: str
+    head_dim: int | None = None  # a published model's head width: what its scheme acts on
 
 
 def choose_stage(tokenizer: Tokenizer, positions: str | None,
@@ -114,6 +118,36 @@ def choose_stage(tokenizer: Tokenizer, positions: str | None,
     return Stage(stage, token_source, position_source)
 
 
+def pretrained_stage(model: PretrainedModel) -> Stage:
+    """The input stage of a model :func:`~minimal_embed.pretrained.load_pretrained` read.
+
+    Its tables are the checkpoint's; a scheme acting inside attention is described by what it
+    does there (``head_dim`` tells the walkthrough the width it rotates).
+    """
+    where = f"the {model.family} checkpoint in {model.folder}"
+    scheme = model.positions
+    unscaled = " (unscaled: q.k, no 1/sqrt(d_head))" if model.score_scale == 1.0 else ""
+    source = {"input": f"trained, from {where}",
+              "rotation": _rope_summary(scheme, model.head_dim),
+              "scores": f"{scheme.name} adds a bias to the scores of each of its "
+                        f"{model.n_heads} heads{unscaled}"}.get(scheme.acts_on, "none")
+    return Stage(model.input_embedding, f"trained, from {where}", source,
+                 head_dim=model.head_dim)
+
+
+def _rope_summary(scheme: PositionScheme, head_dim: int) -> str:
+    """One line on what a RoPE scheme rotates: which dims, which pairs, which base."""
+    if not isinstance(scheme, RoPE):
+        return f"{scheme.name} rotates q and k inside attention"
+    dims = scheme.rotary_dim or head_dim
+    pairs = "interleaved pairs (2t, 2t+1)" if scheme.interleaved else \
+        f"rotate-half pairs (t, t+{dims // 2})"
+    stretched = (f", {scheme.scaling['kind']} scaling x{scheme.scaling['factor']:g}"
+                 if scheme.scaling else "")
+    return (f"RoPE rotates q and k inside attention: {dims} of {head_dim} head dims, {pairs}, "
+            f"base {scheme.base:g}{stretched}")
+
+
 # --- printing --------------------------------------------------------------------------------
 
 def show_token(token: bytes, *, quoted: bool = True, space: str = " ") -> str:
@@ -171,8 +205,8 @@ class Result:
 
 def walk(texts: list[str], tokenizer: Tokenizer, *, tokenizer_name: str,
          positions: str | None = None, dim: int = 6, batch_first: bool = False,
-         allow_special: bool = False, checkpoint: str | os.PathLike | None = None
-         ) -> tuple[list[str], Result]:
+         allow_special: bool = False, checkpoint: str | os.PathLike | None = None,
+         stage: Stage | None = None) -> tuple[list[str], Result]:
     """Run the pipeline on ``texts`` and return the printed lines and the arrays.
 
     Parameters
@@ -192,6 +226,9 @@ def walk(texts: list[str], tokenizer: Tokenizer, *, tokenizer_name: str,
         untrusted text must not smuggle in control tokens.
     checkpoint : path or None
         A checkpoint (e.g. :func:`bundled_checkpoint`), or None for seeded random tables.
+    stage : Stage, optional
+        The stage to walk instead of :func:`choose_stage`'s (e.g. :func:`pretrained_stage`);
+        ``positions`` and ``checkpoint`` are then unused.
 
     Returns
     -------
@@ -224,7 +261,7 @@ def walk(texts: list[str], tokenizer: Tokenizer, *, tokenizer_name: str,
                 raise ValueError(f"the text {text!r} contains the special token {special!r}; "
                                  "pass --allow-special to encode it as its id")
     check_integer("--dim", dim, least=1)
-    stage = choose_stage(tokenizer, positions, checkpoint)
+    stage = choose_stage(tokenizer, positions, checkpoint) if stage is None else stage
     stage.embedding.batch_first = batch_first
     allowed = "all" if allow_special else ()
     ids, mask = tokenizer.encode_batch(texts, batch_first=batch_first,
@@ -240,13 +277,18 @@ def walk(texts: list[str], tokenizer: Tokenizer, *, tokenizer_name: str,
     lines += _id_lines(ids, mask, batch_first)
     labels = _row_labels(ids, mask, tokenizer)
     table = stage.embedding.token_embedding.weight
-    lines += [f"4 token vectors  E[ids] -> {_shape(steps.token_vectors)} = "
+    lines += [f"step 4: token vectors  E[ids] -> {_shape(steps.token_vectors)} = "
               f"{_layout(batch_first, 'd_model')}",
-              f"                 E {_shape(table)}: {stage.token_source}"]
+              f"{INDENT}E {_shape(table)}: {stage.token_source}"]
     lines += _vector_lines(steps.token_vectors, labels, dim)
     lines += _position_lines(steps.position_rows, stage, dim)
+    if steps.position_rows is None and stage.head_dim is not None:
+        lines += _inside_attention_lines(stage.embedding.positions, ids.shape[1 if batch_first
+                                                                              else 0],
+                                         stage.head_dim, dim)
     lines += _sum_lines(steps.token_scale, steps.position_rows is not None, batch_first,
                         _shape(steps.embeddings))
+    lines += _normalised_lines(stage.embedding)
     lines += _vector_lines(steps.embeddings, labels, dim)
     return lines, result
 
@@ -254,11 +296,44 @@ def walk(texts: list[str], tokenizer: Tokenizer, *, tokenizer_name: str,
 def _position_lines(rows: np.ndarray | None, stage: Stage, dim: int) -> list[str]:
     """Step 5: the position rows the stage adds, or why it adds none."""
     if rows is None:
-        return [f"5 positions      no rows are added: {stage.position_source}"]
-    lines = [f"5 positions      {stage.embedding.positions.name} table, rows 0..{len(rows) - 1}"
+        return [f"step 5: positions      no rows are added: {stage.position_source}"]
+    name = stage.embedding.positions.name
+    lines = [f"step 5: positions      {name} table, rows 0..{len(rows) - 1}"
              f" -> {_shape(rows)} = (seq_len, d_model)",
-             f"                 {stage.position_source}"]
+             f"{INDENT}{stage.position_source}"]
     return lines + _vector_lines(rows[:, None, :], [f"[{p}]" for p in range(len(rows))], dim)
+
+
+def _inside_attention_lines(scheme: PositionScheme, seq_len: int, head_dim: int,
+                            dim: int) -> list[str]:
+    """Step 5 for a scheme acting in attention: the rotation angles, or the bias on the scores."""
+    last = seq_len - 1
+    if isinstance(scheme, RoPE):
+        theta = scheme.frequencies(head_dim)
+        return [f"{INDENT}pair t of q and k turns by p * theta_t; theta "
+                f"{_shape(theta)}: {_values(theta, dim)}",
+                f"{INDENT}at the last position p = {last}, the angles (radians): "
+                f"{_values(last * theta, dim)}",
+                f"{INDENT}so q_m . k_n depends on m - n only: nothing is added to the "
+                "vectors below"]
+    bias = scheme.score_bias(seq_len)  # (n_heads, q_len, k_len)
+    if bias is None:
+        return []
+    return [f"{INDENT}bias {_shape(bias)} = (n_heads, q_len, k_len); head 0, the last "
+            f"query against keys 0..{last}:",
+            f"{INDENT}{_values(bias[0, -1], dim)}",
+            f"{INDENT}(it changes the attention weights, not the vectors below)"]
+
+
+def _normalised_lines(embedding: InputEmbedding) -> list[str]:
+    """What comes after the sum in BERT's and BLOOM's stages: token types, LayerNorm."""
+    steps = []
+    if embedding.token_type_embedding is not None:
+        steps.append("+ the token-type rows T[0] (every token is of type 0 here)")
+    if embedding.layer_norm is not None:
+        steps.append(f"LayerNorm (eps {embedding.layer_norm.eps:g}, the checkpoint's gamma "
+                     "and beta)")
+    return [f"{INDENT}then {step}" for step in steps]
 
 
 def _check_length(stage: Stage, seq_len: int) -> None:
@@ -276,14 +351,14 @@ def _sum_lines(token_scale: float, has_rows: bool, batch_first: bool,
     """Step 6's heading: the formula of the sum, with the scale when the stage applies one."""
     tokens = "E[ids]" if token_scale == 1.0 else f"{token_scale:.4g} * E[ids]"
     if not has_rows:
-        return [f"6 input vectors  {tokens} (nothing is added) -> {shape}"]
+        return [f"step 6: input vectors  {tokens} (nothing is added) -> {shape}"]
     broadcast = "positions[None, :, :]" if batch_first else "positions[:, None, :]"
-    lines = [f"6 sum            {tokens} + {broadcast} -> {shape}",
-             "                 (one position row serves every text: broadcasting, no copies)"]
+    lines = [f"step 6: sum            {tokens} + {broadcast} -> {shape}",
+             f"{INDENT}(one position row serves every text: broadcasting, no copies)"]
     if token_scale != 1.0:
-        lines += [f"                 {token_scale:.4g} = sqrt(d_model): the sinusoid's entries "
+        lines += [f"{INDENT}{token_scale:.4g} = sqrt(d_model): the sinusoid's entries "
                   "reach 1, so the token",
-                  "                 vectors are scaled up to match (Vaswani et al., 2017, 3.4)"]
+                  f"{INDENT}vectors are scaled up to match (Vaswani et al., 2017, 3.4)"]
     return lines
 
 
@@ -295,27 +370,54 @@ def _layout(batch_first: bool, *last: str) -> str:
 def _text_lines(texts: list[str], tokenizer, tokenizer_name: str, allowed) -> list[str]:
     lines = ["text -> pieces -> tokens -> ids -> token vectors + position vectors"
              " = input embeddings",
-             f"tokenizer        {tokenizer_name}, {tokenizer.vocab_size} ids"]
+             f"tokenizer              {tokenizer_name}, {tokenizer.vocab_size} ids"]
     for number, text in enumerate(texts):
         prefix = f"text {number}" if len(texts) > 1 else "text"
         pieces = tokenizer.split(text, allowed_special=allowed)
         ids = tokenizer.encode(text, allowed_special=allowed)
         tokens = [tokenizer.token_bytes(i) for i in ids]
-        lines += [f"{prefix:<17}{text!r}",
-                  f"1 pieces         {'  '.join(repr(piece) for piece in pieces)}",
-                  f"2 tokens         {'  '.join(show_token(token) for token in tokens)}"]
+        shown_pieces = "  ".join(repr(piece) for piece in pieces)
+        shown_tokens = "  ".join(show_token(token) for token in tokens)
+        lines += [f"{prefix:<23}{abridged(repr(text), len(text), 'characters')}",
+                  f"step 1: pieces         {abridged(shown_pieces, len(pieces), 'pieces')}",
+                  f"step 2: tokens         {abridged(shown_tokens, len(tokens), 'tokens')}"]
     return lines
+
+
+MAX_LINE = 240  # characters of a text, pieces or tokens line; longer ones show head and tail
+
+
+def abridged(line: str, count: int, what: str) -> str:
+    """``line`` if short, else its head and tail around a note of how much was left out.
+
+    ``count`` is how many items (characters, pieces, tokens) the whole line shows; the note
+    says about how many of them the middle held.
+
+    Examples
+    --------
+    >>> abridged("a b c", 3, "pieces")
+    'a b c'
+    >>> abridged(" ".join(["x"] * 500), 500, "pieces")[96:140]
+    'x x  ... [400 of 500 pieces left out] ...  x'
+    """
+    if len(line) <= MAX_LINE:
+        return line
+    keep = (MAX_LINE - 40) // 2
+    left_out = round(count * (len(line) - 2 * keep) / len(line))
+    return f"{line[:keep]} ... [{left_out:,} of {count:,} {what} left out] ... {line[-keep:]}"
 
 
 def _id_lines(ids: np.ndarray, mask: np.ndarray, batch_first: bool) -> list[str]:
     """ids and mask printed as the arrays they are: one printed line per row of the array."""
     if ids.shape[1 if batch_first else 0] == 0:
-        return ["3 ids            (no tokens)"]
-    lines = [f"3 ids            {_shape(ids)} = {_layout(batch_first)}, one "
+        return ["step 3: ids            (no tokens)"]
+    lines = [f"step 3: ids            {_shape(ids)} = {_layout(batch_first)}, one "
              + ("row" if batch_first else "column") + " per text"]
     if not mask.all():
-        lines.append(f"                 beside it the mask {_shape(mask)}: True = real token, "
-                     "False = padding (id 0)")
+        lines += [f"{INDENT}beside it the mask {_shape(mask)}: True = real "
+                  "token, False = padding (id 0)",
+                  f"{INDENT}padded slots get id 0's vectors below; attention's "
+                  "mask hides them, so they never count"]
     width = max(len(str(int(ids.max()))), 5)
     row_name = "text" if batch_first else "pos"
     for r, (id_row, mask_row) in enumerate(zip(ids.tolist(), mask.tolist(), strict=True)):

@@ -12,27 +12,44 @@ The modules in reading order; each docstring says what it adds:
 - ``checks``: the rules the arguments follow, with their errors;
 - ``rankfiles``: other tools' vocabulary files (tiktoken, GPT-2's ``encoder.json`` + ``vocab.bpe``);
 - ``file_format``: our own readable tokenizer file;
+- ``special_text``, ``batches``: the special-token cut and the padded batch all three share;
 - ``parallel``: texts and files cut into tasks, worker processes, encoding at scale;
 - ``counting``: ``count_corpus`` (counting in worker processes), ``sum_counts``;
-- ``tokenizer``: the ``Tokenizer`` class, ``count_pieces``, ``load_tokenizer``.
+- ``tokenizer``: the ``Tokenizer`` class, ``count_pieces``, ``load_tokenizer``;
+- ``normalizers``: BERT's cleaning, Unicode forms, case (for the word models);
+- ``word_tokenizer``: the frame of the word models (``Template`` for ``[CLS]``/``[SEP]``);
+- ``wordpiece``: ``WordPieceTokenizer`` (BERT); ``unigram``: ``UnigramTokenizer`` (T5);
+- ``hf_file``: Hugging Face's ``tokenizer.json``, ``load_hf_tokenizer``.
 """
 
 from minimal_embed.tokenizer import (
+    batches,
     bpe,
     bpe_encode,
     bpe_train,
     checks,
     counting,
     file_format,
+    hf_file,
+    normalizers,
     parallel,
     patterns,
     piece_cache,
     rankfiles,
+    special_text,
     tokenizer,
+    unigram,
+    word_tokenizer,
+    wordpiece,
 )
+from minimal_embed.tokenizer.hf_file import load_hf_tokenizer
 from minimal_embed.tokenizer.patterns import GPT2_PATTERN, GPT4_PATTERN
 from minimal_embed.tokenizer.tokenizer import Tokenizer, count_pieces, load_tokenizer
+from minimal_embed.tokenizer.unigram import UnigramTokenizer
+from minimal_embed.tokenizer.wordpiece import WordPieceTokenizer
 
-__all__ = ["Tokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "load_tokenizer", "count_pieces",
+__all__ = ["Tokenizer", "WordPieceTokenizer", "UnigramTokenizer", "GPT2_PATTERN", "GPT4_PATTERN",
+           "load_tokenizer", "load_hf_tokenizer", "count_pieces",
            "patterns", "bpe", "bpe_train", "bpe_encode", "piece_cache", "checks", "rankfiles",
-           "file_format", "parallel", "counting", "tokenizer"]
+           "file_format", "special_text", "batches", "parallel", "counting", "tokenizer",
+           "normalizers", "word_tokenizer", "wordpiece", "unigram", "hf_file"]

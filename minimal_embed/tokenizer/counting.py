@@ -116,6 +116,9 @@ def _shards(
     source: str | os.PathLike | Iterable[str | os.PathLike], cut: Splitter | None
 ) -> Iterator[list[Part]]:
     """The parts of ``source`` grouped into shards of about :data:`~.parallel.TASK_CHARS`."""
+    if isinstance(source, (bytes, bytearray)) or not isinstance(source, (Iterable, os.PathLike)):
+        raise TypeError(f"texts must be a str or an iterable of str, got "
+                        f"{type(source).__name__} (a pathlib.Path names a file)")
     items = [source] if isinstance(source, (str, os.PathLike)) else source
     shard: list[Part] = []
     size = 0
@@ -139,24 +142,31 @@ def _shards(
 
 
 class ProgressLine:
-    """Progress on one stderr line: MB counted and MB/s, then merges done / total and merges/s."""
+    """Progress on stderr: MB counted and MB/s, then (called) merges done / total and merges/s."""
 
     def __init__(self) -> None:
         self.started = self.last = time.perf_counter()
-        self.counting = False
+        self.open = ""  # the kind of line printed last and not yet ended
 
     def counted(self, done: int) -> None:
         """After each shard: the bytes counted so far."""
         self.last = time.perf_counter()
-        self.counting = True
         rate = done / 1e6 / max(self.last - self.started, 1e-9)
-        print(f"\rcounted {done / 1e6:.1f} MB, {rate:.1f} MB/s", end="", file=sys.stderr)
+        self._print("counted", f"counted {done / 1e6:.1f} MB, {rate:.1f} MB/s")
 
-    def merged(self, done: int, total: int) -> None:
+    def __call__(self, done: int, total: int) -> None:
         """Every 100 merges and at the end: merges done of ``total``."""
-        if self.counting:  # the first merges: the counting line is finished
-            print(file=sys.stderr)
-            self.counting = False
         rate = done / max(time.perf_counter() - self.last, 1e-9)
-        end = "\n" if done == total else ""
-        print(f"\rmerges {done}/{total}, {rate:.0f}/s", end=end, file=sys.stderr, flush=True)
+        self._print("merges", f"merges {done}/{total}, {rate:.0f}/s")
+
+    def finish(self) -> None:
+        """End the line."""
+        if self.open:
+            print(file=sys.stderr, flush=True)
+            self.open = ""
+
+    def _print(self, kind: str, line: str) -> None:
+        if self.open and self.open != kind:
+            self.finish()
+        print(f"\r{line}", end="", file=sys.stderr, flush=True)
+        self.open = kind

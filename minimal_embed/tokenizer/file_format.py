@@ -28,8 +28,9 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import NoReturn
+
+from minimal_embed._files import atomic_write
 
 FILE_HEADER = "minimal_embed tokenizer v1"
 # A token's bytes in the file: printable ASCII except backslash as itself, "\\" and "\xNN".
@@ -63,9 +64,9 @@ def write_tokenizer(
     path: str | os.PathLike, ranks: Mapping[bytes, int], pattern: str,
     special_tokens: Mapping[str, int],
 ) -> None:
-    """Write :func:`format_tokenizer`'s text to ``path`` as UTF-8 with ``\\n`` line ends."""
-    text = format_tokenizer(ranks, pattern, special_tokens)
-    Path(path).write_text(text, encoding="utf-8", newline="\n")
+    """Write :func:`format_tokenizer`'s text to ``path`` as UTF-8, atomically (``_files.py``)."""
+    content = format_tokenizer(ranks, pattern, special_tokens).encode("utf-8")
+    atomic_write(path, lambda file: file.write(content))
 
 
 def parse_tokenizer(content: bytes, name: str) -> tuple[dict[bytes, int], str, dict[str, int]]:
@@ -210,7 +211,7 @@ class _LineReader:
     def json_string(self, field: str) -> str:
         try:
             value = json.loads(field)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deeply
             value = None
         if not isinstance(value, str):
             self.fail(f"{field!r} is not a JSON string")

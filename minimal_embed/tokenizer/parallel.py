@@ -193,42 +193,35 @@ def _pool_arguments(tokenizer: _Encoder) -> dict[str, Any]:
 
 
 def encode_texts(
-    tokenizer: _Encoder, texts: Iterable[str], workers: int | None = None
+    tokenizer: _Encoder, texts: list[str], workers: int | None = None
 ) -> list[list[int]]:
     """``[tokenizer.encode_ordinary(text) for text in texts]``, the texts shared among workers.
 
-    Texts are grouped into tasks of about :data:`TASK_CHARS` characters; see
-    :func:`map_in_workers` for when the work stays in this process.
+    Texts (checked by the caller) are grouped into tasks of about :data:`TASK_CHARS`
+    characters; see :func:`map_in_workers` for when the work stays in this process.
 
     Raises
     ------
-    TypeError
-        If ``texts`` is one str, or an item is not a str (the message gives its position).
     ValueError
         If ``workers`` is below 1.
     """
-    if isinstance(texts, str):
-        raise TypeError("texts must be a list of str, not one str; wrap it: [text]")
     workers = checked_workers(workers)
 
     def here(task: list[str]) -> list[list[int]]:
         return [tokenizer.encode_ordinary(text) for text in task]
 
     encoded: list[list[int]] = []
-    tasks = _group(texts, TASK_CHARS)
-    for result in map_in_workers(_encode_texts_task, tasks, workers, here=here,
-                                 **_pool_arguments(tokenizer)):
+    for result in map_in_workers(_encode_texts_task, _group(texts, TASK_CHARS), workers,
+                                 here=here, **_pool_arguments(tokenizer)):
         encoded += [ids if isinstance(ids, list) else ids.tolist() for ids in result]
     return encoded
 
 
-def _group(texts: Iterable[str], size: int) -> Iterator[list[str]]:
-    """Consecutive texts in lists of about ``size`` characters, each text checked."""
+def _group(texts: list[str], size: int) -> Iterator[list[str]]:
+    """Consecutive texts in lists of about ``size`` characters."""
     group: list[str] = []
     chars = 0
-    for number, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"item {number} of texts is a {type(text).__name__}, not a str")
+    for text in texts:
         group.append(text)
         chars += len(text)
         if chars >= size:

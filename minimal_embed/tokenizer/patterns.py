@@ -60,30 +60,52 @@ _ASCII_CHUNK = 256
 _PART_CUT = regex.compile(r"[A-Za-z](?= )|(?<=\S)\n(?=\S)")
 
 
+# Any other pattern may come from a file, and a regular expression can backtrack for hours on a
+# short text. So such a pattern must pass checks.check_pattern_speed when it is given, and each
+# split gets SPLIT_SECONDS plus SPLIT_SECONDS_PER_CHAR per character (regex's timeout=, which
+# slows the split a few times; a pattern that does not backtrack needs far less).
+SPLIT_SECONDS = 1.0
+SPLIT_SECONDS_PER_CHAR = 1e-5
+
+
 class Splitter:
     """Cuts text into pieces by a split pattern, with ``re``'s twin on all-ASCII stretches.
 
     ``pattern`` is in ``regex`` syntax, without capturing groups; ``self.regex`` is it compiled,
     ``self.ascii_regex`` its ``re`` twin (None for other patterns, and before Python 3.11).
+    ``self.bounded`` is True for a pattern other than :data:`GPT2_PATTERN` and
+    :data:`GPT4_PATTERN` (whose splits the tests hold linear): it is probed when given and every
+    split runs under a time bound (see above).
 
     Raises
     ------
     TypeError, ValueError
-        If ``pattern`` is not a str, does not compile, or has capturing groups.
+        If ``pattern`` is not a str, does not compile, has capturing groups, or backtracks
+        catastrophically (:func:`~.checks.check_pattern_speed`); :meth:`split` raises
+        ValueError when it runs out of time.
 
     Examples
     --------
     >>> Splitter(GPT2_PATTERN).split("I'm   here!")
     ['I', "'m", '  ', ' here', '!']
+    >>> Splitter(r"(?:a|a)+$|.")
+    Traceback (most recent call last):
+    ...
+    ValueError: pattern '(?:a|a)+$|.' backtracks catastrophically: ...
     """
 
     def __init__(self, pattern: str) -> None:
         self.regex = checks.compiled_pattern(pattern)
+        self.bounded = pattern not in _ASCII_TWINS
+        if self.bounded:
+            checks.check_pattern_speed(self.regex)
         self.ascii_regex = _ascii_twin(pattern)
         self.cuttable = pattern in _ASCII_TWINS  # the rule of _PART_CUT is proved for these
 
     def split(self, text: str, chunk: int = _ASCII_CHUNK) -> list[str]:
         """The pieces of ``text``, in order; ``chunk`` is the stretch length tried on ``re``."""
+        if self.bounded:
+            return self._split_in_time(text)
         if self.ascii_regex is None:
             return self.regex.findall(text)
         if text.isascii():
@@ -111,6 +133,19 @@ class Splitter:
         """
         found = _PART_CUT.search(text, start) if self.cuttable else None
         return found.end() if found else None
+
+    def _split_in_time(self, text: str) -> list[str]:
+        """``self.regex.findall(text)`` within the time bound, else ValueError."""
+        seconds = SPLIT_SECONDS + SPLIT_SECONDS_PER_CHAR * len(text)
+        try:
+            return self.regex.findall(text, timeout=seconds)
+        except TimeoutError:
+            raise ValueError(
+                f"the split pattern {self.regex.pattern[:80]!r} did not finish a text of "
+                f"{len(text)} characters in {seconds:.1f} s: it backtracks too much on it (a "
+                "pattern other than GPT2_PATTERN and GPT4_PATTERN is stopped this way rather "
+                "than left to hang)"
+            ) from None
 
 
 def _ascii_twin(pattern: str) -> re.Pattern | None:

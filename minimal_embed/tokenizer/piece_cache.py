@@ -1,23 +1,55 @@
 """Pieces -> ids, each distinct piece encoded once: what makes encoding real text fast.
 
-Text repeats its words, so the Tokenizer keeps the ids of every piece it has encoded. The pieces
+Text repeats its words, so the Tokenizer keeps the ids of the pieces it has encoded. The pieces
 of a text not seen before are encoded together by :func:`~.bpe_encode.encode_pieces` (the short
 ones in one NumPy batch), with the two lookup tables it needs built once per vocabulary.
+
+The cache is bounded by the bytes it holds, not by its number of pieces (a few long pieces can
+weigh more than many words), and one cache may serve many threads at once.
 """
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Mapping
 
+from minimal_embed._checks import check_integer
 from minimal_embed.tokenizer import bpe_encode
 
-CACHE_SIZE = 100_000  # distinct pieces kept between calls; the cache is emptied beyond this
+CACHE_BYTES = 64 * 2**20  # what one tokenizer's cache may hold: about 250,000 typical words
+# What CPython allocates for one entry beyond the piece's str (sys.getsizeof): the list header
+# and the dict slot, then per id the list's pointer (over-allocated by up to 1/8) and an int
+# object (the batch merger makes new ones). The tests measure that these are upper bounds.
+_ENTRY_BYTES = 160
+_ID_BYTES = 48
+
+
+def entry_bytes(pieces: list[str], encoded: list[list[int]]) -> int:
+    """What remembering ``pieces[i] -> encoded[i]`` for every i costs, in bytes (an upper bound).
+
+    Examples
+    --------
+    >>> entry_bytes(["ab"], [[256]]) == sys.getsizeof("ab") + _ENTRY_BYTES + _ID_BYTES
+    True
+    """
+    ids = sum(map(len, encoded))
+    return sum(map(sys.getsizeof, pieces)) + _ENTRY_BYTES * len(pieces) + _ID_BYTES * ids
 
 
 class PieceCache:
-    """Encodes lists of pieces with ``ranks`` (checked), remembering every distinct piece's ids.
+    """Encodes lists of pieces with ``ranks`` (checked), remembering their ids in ``max_bytes``.
 
-    At most ``size`` pieces are kept; beyond it the cache starts again empty.
+    The entries live in two generations, ``recent`` and ``older``, each at most half of
+    ``max_bytes`` (counted by :func:`entry_bytes`). New pieces go into ``recent``; when it is
+    full it becomes ``older`` and a new empty ``recent`` begins, so the pieces used since the
+    last turn survive it (a piece found in ``older`` is copied into ``recent``). A piece whose
+    entry alone exceeds half the budget is encoded every time.
+
+    Subtle, for threads: a dict of the cache is never changed except by adding entries (under
+    ``_lock``); a generation is dropped by replacing it, never emptied in place. So a call that
+    holds a generation keeps every entry it saw there, while other threads add and turn
+    generations, and the lookups need no lock.
 
     Examples
     --------
@@ -26,21 +58,62 @@ class PieceCache:
     [256, 99, 256, 256]
     """
 
-    def __init__(self, ranks: Mapping[bytes, int], size: int = CACHE_SIZE) -> None:
-        self.ranks, self.size = ranks, size
-        self.ids: dict[str, list[int]] = {}
+    def __init__(self, ranks: Mapping[bytes, int], max_bytes: int = CACHE_BYTES) -> None:
+        self.ranks = ranks
+        self.max_bytes = check_integer("max_bytes", max_bytes)
         self.joinable = bpe_encode.joinable_pairs(ranks)  # where long pieces can be cut
         self.pair_table = bpe_encode.byte_pair_ranks(ranks)  # the first merges of many pieces
+        self._lock = threading.Lock()
+        self._recent: dict[str, list[int]] = {}
+        self._older: dict[str, list[int]] = {}
+        self._recent_bytes = self._older_bytes = 0
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes the two generations hold, as :func:`entry_bytes` counts them."""
+        return self._recent_bytes + self._older_bytes
 
     def encode(self, pieces: list[str]) -> list[int]:
         """The ids of ``pieces``, one piece after the other."""
-        if len(self.ids) > self.size:
-            self.ids.clear()
-        new = list(set(pieces).difference(self.ids))
-        utf8 = [piece.encode("utf-8") for piece in new]
-        encoded = bpe_encode.encode_pieces(utf8, self.ranks, self.joinable, self.pair_table)
-        self.ids.update(zip(new, encoded, strict=True))
+        table = self._recent  # it only grows (see the class docstring), so no piece found leaves
+        distinct = set(pieces)
+        new = distinct.difference(table)
+        if new:
+            known = table
+            table = self._look_up_or_encode(new)
+            table.update((piece, known[piece]) for piece in distinct.difference(new))
         ids: list[int] = []
-        for piece_ids in map(self.ids.__getitem__, pieces):
+        for piece_ids in map(table.__getitem__, pieces):
             ids += piece_ids  # extending one list beats chain() over many short lists
         return ids
+
+    def _look_up_or_encode(self, pieces: set[str]) -> dict[str, list[int]]:
+        """The ids of ``pieces`` (not in ``recent``): from ``older``, or encoded and remembered."""
+        older = self._older
+        found = {piece: older[piece] for piece in pieces if piece in older}
+        fresh = [piece for piece in pieces if piece not in found]
+        utf8 = [piece.encode("utf-8") for piece in fresh]
+        encoded = bpe_encode.encode_pieces(utf8, self.ranks, self.joinable, self.pair_table)
+        found.update(zip(fresh, encoded, strict=True))
+        self._remember(found)
+        return found
+
+    def _remember(self, entries: dict[str, list[int]]) -> None:
+        """Add ``entries`` to ``recent``, turning the generations whenever it would overflow."""
+        half = self.max_bytes // 2
+        pieces, encoded = list(entries), list(entries.values())
+        with self._lock:
+            total = entry_bytes(pieces, encoded)
+            if self._recent_bytes + total <= half:  # the usual case: all fit
+                self._recent.update(entries)
+                self._recent_bytes += total
+                return
+            for piece, ids in entries.items():
+                size = entry_bytes([piece], [ids])
+                if size > half:
+                    continue
+                if self._recent_bytes + size > half:
+                    self._older, self._older_bytes = self._recent, self._recent_bytes
+                    self._recent, self._recent_bytes = {}, 0
+                self._recent[piece] = ids
+                self._recent_bytes += size

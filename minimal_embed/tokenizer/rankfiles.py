@@ -30,9 +30,12 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import BinaryIO
 
+from minimal_embed._files import atomic_write
 from minimal_embed.tokenizer.bpe import merge_by_rank_plain
-from minimal_embed.tokenizer.checks import check_ranks
+from minimal_embed.tokenizer.bpe_encode import encode_piece
+from minimal_embed.tokenizer.checks import MAX_ID, check_ranks
 
 # One tiktoken line: standard base64 (non-empty) and a decimal rank without leading zeros.
 _TIKTOKEN_LINE = re.compile(rb"([A-Za-z0-9+/]+={0,2}) (0|[1-9][0-9]*)\r?")
@@ -132,13 +135,24 @@ def format_tiktoken(ranks: dict[bytes, int]) -> bytes:
 
 
 def read_tiktoken(path: str | os.PathLike) -> dict[bytes, int]:
-    """Read a tiktoken rank file (e.g. ``gpt2.tiktoken``); see :func:`parse_tiktoken`."""
-    return parse_tiktoken(Path(path).read_bytes())
+    """Read a tiktoken rank file (e.g. ``gpt2.tiktoken``); see :func:`parse_tiktoken`.
+
+    Raises
+    ------
+    ValueError
+        As :func:`parse_tiktoken`, the message starting with the file's name.
+    """
+    content = Path(path).read_bytes()
+    try:
+        return parse_tiktoken(content)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
 
 
 def write_tiktoken(ranks: dict[bytes, int], path: str | os.PathLike) -> None:
-    """Write ``ranks`` to ``path`` in tiktoken's format; see :func:`format_tiktoken`."""
-    Path(path).write_bytes(format_tiktoken(ranks))
+    """Write ``ranks`` to ``path`` in tiktoken's format (:func:`format_tiktoken`), atomically."""
+    content = format_tiktoken(ranks)
+    atomic_write(path, lambda file: file.write(content))
 
 
 # --- GPT-2: encoder.json + vocab.bpe in the byte alphabet -----------------------------------------
@@ -231,14 +245,20 @@ def read_gpt2(encoder_json: str | os.PathLike,
     agree: merge ``i`` creates the token ``left + right`` of id ``256 + i`` out of two tokens of
     lower id (the check tiktoken also makes).
 
+    Subtle: a ``vocab.bpe`` cut short at a line end would silently turn every token after its
+    last merge into a special token. So the file must end with a newline, and the first id above
+    the merges must not be what the next merge would make (two tokens that join into it).
+
     Raises
     ------
     ValueError
-        On malformed JSON, a character outside the byte alphabet, a bad merge line (with its line
-        number), or files that disagree.
+        Naming the file (and the line): not UTF-8, malformed or too deeply nested JSON, an id
+        outside ``0 .. 2**63 - 1``, a character outside the byte alphabet, a bad merge line, a
+        truncated ``vocab.bpe``, or files that disagree.
     """
-    merges = _parse_vocab_bpe(Path(vocab_bpe).read_text(encoding="utf-8"))
-    encoder = _parse_encoder_json(Path(encoder_json).read_text(encoding="utf-8"))
+    vocab_name, encoder_name = str(vocab_bpe), str(encoder_json)
+    merges = _parse_vocab_bpe(_read_utf8(vocab_bpe), vocab_name)
+    encoder = _parse_encoder_json(_read_utf8(encoder_json), encoder_name)
     n_ordinary = 256 + len(merges)
     from_char = {char: byte for byte, char in enumerate(byte_alphabet())}
     ranks: dict[bytes, int] = {}
@@ -247,56 +267,103 @@ def read_gpt2(encoder_json: str | os.PathLike,
         if token_id >= n_ordinary:
             special_tokens[text] = token_id
         else:
-            ranks[_from_alphabet(text, from_char, f"encoder.json key {text!r}")] = token_id
-    check_ranks(ranks)
+            ranks[_from_alphabet(text, from_char, f"{encoder_name}: key {text!r}")] = token_id
+    try:
+        check_ranks(ranks)
+    except ValueError as error:
+        raise ValueError(f"{encoder_name}: {error} (with the {len(merges)} merges of "
+                         f"{vocab_name}, ids 0..{n_ordinary - 1} are ordinary tokens)") from None
     for index, (line_number, left, right) in enumerate(merges):
-        _check_merge(256 + index, f"vocab.bpe line {line_number}", left, right, ranks, from_char)
+        _check_merge(256 + index, f"{vocab_name}: line {line_number}", left, right, ranks,
+                     from_char)
+    _check_not_truncated(special_tokens, ranks, from_char, vocab_name, encoder_name)
     return ranks, special_tokens
 
 
-def _parse_vocab_bpe(text: str) -> list[tuple[int, str, str]]:
+def _read_utf8(path: str | os.PathLike) -> str:
+    """The text of a file, or ValueError naming it if it is not UTF-8."""
+    content = Path(path).read_bytes()
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not valid UTF-8 (byte {error.start} is "
+                         f"0x{content[error.start]:02x})") from None
+
+
+def _parse_vocab_bpe(text: str, name: str) -> list[tuple[int, str, str]]:
     """vocab.bpe -> [(line number, left, right), ...], still in the byte alphabet."""
     lines = text.split("\n")
+    if lines[-1] != "":
+        raise ValueError(f"{name}: line {len(lines)}: the file must end with a newline "
+                         "(truncated?)")
     while lines and lines[-1] in ("", "\r"):
-        lines.pop()  # the file ends with a newline
+        lines.pop()
     first = 1 if lines and lines[0].startswith("#version") else 0
     merges = []
     for index in range(first, len(lines)):
         fields = lines[index].removesuffix("\r").split(" ")
         if len(fields) != 2 or not fields[0] or not fields[1]:
-            raise ValueError(f"vocab.bpe line {index + 1}: expected 'LEFT RIGHT' (two tokens, "
+            raise ValueError(f"{name}: line {index + 1}: expected 'LEFT RIGHT' (two tokens, "
                              f"one space), got {lines[index][:60]!r}")
         merges.append((index + 1, fields[0], fields[1]))
     return merges
 
 
-def _parse_encoder_json(text: str) -> dict[str, int]:
-    """encoder.json -> {token text: id}; ValueError on bad JSON, repeated keys or non-int ids."""
+def _parse_encoder_json(text: str, name: str) -> dict[str, int]:
+    """encoder.json -> {token text: id}; ValueError on bad JSON, repeated keys or bad ids."""
 
     def reject_repeats(pairs: list[tuple[str, object]]) -> dict[str, object]:
         result: dict[str, object] = {}
         for key, value in pairs:
             if key in result:
-                raise ValueError(f"encoder.json: the key {key!r} appears twice")
+                raise ValueError(f"the key {key!r} appears twice")
             result[key] = value
         return result
 
     try:
         encoder = json.loads(text, object_pairs_hook=reject_repeats)
     except json.JSONDecodeError as error:
-        raise ValueError(f"encoder.json is not valid JSON: {error}") from None
+        raise ValueError(f"{name}: not valid JSON: {error}") from None
+    except RecursionError:
+        raise ValueError(f"{name}: not one JSON object {{token: id}} (nested too deeply)") \
+            from None
+    except ValueError as error:  # a repeated key, or a number of more than 4300 digits
+        raise ValueError(f"{name}: {error}") from None
     if not isinstance(encoder, dict):
-        raise ValueError("encoder.json must hold one JSON object {token: id}")
+        raise ValueError(f"{name}: must hold one JSON object {{token: id}}")
     seen: dict[int, str] = {}
     for key, token_id in encoder.items():
-        if type(token_id) is not int or token_id < 0:
-            raise ValueError(f"encoder.json: the id of {key!r} must be an integer >= 0, "
-                             f"got {token_id!r}")
+        if type(token_id) is not int or not 0 <= token_id <= MAX_ID:
+            raise ValueError(f"{name}: the id of {key!r} must be an integer in 0..2**63 - 1, "
+                             f"got {token_id!r:.40}")
         if token_id in seen:
-            raise ValueError(f"encoder.json: id {token_id} is given to both {seen[token_id]!r} "
+            raise ValueError(f"{name}: id {token_id} is given to both {seen[token_id]!r} "
                              f"and {key!r}")
         seen[token_id] = key
     return encoder
+
+
+def _check_not_truncated(special_tokens: dict[str, int], ranks: dict[bytes, int],
+                         from_char: dict[str, int], vocab_name: str, encoder_name: str) -> None:
+    """The first id above the merges must not be the token the next merge would make."""
+    if not special_tokens:
+        return
+    text, token_id = min(special_tokens.items(), key=lambda item: item[1])
+    try:
+        token = _from_alphabet(text, from_char, "")
+    except ValueError:
+        return  # not in the byte alphabet: no merge makes it
+    parts = encode_piece(token, ranks)  # merge_by_rank_plain's ids, in about linear time
+    if len(parts) == 2:
+        token_of_rank = {rank: token for token, rank in ranks.items()}
+        alphabet = byte_alphabet()
+        left, right = (_to_alphabet(token_of_rank[rank], alphabet) for rank in parts)
+        raise ValueError(
+            f"{vocab_name}: it ends after {len(ranks) - 256} merges, but {encoder_name} gives "
+            f"the next id, {token_id}, to {text!r}, which is the merge {left!r} + {right!r}: "
+            "the merges look truncated (ids above the merges are special tokens, which no "
+            "merge makes)"
+        )
 
 
 def _from_alphabet(text: str, from_char: dict[str, int], where: str) -> bytes:
@@ -308,6 +375,11 @@ def _from_alphabet(text: str, from_char: dict[str, int], where: str) -> bytes:
     if not token:
         raise ValueError(f"{where}: a token must hold at least one byte")
     return token
+
+
+def _to_alphabet(token: bytes, alphabet: list[str]) -> str:
+    """Token bytes -> its text in GPT-2's byte alphabet (``alphabet`` is :func:`byte_alphabet`)."""
+    return "".join(alphabet[byte] for byte in token)
 
 
 def _check_merge(rank: int, where: str, left: str, right: str, ranks: dict[bytes, int],
@@ -330,7 +402,8 @@ def write_gpt2(ranks: dict[bytes, int], special_tokens: dict[str, int],
 
     The single bytes must have ranks 0..255 (the format numbers merge ``i`` as ``256 + i``), each
     longer token must be a merge (:func:`merges_from_ranks`), and the special tokens' ids must be
-    ``len(ranks)`` or more.
+    ``len(ranks)`` or more. Both files are written in full before either replaces its old self
+    (``_files.atomic_write``), so a full disk leaves the old pair.
 
     Raises
     ------
@@ -348,15 +421,21 @@ def write_gpt2(ranks: dict[bytes, int], special_tokens: dict[str, int],
                              f"ordinary token; special ids must be >= {len(ranks)}")
     merges = merges_from_ranks(ranks)
     alphabet = byte_alphabet()
-
-    def as_text(token: bytes) -> str:
-        return "".join(alphabet[byte] for byte in token)
-
-    encoder = {as_text(token): rank for token, rank in sorted(ranks.items(), key=lambda i: i[1])}
+    by_rank = sorted(ranks.items(), key=lambda item: item[1])
+    encoder = {_to_alphabet(token, alphabet): rank for token, rank in by_rank}
     encoder.update(sorted(special_tokens.items(), key=lambda item: item[1]))
-    Path(encoder_json).write_text(json.dumps(encoder), encoding="utf-8")
-    merge_lines = "".join(f"{as_text(left)} {as_text(right)}\n" for left, right in merges)
-    Path(vocab_bpe).write_text(f"{_GPT2_VERSION_LINE}\n{merge_lines}", encoding="utf-8")
+    encoder_bytes = json.dumps(encoder).encode("utf-8")
+    merge_lines = "".join(f"{_to_alphabet(left, alphabet)} {_to_alphabet(right, alphabet)}\n"
+                          for left, right in merges)
+    vocab_bytes = f"{_GPT2_VERSION_LINE}\n{merge_lines}".encode()
+
+    def write_both(encoder_file: BinaryIO) -> None:
+        encoder_file.write(encoder_bytes)
+        encoder_file.flush()  # the new encoder.json is whole on disk before vocab.bpe is replaced
+        os.fsync(encoder_file.fileno())
+        atomic_write(vocab_bpe, lambda vocab_file: vocab_file.write(vocab_bytes))
+
+    atomic_write(encoder_json, write_both)
 
 
 __all__ = [

@@ -4,22 +4,21 @@ A tokenizer is a ranked vocabulary, a split pattern and special tokens, so train
 and GPT-2's load into the same class. On top of the modules before it this one adds special
 tokens (``<|endoftext|>``: control ids above the ordinary ones, produced only where the caller
 allows their text), padded ``(seq_len, batch)`` batches for the embedding, training from text and
-the files. Lone surrogates (which UTF-8 cannot encode) in any text become U+FFFD first.
+the files, and tiktoken's names for the same operations. Surrogates are repaired as tiktoken
+does (:func:`~.checks.repair_surrogates`): a pair becomes its character, a lone one U+FFFD.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from itertools import chain
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
-import regex
 
 from minimal_embed import data
-from minimal_embed._checks import check_integer
+from minimal_embed._checks import check_bool, check_choice, check_integer
 from minimal_embed.tokenizer import (
     bpe,
     bpe_train,
@@ -29,10 +28,14 @@ from minimal_embed.tokenizer import (
     parallel,
     rankfiles,
 )
+from minimal_embed.tokenizer.batches import checked_texts, pad_batch
 from minimal_embed.tokenizer.patterns import GPT2_PATTERN, GPT4_PATTERN, Splitter
 from minimal_embed.tokenizer.piece_cache import PieceCache
+from minimal_embed.tokenizer.special_text import SpecialText, alternation
 
 PathLike = str | os.PathLike
+EOT = "<|endoftext|>"
+_DECODE_ERRORS = ("replace", "strict", "ignore", "backslashreplace", "surrogateescape")
 
 __all__ = ["Tokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "count_pieces", "load_tokenizer"]
 
@@ -54,7 +57,10 @@ class Tokenizer:
     Raises
     ------
     TypeError, ValueError
-        If the ranks, pattern or special tokens break the rules above.
+        If the ranks, pattern or special tokens break the rules above; a pattern that
+        backtracks catastrophically is refused (:class:`~.patterns.Splitter`).
+
+    One tokenizer may serve many threads at once (:class:`~.piece_cache.PieceCache`).
 
     Examples
     --------
@@ -79,7 +85,7 @@ class Tokenizer:
         self._decoder = {rank: token for token, rank in self._ranks.items()}
         for text, token_id in self._special_tokens.items():
             self._decoder[token_id] = text.encode("utf-8")
-        self._special_regexes: dict[frozenset[str], regex.Pattern] = {}
+        self._specials = SpecialText(self._special_tokens)
         self._pieces = PieceCache(self._ranks)
 
     @classmethod
@@ -119,15 +125,15 @@ class Tokenizer:
             a file is not UTF-8.
         """
         specials = checks.special_token_list(special_tokens)
-        _num_merges(vocab_size, specials)  # refuse a bad vocab_size before counting
-        line = counting.ProgressLine() if progress is True else None
+        _num_merges(vocab_size, specials)  # refuse bad arguments before counting
+        report = _merge_report(progress)
+        line = report if isinstance(report, counting.ProgressLine) else None
         piece_counts = counting.count_corpus(
             text_or_texts, pattern=pattern, special_tokens=specials, workers=workers,
             progress=line.counted if line else None,
         )
         return cls.train_from_counts(piece_counts, vocab_size, pattern=pattern,
-                                     special_tokens=specials,
-                                     progress=line.merged if line else progress)
+                                     special_tokens=specials, progress=report or False)
 
     @classmethod
     def train_from_counts(
@@ -159,8 +165,10 @@ class Tokenizer:
         """
         specials = checks.special_token_list(special_tokens)
         num_merges = _num_merges(vocab_size, specials)
-        report = counting.ProgressLine().merged if progress is True else progress or None
+        report = _merge_report(progress)
         merges = bpe_train.train(piece_counts, num_merges, report)
+        if isinstance(report, counting.ProgressLine):
+            report.finish()  # ends the line, also when no pair was left before num_merges
         return cls(bpe.merges_to_ranks(merges), pattern=pattern, special_tokens=specials)
 
     @property
@@ -172,6 +180,26 @@ class Tokenizer:
     def special_tokens(self) -> dict[str, int]:
         """The special tokens as ``{text: id}`` (a copy)."""
         return dict(self._special_tokens)
+
+    # tiktoken's names: n_vocab, eot_token, special_tokens_set
+
+    @property
+    def n_vocab(self) -> int:
+        """tiktoken's name for :attr:`vocab_size`: one more than the largest id."""
+        return self.vocab_size
+
+    @property
+    def eot_token(self) -> int:
+        """The id of ``<|endoftext|>``; KeyError (as in tiktoken) if it is not a special token."""
+        if EOT not in self._special_tokens:
+            raise KeyError(f"this tokenizer has no {EOT!r} special token (it has "
+                           f"{sorted(self._special_tokens)})")
+        return self._special_tokens[EOT]
+
+    @property
+    def special_tokens_set(self) -> set[str]:
+        """The special tokens' texts, as a set."""
+        return set(self._special_tokens)
 
     @property
     def pattern(self) -> str:
@@ -201,10 +229,10 @@ class Tokenizer:
         >>> Tokenizer.train("", 256).split("I love  LLMs!")
         ['I', ' love', ' ', ' LLMs', '!']
         """
-        text = _repair_surrogates(text)
-        allowed = self._special_set(allowed_special, "allowed_special")
+        text = checks.repair_surrogates(checks.check_text(text))
         pieces = []
-        for ordinary, special in self._segments(text, allowed):
+        allowed = self._specials.allowed(allowed_special)
+        for ordinary, special in self._specials.segments(text, allowed):
             pieces += self._splitter.split(ordinary)
             if special is not None:
                 pieces.append(special)
@@ -222,34 +250,11 @@ class Tokenizer:
         >>> tok.encode_ordinary("ab<|eot|>")   # the special token's text is just text here
         [256, 60, 124, 101, 111, 116, 124, 62]
         """
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
-        return self._encode_repaired(_repair_surrogates(text))
+        return self._encode_repaired(checks.repair_surrogates(checks.check_text(text)))
 
     def _encode_repaired(self, text: str) -> list[int]:
         """The ids of ``text``, whose lone surrogates are already repaired."""
         return self._pieces.encode(self._splitter.split(text))
-
-    def encode_ordinary_batch(
-        self, texts: Iterable[str], *, workers: int | None = None
-    ) -> list[list[int]]:
-        """``[encode_ordinary(text) for text in texts]``, on up to ``workers`` processes.
-
-        ``workers`` defaults to one per core (at most 8); a batch of less than a few MB is
-        encoded in this process (:func:`~.parallel.map_in_workers`). The ids are the same
-        either way.
-
-        Raises
-        ------
-        TypeError
-            If ``texts`` is one str (wrap it in a list) or holds something else than str.
-
-        Examples
-        --------
-        >>> Tokenizer.train("ab ab ab", 258).encode_ordinary_batch(["ab ab", "b"])
-        [[256, 257], [98]]
-        """
-        return parallel.encode_texts(self, texts, workers)
 
     def encode_file(self, path: PathLike, *, workers: int | None = None) -> np.ndarray:
         """The ids of a UTF-8 file as :meth:`encode_ordinary` gives them, for training data.
@@ -277,7 +282,8 @@ class Tokenizer:
         """Encode ``text``; special-token text becomes its id only where allowed.
 
         Special-token text is a security boundary (tiktoken's semantics): untrusted text must not
-        smuggle control tokens in, so the text of a disallowed special token raises.
+        smuggle control tokens in, so the text of a disallowed special token raises. Subtle:
+        stricter than tiktoken on purpose, a name that is not a special token raises too.
 
         Parameters
         ----------
@@ -297,28 +303,36 @@ class Tokenizer:
         >>> tok.encode("ab ab<|eot|>", allowed_special={"<|eot|>"})
         [256, 257, 258]
         """
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
-        text = _repair_surrogates(text)
-        allowed = self._special_set(allowed_special, "allowed_special")
-        if disallowed_special == "all":
-            disallowed = set(self._special_tokens) - allowed
-        else:
-            disallowed = self._special_set(disallowed_special, "disallowed_special")
-        if disallowed:
-            found = self._special_regex(disallowed).search(text)
-            if found:
-                raise ValueError(
-                    f"text contains the special token {found.group()!r} at character "
-                    f"{found.start()}; pass allowed_special={{{found.group()!r}}} to encode it "
-                    "as a special token, or disallowed_special=() to encode it as plain text"
-                )
+        checks.check_text(text)
         ids: list[int] = []
-        for ordinary, special in self._segments(text, allowed):
+        text = checks.repair_surrogates(text)
+        cut = self._specials.cut(text, allowed_special, disallowed_special)
+        for ordinary, special in cut:
             ids += self._encode_repaired(ordinary)  # `text` was repaired once, above
             if special is not None:
                 ids.append(self._special_tokens[special])
         return ids
+
+    def encode_ordinary_batch(
+        self, texts: Iterable[str], *, workers: int | None = None
+    ) -> list[list[int]]:
+        """``[encode_ordinary(text) for text in texts]``: tiktoken's batch call, as lists.
+
+        The texts are shared among up to ``workers`` processes (default: one per core, at most
+        8); a batch of less than a few MB is encoded in this process
+        (:func:`~.parallel.map_in_workers`). The ids are the same either way.
+
+        Raises
+        ------
+        TypeError
+            If ``texts`` is one str (wrap it in a list), or an item is not a str.
+
+        Examples
+        --------
+        >>> Tokenizer.train("ab ab ab", 258).encode_ordinary_batch(["ab ab", "b"])
+        [[256, 257], [98]]
+        """
+        return parallel.encode_texts(self, checked_texts(texts), workers)
 
     def encode_batch(
         self,
@@ -328,11 +342,14 @@ class Tokenizer:
         pad_id: int | None = None,
         batch_first: bool = False,
         allowed_special: Collection[str] | str = (),
+        disallowed_special: Collection[str] | str = "all",
     ) -> tuple[np.ndarray, np.ndarray]:
         """Encode many texts into one id array padded at the end, and a mask of the real tokens.
 
         Each text keeps its first ``max_len`` ids; padding is ``pad_id`` (default 0; the mask
-        tells it apart); ``allowed_special`` is as in :meth:`encode`.
+        tells it apart); ``allowed_special`` and ``disallowed_special`` are as in :meth:`encode`.
+        Subtle: tiktoken's ``encode_batch`` returns lists, ours the padded arrays all three of the
+        package's tokenizers give (:func:`~.batches.pad_batch`).
 
         Returns
         -------
@@ -353,21 +370,42 @@ class Tokenizer:
         >>> ids.tolist(), mask.tolist()   # (seq_len, batch): one column per text
         ([[256, 98], [257, 0]], [[True, True], [True, False]])
         """
-        if isinstance(texts, str):
-            raise TypeError("texts must be a list of str, not one str; wrap it: [text]")
+        texts = checked_texts(texts)
+        batch_first = check_bool("batch_first", batch_first)
         pad = 0 if pad_id is None else self._checked_id(pad_id, "pad_id")
         if max_len is not None:
-            max_len = check_integer("max_len", max_len, least=1)
-        encoded = [self.encode(text, allowed_special=allowed_special)[:max_len] for text in texts]
-        lengths = np.array([len(ids) for ids in encoded], dtype=np.int64)  # (batch,)
-        seq_len = int(lengths.max(initial=0))
-        mask = np.arange(seq_len) < lengths[:, None]  # (batch, seq_len)
-        ids = np.full(mask.shape, pad, dtype=np.int64)  # (batch, seq_len)
-        # row-major order of the True cells is exactly the texts' ids one after the other
-        ids[mask] = np.fromiter(chain.from_iterable(encoded), np.int64, int(lengths.sum()))
-        if batch_first:
-            return ids, mask
-        return np.ascontiguousarray(ids.T), np.ascontiguousarray(mask.T)  # (seq_len, batch)
+            check_integer("max_len", max_len, least=1)  # before the work
+        encoded = [self.encode(text, allowed_special=allowed_special,
+                               disallowed_special=disallowed_special) for text in texts]
+        return pad_batch(encoded, max_len=max_len, pad_id=pad, batch_first=batch_first)
+
+    def encode_single_token(self, text_or_bytes: str | bytes) -> int:
+        """The id of the one token whose text (or bytes) this is, special tokens included.
+
+        Raises
+        ------
+        TypeError
+            If the argument is neither str nor bytes.
+        KeyError
+            If it is not exactly one token (tiktoken's exception, with a message).
+
+        Examples
+        --------
+        >>> tok = Tokenizer.train("ab ab ab", 259, special_tokens=["<|eot|>"])
+        >>> tok.encode_single_token(" ab"), tok.encode_single_token("<|eot|>")
+        (257, 258)
+        """
+        if isinstance(text_or_bytes, str):
+            text = checks.repair_surrogates(text_or_bytes)
+            if text in self._special_tokens:
+                return self._special_tokens[text]
+            text_or_bytes = text.encode("utf-8")
+        if not isinstance(text_or_bytes, bytes):
+            raise TypeError(f"encode_single_token takes a str or bytes, got "
+                            f"{type(text_or_bytes).__name__}")
+        if text_or_bytes not in self._ranks:
+            raise KeyError(f"{text_or_bytes!r} is not one token of this vocabulary")
+        return self._ranks[text_or_bytes]
 
     def encode_with_offsets(
         self,
@@ -381,7 +419,8 @@ class Tokenizer:
         Subtle: a span runs from the character holding the token's first byte to the one holding
         its last, so a token with part of a multi-byte character points at that whole character
         (the two GPT-2 tokens of "你" both get ``(0, 1)``). In order, the spans cover the text
-        with no gap; two neighbours overlap only on a character they split between them.
+        with no gap; two neighbours overlap only on a character they split between them. A
+        surrogate pair is one character there, two indices of ``text``.
 
         The arguments, and the errors, are those of :meth:`encode`.
 
@@ -399,13 +438,17 @@ class Tokenizer:
         """
         ids = self.encode(text, allowed_special=allowed_special,
                           disallowed_special=disallowed_special)
-        utf8 = np.frombuffer(_repair_surrogates(text).encode("utf-8"), dtype=np.uint8)  # (n_bytes,)
+        repaired = checks.repair_surrogates(text)
+        utf8 = np.frombuffer(repaired.encode("utf-8"), dtype=np.uint8)  # (n_bytes,)
         # Every byte but a continuation byte (0b10xxxxxx) starts a character.
         character_of_byte = np.cumsum((utf8 & 0xC0) != 0x80) - 1  # (n_bytes,)
         lengths = np.fromiter(map(len, map(self._decoder.__getitem__, ids)), np.int64, len(ids))
         ends = np.cumsum(lengths)  # (n_tokens,) byte offset just past each token
         starts = character_of_byte[ends - lengths]  # (n_tokens,)
         stops = character_of_byte[ends - 1] + 1  # (n_tokens,)
+        if len(repaired) != len(text):  # a surrogate pair became one character: index `text`
+            code_point = _code_point_of_character(text)
+            starts, stops = code_point[starts], code_point[stops]
         return ids, list(zip(starts.tolist(), stops.tolist(), strict=True))
 
     # --- decoding ------------------------------------------------------------------------------
@@ -425,23 +468,51 @@ class Tokenizer:
         >>> Tokenizer.train("", 256).decode_bytes([0xE2, 0x82])   # half a character stays bytes
         b'\\xe2\\x82'
         """
-        try:
-            return b"".join(map(self._decoder.__getitem__, checks.checked_id_list(ids)))
-        except KeyError as error:
-            raise ValueError(self._unknown_id_message(error.args[0])) from None
+        return b"".join(self.decode_tokens_bytes(ids))
 
-    def decode(self, ids: Iterable[int]) -> str:
-        """``decode_bytes(ids).decode("utf-8", errors="replace")``: invalid UTF-8 becomes U+FFFD.
+    def decode(self, ids: Iterable[int], errors: str = "replace") -> str:
+        """``decode_bytes(ids).decode("utf-8", errors)``: by default invalid UTF-8 becomes U+FFFD.
 
+        ``errors``: "replace", "strict", "ignore", "backslashreplace" or "surrogateescape".
         Takes and refuses the same ids as :meth:`decode_bytes`.
 
         Examples
         --------
         >>> tok = Tokenizer.train("", 256)
-        >>> tok.decode([0xE2, 0x82, 0xAC]), tok.decode([0xE2, 0x82])
-        ('€', '�')
+        >>> tok.decode([0xE2, 0x82, 0xAC]), tok.decode([0xE2, 0x82]), tok.decode([0xE2], "ignore")
+        ('€', '�', '')
         """
-        return self.decode_bytes(ids).decode("utf-8", errors="replace")
+        check_choice("errors", errors, _DECODE_ERRORS)
+        return self.decode_bytes(ids).decode("utf-8", errors=errors)
+
+    def decode_batch(self, batch: Iterable[Iterable[int]], *, errors: str = "replace"
+                     ) -> list[str]:
+        """``[decode(ids, errors) for ids in batch]``: tiktoken's batch call (one id list per text).
+
+        Examples
+        --------
+        >>> Tokenizer.train("", 256).decode_batch([[104, 105], [33]])
+        ['hi', '!']
+        """
+        return [self.decode(ids, errors) for ids in batch]
+
+    def decode_tokens_bytes(self, ids: Iterable[int]) -> list[bytes]:
+        """The byte string of each id, in a list: how a text was cut into tokens.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`decode_bytes`.
+
+        Examples
+        --------
+        >>> Tokenizer.train("ab ab ab", 258).decode_tokens_bytes([257, 97])
+        [b' ab', b'a']
+        """
+        try:
+            return list(map(self._decoder.__getitem__, checks.checked_id_list(ids)))
+        except KeyError as error:
+            raise ValueError(self._unknown_id_message(error.args[0])) from None
 
     def token_bytes(self, token_id: int) -> bytes:
         """The byte string of one id (a special token's UTF-8 text).
@@ -523,6 +594,40 @@ class Tokenizer:
         rankfiles.write_tiktoken(self._ranks, path)
 
     @classmethod
+    def from_hf(cls, path: PathLike) -> Tokenizer:
+        """Read a byte-level BPE ``tokenizer.json`` of Hugging Face's ``tokenizers`` (GPT-2's).
+
+        Subtle: a file whose merge order disagrees with its ids is refused, not re-ranked
+        (:mod:`~.hf_file` says why); so are special ids among the ordinary ones (RoBERTa's).
+
+        Raises
+        ------
+        ValueError
+            If the file is not such a file, or asks for something not supported (named).
+        """
+        from minimal_embed.tokenizer import hf_file  # it builds this class, so it comes after
+
+        ranks, pattern, special_tokens = hf_file.read_bpe(path)
+        try:
+            return cls(ranks, pattern=pattern, special_tokens=special_tokens)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: {error}") from None
+
+    def to_hf(self, path: PathLike) -> None:
+        """Write a ``tokenizer.json``: in ``tokenizers`` (and ``transformers``' fast tokenizer)
+        its ``encode(text, add_special_tokens=False).ids`` is ``encode(text, allowed_special=
+        "all")`` here (they always match special tokens' text).
+
+        Raises
+        ------
+        ValueError
+            If a token is not a merge of two lower-ranked tokens (a hand-made vocabulary).
+        """
+        from minimal_embed.tokenizer import hf_file
+
+        hf_file.write_bpe(path, self._ranks, self._pattern, self._special_tokens)
+
+    @classmethod
     def from_gpt2(cls, encoder_json: PathLike, vocab_bpe: PathLike) -> Tokenizer:
         """Read OpenAI's original GPT-2 files: ``encoder.json`` and the merges in ``vocab.bpe``.
 
@@ -536,39 +641,12 @@ class Tokenizer:
             If the files are malformed or disagree (the message names the file and line).
         """
         ranks, special_tokens = rankfiles.read_gpt2(encoder_json, vocab_bpe)
-        return cls(ranks, pattern=GPT2_PATTERN, special_tokens=special_tokens)
+        try:
+            return cls(ranks, pattern=GPT2_PATTERN, special_tokens=special_tokens)
+        except (TypeError, ValueError) as error:  # a special token's text in encoder.json
+            raise ValueError(f"{encoder_json}: {error}") from None
 
-    # --- special-token sets, id checks, equality -----------------------------------------------
-
-    def _special_set(self, names: Collection[str] | str, argument: str) -> set[str]:
-        """``names`` ("all" or a collection) as a set of this tokenizer's special tokens."""
-        if names == "all":
-            return set(self._special_tokens)
-        if isinstance(names, str):
-            raise TypeError(f"{argument} must be 'all' or a collection of str, got {names!r}")
-        unknown = set(names) - set(self._special_tokens)
-        if unknown:
-            raise ValueError(
-                f"{argument} names {sorted(unknown)}, which are not special tokens of this "
-                f"tokenizer (it has {sorted(self._special_tokens)})"
-            )
-        return set(names)
-
-    def _segments(self, text: str, allowed: set[str]) -> Iterator[tuple[str, str | None]]:
-        """``(ordinary text, special text or None)`` pairs: ``text`` cut at ``allowed`` tokens."""
-        start = 0
-        if allowed:
-            for found in self._special_regex(allowed).finditer(text):
-                yield text[start : found.start()], found.group()
-                start = found.end()
-        yield text[start:], None
-
-    def _special_regex(self, names: set[str]) -> regex.Pattern:
-        """The (cached) regex matching any of the special tokens ``names``."""
-        key = frozenset(names)
-        if key not in self._special_regexes:
-            self._special_regexes[key] = _alternation(names)
-        return self._special_regexes[key]
+    # --- id checks, equality -------------------------------------------------------------------
 
     def _checked_id(self, token_id: int, what: str) -> int:
         """``token_id`` as an int, if it is an integer id of this vocabulary."""
@@ -620,16 +698,18 @@ def count_pieces(
     >>> count_pieces("the cat, the hat")
     {b'the': 1, b' cat': 1, b',': 1, b' the': 1, b' hat': 1}
     """
+    if isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Iterable):
+        raise TypeError(f"texts must be a str or an iterable of str, got {type(texts).__name__}")
     texts = [texts] if isinstance(texts, str) else texts
     splitter = Splitter(pattern)
     specials = checks.special_token_list(special_tokens)
-    special_regex = _alternation(specials) if specials else None
+    special_regex = alternation(specials) if specials else None
     counts: Counter[str] = Counter()
     for number, text in enumerate(texts):
         if not isinstance(text, str):
             kind = type(text).__name__
             raise TypeError(f"item {number} of the training texts is a {kind}, not a str")
-        text = _repair_surrogates(text)
+        text = checks.repair_surrogates(text)
         for part in special_regex.split(text) if special_regex else [text]:
             counts.update(splitter.split(part))
     return {piece.encode("utf-8"): count for piece, count in counts.items() if piece}
@@ -650,21 +730,23 @@ def load_tokenizer() -> Tokenizer:
     return Tokenizer.load(data.path("tokenizer.txt"))
 
 
-def _repair_surrogates(text: str) -> str:
-    """``text`` with every lone surrogate replaced by U+FFFD."""
-    if text.isascii():  # O(1): CPython knows a str's widest character
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return checks.LONE_SURROGATE.sub("\ufffd", text)
-    return text
+def _code_point_of_character(text: str) -> np.ndarray:
+    """Where each character of the repaired ``text`` starts in ``text``, then ``len(text)``."""
+    units = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)  # (n,)
+    high = (units >= 0xD800) & (units < 0xDC00)
+    low = (units >= 0xDC00) & (units < 0xE000)
+    joined = np.zeros(len(units), dtype=bool)
+    joined[1:] = low[1:] & high[:-1]  # the second half of a pair starts no character
+    return np.append(np.flatnonzero(~joined), len(units))
 
 
-def _alternation(texts: Iterable[str]) -> regex.Pattern:
-    """A regex matching any of ``texts`` (not empty), longest first so a longer token wins."""
-    by_length = sorted(texts, key=lambda text: (-len(text), text))
-    return regex.compile("|".join(regex.escape(text) for text in by_length))
+def _merge_report(progress: bool | Callable[[int, int], None]) -> Callable[[int, int], None] | None:
+    """What the trainer calls with ``(merges done, total)``: a progress line for True."""
+    if isinstance(progress, (bool, np.bool_)):
+        return counting.ProgressLine() if progress else None
+    if callable(progress):
+        return progress
+    raise TypeError(f"progress must be True, False or a function (done, total), got {progress!r}")
 
 
 def _num_merges(vocab_size: int, specials: list[str]) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import pairwise, repeat
 
 import numpy as np
@@ -184,7 +184,11 @@ def merge_by_rank_rounds(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
         # was merged in this round too (then its pair with the next is this one)
         left_new = prevs[(prevs >= 0) & ~np.append(False, prevs[1:] == starts[:-1])]
         new = np.concatenate([starts[has_next], left_new])
-        new_ranks = _pair_ranks(piece, ranks, new, end, part_id)
+        def look_up(pick: np.ndarray, new: np.ndarray = new) -> list[int]:
+            spans = map(slice, new[pick].tolist(), end[end[new[pick]]].tolist())
+            return [ranks.get(piece[span], none) for span in spans]
+
+        new_ranks = _once_per_distinct(part_id[new] * none + part_id[end[new]], look_up)
         if (new_ranks < rank).any():
             return merge_by_rank_long(piece, ranks)  # a pair that should go first: not here
         pair_rank[new] = new_ranks
@@ -193,22 +197,15 @@ def merge_by_rank_rounds(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
     return part_id[end > 0].tolist()
 
 
-def _pair_ranks(
-    piece: bytes, ranks: Mapping[bytes, int], new: np.ndarray, end: np.ndarray,
-    part_id: np.ndarray,
-) -> np.ndarray:
-    """The rank of the pair at each part ``new`` (``len(ranks)`` if not a token), one dictionary
-    lookup per distinct pair of ids."""
-    codes = part_id[new] * len(ranks) + part_id[end[new]]
+def _once_per_distinct(codes: np.ndarray, look_up: Callable[[np.ndarray], list[int]]) -> np.ndarray:
+    """``look_up(indices)`` asked only for one index of each distinct code, the answers spread to
+    all: the pairs of equal ids are equal byte strings, so one dictionary lookup does for them."""
     order = np.argsort(codes)
     firsts = np.flatnonzero(np.diff(codes[order], prepend=-1))
-    examples = new[order[firsts]]  # one part holding each distinct pair
-    spans = map(slice, examples.tolist(), end[end[examples]].tolist())
-    distinct = [ranks.get(piece[span], len(ranks)) for span in spans]
-    ranks_sorted = np.repeat(distinct, np.diff(np.append(firsts, len(codes))))
-    pair_ranks = np.empty(len(new), dtype=np.int64)
-    pair_ranks[order] = ranks_sorted
-    return pair_ranks
+    answers = np.repeat(look_up(order[firsts]), np.diff(np.append(firsts, len(codes))))
+    spread = np.empty(len(codes), dtype=np.int64)
+    spread[order] = answers
+    return spread
 
 
 def _file(
@@ -359,10 +356,14 @@ def merge_by_rank_batch(
     pair_rank = np.append(pair_table[codes[:-1] * 256 + codes[1:]], edge)  # (n_parts,)
     pair_rank[first[1:] - 1] = edge
 
-    def ranks_of(left: np.ndarray, right: np.ndarray) -> list[int]:
-        """The rank of ``data[starts[l]:starts[r]]`` for each l, r (``none`` if not a token)."""
-        spans = map(slice, starts[left].tolist(), starts[right].tolist())
-        return list(map(ranks.get, map(data.__getitem__, spans), repeat(none)))
+    def ranks_of(left: np.ndarray) -> np.ndarray:
+        """The rank of parts ``l`` and ``l + 1`` joined, for each l (``none`` if not a token)."""
+
+        def look_up(pick: np.ndarray) -> list[int]:
+            spans = map(slice, starts[left[pick]].tolist(), starts[left[pick] + 2].tolist())
+            return list(map(ranks.get, map(data.__getitem__, spans), repeat(none)))
+
+        return _once_per_distinct(part_id[left] * none + part_id[left + 1], look_up)
 
     while True:
         count = len(pair_rank)
@@ -378,9 +379,9 @@ def merge_by_rank_batch(
         first -= np.cumsum(merging) - merging  # parts deleted in the pieces before
         k -= np.arange(len(k))  # part indices after the deletions
         left = k[k > first[merging]]  # merged parts with a part on their left in the piece
-        pair_rank[left - 1] = ranks_of(left - 1, left + 1)
+        pair_rank[left - 1] = ranks_of(left - 1)
         right = k[pair_rank[k] != edge]  # ... and with a part on their right
-        pair_rank[right] = ranks_of(right, right + 2)
+        pair_rank[right] = ranks_of(right)
     ids = part_id.tolist()
     cuts = [*first.tolist(), len(ids)]
     return [ids[start:stop] for start, stop in pairwise(cuts)]

@@ -52,6 +52,7 @@ from minimal_embed.tokenizer import (
     Tokenizer,
     UnigramTokenizer,
     WordPieceTokenizer,
+    count_pieces,
     load_hf_tokenizer,
     load_tokenizer,
     rankfiles,
@@ -60,6 +61,7 @@ from minimal_embed.train import TrainConfig, load_checkpoint, nearest_tokens
 
 __all__ = ["__version__", "data", "rankfiles", "schemes",
            "Tokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "load_tokenizer", "load_hf_tokenizer",
+           "count_pieces",
            "WordPieceTokenizer", "UnigramTokenizer",
            "Embedding", "SparseRows",
            "sinusoidal_table", "sinusoidal_table_plain", "LearnedPositions", "add_positions",

@@ -3,6 +3,7 @@ written here that recounts everything after every merge, and merges applied in t
 (references.py). Every fast path (bpe_train.py, bpe_encode.py) against its plain version."""
 
 import random
+from unittest import mock
 
 import pytest
 import regex
@@ -50,6 +51,13 @@ piece_counts = st.dictionaries(
     max_size=12,
 )
 abc = st.binary(max_size=40).map(lambda b: bytes(x % 3 + 97 for x in b))
+# long pieces: runs of one byte ("aaaa", where merges overlap) and stretches of two or three
+runs = st.lists(st.tuples(st.sampled_from(b"ab\xe4"), st.integers(1, 30)), min_size=1, max_size=8)
+long_piece = st.one_of(
+    runs.map(lambda runs: b"".join(bytes([byte]) * length for byte, length in runs)),
+    st.binary(min_size=20, max_size=120).map(lambda b: bytes(x % 3 + 97 for x in b)),
+)
+long_piece_counts = st.dictionaries(long_piece, st.integers(1, 4), min_size=1, max_size=6)
 
 
 @st.composite
@@ -98,6 +106,42 @@ def test_plain_trainer_equals_the_reference_trainer(counts, num_merges):
 @given(piece_counts, st.integers(min_value=0, max_value=25))
 def test_fast_trainer_equals_the_plain_trainer(counts, num_merges):
     assert bpe_train.train(counts, num_merges) == bpe.train_plain(counts, num_merges)
+
+
+@settings(max_examples=40)
+@given(st.one_of(long_piece_counts, piece_counts), st.integers(0, 80),
+       st.sampled_from([0, 10**9]))
+def test_one_by_one_and_all_at_once_merges_equal_the_plain_trainer_on_long_pieces(
+    counts, num_merges, few
+):
+    # FEW = 0: every merge in whole-array NumPy steps; 10**9: every merge one by one in Python
+    with mock.patch.object(bpe_train, "FEW", few):
+        assert bpe_train.train(counts, num_merges) == bpe.train_plain(counts, num_merges)
+
+
+def test_fast_trainer_equals_the_plain_trainer_on_text_without_spaces():
+    rng = random.Random(3)
+    characters = "".join(chr(0x4E00 + rng.randrange(40)) for _ in range(3000))  # 3 bytes each
+    clauses = [characters[i : i + rng.randint(5, 60)] for i in range(0, 3000, 40)]
+    counts = {clause.encode(): rng.randint(1, 3) for clause in clauses}
+    expected = bpe.train_plain(counts, 150)
+    for few in (0, bpe_train.FEW, 10**9):
+        with mock.patch.object(bpe_train, "FEW", few):
+            assert bpe_train.train(counts, 150) == expected
+
+
+def test_pairs_counted_once_are_merged_in_order_when_nothing_else_is_left():
+    # every pair occurs once: all merges are ties at count 1, so the smallest pair goes first
+    counts = {b"dcba": 1, b"zy": 1}
+    assert bpe_train.train(counts, 10) == bpe.train_plain(counts, 10)
+    assert bpe_train.train(counts, 10)[0] == (98, 97)
+
+
+def test_large_counts_are_exact_and_too_large_ones_refused():
+    counts = {b"abab": 2**60, b"ba": 3}
+    assert bpe_train.train(counts, 3) == bpe.train_plain(counts, 3)
+    with pytest.raises(ValueError, match="2\\*\\*63"):
+        bpe_train.train({b"abab": 2**62}, 3)
 
 
 def test_fast_trainer_equals_the_reference_trainer_on_the_bundled_corpus():
@@ -173,11 +217,30 @@ def test_the_rank_rule_is_not_merge_order_where_a_token_is_not_made_by_its_merge
 # --- the fast rank mergers against the plain rule ---------------------------------------------
 
 
-@given(arbitrary_ranks(), abc)
-def test_list_scan_and_bucket_mergers_equal_the_plain_merger_for_any_ranks(ranks, piece):
+@given(arbitrary_ranks(), st.one_of(abc, long_piece))
+def test_list_scan_bucket_and_round_mergers_equal_the_plain_merger_for_any_ranks(ranks, piece):
     expected = bpe.merge_by_rank_plain(piece, ranks)
     assert bpe_encode.merge_by_rank(piece, ranks) == expected
     assert bpe_encode.merge_by_rank_long(piece, ranks) == expected
+    assert bpe_encode.merge_by_rank_rounds(piece, ranks) == expected
+
+
+@settings(max_examples=50)
+@given(trained_vocabulary())
+def test_round_merger_equals_the_plain_merger_for_trained_ranks(vocabulary):
+    ranks, _, pieces = vocabulary
+    for piece in pieces:
+        expected = bpe.merge_by_rank_plain(piece, ranks)
+        assert bpe_encode.merge_by_rank_rounds(piece, ranks) == expected
+
+
+def test_huge_pieces_go_to_the_round_merger_with_the_same_ids():
+    ranks = bpe.merges_to_ranks(bpe_train.train({b"a" * 64: 1, b"ab" * 20: 2}, 12))
+    rng = random.Random(1)
+    for piece in [b"a" * 30_001, bytes(rng.choice(b"ab") for _ in range(bpe_encode.HUGE_PIECE))]:
+        expected = bpe_encode.merge_by_rank_long(piece, ranks)
+        assert bpe_encode.merge_by_rank_rounds(piece, ranks) == expected
+        assert bpe_encode.encode_piece(piece, ranks) == expected
 
 
 @given(arbitrary_ranks(), abc)

@@ -2,7 +2,9 @@
 
 - :func:`merge_by_rank` re-ranks only the two pairs beside a merge: cheapest for words;
 - :func:`merge_by_rank_long` files candidate pairs in buckets by rank over a linked list of
-  parts: about linear time, for long pieces (``"a" * 1_000_000``);
+  parts: about linear time, for long pieces;
+- :func:`merge_by_rank_rounds` does the same with all pairs of a rank at once in NumPy: for the
+  longest pieces (``"a" * 1_000_000``);
 - :func:`encode_piece` picks between them, after cutting a long piece where no token spans;
 - :func:`merge_by_rank_batch` advances many short pieces together, its bookkeeping in NumPy,
   and :func:`encode_pieces` sends a text's new words there.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import pairwise, repeat
 
 import numpy as np
@@ -23,9 +25,11 @@ import numpy as np
 from minimal_embed.tokenizer.bpe import NOT_A_TOKEN
 
 # Where one method overtakes another (benchmarks/bpe_encode.py has the measurements): pieces of
-# at least LONG_PIECE bytes go to merge_by_rank_long; at least BATCH_MIN distinct pieces of at
-# most SHORT_PIECE bytes are merged together by merge_by_rank_batch.
+# at least LONG_PIECE bytes go to merge_by_rank_long, of at least HUGE_PIECE merge_by_rank_rounds;
+# at least BATCH_MIN distinct pieces of at most SHORT_PIECE bytes are merged together by
+# merge_by_rank_batch.
 LONG_PIECE = 100
+HUGE_PIECE = 10_000
 SHORT_PIECE = 16
 BATCH_MIN = 256
 
@@ -121,6 +125,107 @@ def merge_by_rank_long(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
     return ids
 
 
+def merge_by_rank_rounds(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
+    """:func:`~.bpe.merge_by_rank_plain`'s ids, each round merging all pairs of one rank at once.
+
+    The rounds take the ranks in increasing order, as :func:`merge_by_rank_long` does, but do a
+    rank's merges in whole-array NumPy steps; only the ranks of the new pairs are dictionary
+    lookups. For the longest pieces (``"a" * 1_000_000``), where NumPy's fixed cost per round is
+    small beside the work. Subtle: all merges of rank ``r`` at once equal them one by one, left to
+    right, as long as none of them makes a pair of a rank below ``r`` (one that would have to go
+    first). In a trained vocabulary none does (see :func:`merge_by_rank_long`); if one does, the
+    piece is merged again by :func:`merge_by_rank_long`.
+
+    Examples
+    --------
+    >>> merge_by_rank_rounds(b"aaaaa", {bytes([b]): b for b in range(256)} | {b"aa": 256})
+    [256, 256, 97]
+    """
+    n = len(piece)
+    if n < 2:
+        return [ranks[piece]] if n else []
+    none = len(ranks)  # above every rank: the rank of a pair that is not a token
+    codes = np.frombuffer(piece, dtype=np.uint8).astype(np.int64)  # (n,)
+    part_id = np.array([ranks[bytes([b])] for b in range(256)], dtype=np.int64)[codes]  # (n,)
+    # The parts form a linked list named by their first byte offset i: end[i] is where part i
+    # stops (0 once merged into its left neighbour), before[i] where the part before starts, and
+    # pair_rank[i] the rank of part i joined to the next one (`none` after the last part).
+    end = np.arange(1, n + 1)  # (n,)
+    before = np.arange(-1, n - 1)  # (n,)
+    byte_pairs = codes[:-1] * 256 + codes[1:]  # (n - 1,)
+    table = np.full(65536, none, dtype=np.int64)
+    present = np.zeros(65536, dtype=bool)
+    present[byte_pairs] = True
+    for code in np.flatnonzero(present).tolist():
+        table[code] = ranks.get(bytes([code >> 8, code & 255]), none)
+    pair_rank = np.append(table[byte_pairs], none)  # (n,)
+    buckets: dict[int, list[np.ndarray]] = {}  # rank -> the parts whose pair may have that rank
+    _file(buckets, np.arange(n), pair_rank, none)
+    pending = sorted(buckets)  # a heap of the ranks with a bucket
+    while pending:
+        rank = heapq.heappop(pending)
+        starts = np.sort(np.concatenate(buckets.pop(rank)))
+        starts = starts[np.append(True, starts[1:] != starts[:-1])]  # each once
+        starts = starts[pair_rank[starts] == rank]  # the others' pairs have changed since
+        middles = end[starts]
+        # "aaa" has two pairs "aa" in a chain; left to right, the first is merged, so in a chain
+        # of pairs of this rank the 1st, 3rd, ... are.
+        chained = np.append(False, middles[:-1] == starts[1:])
+        run_start = np.maximum.accumulate(np.where(chained, 0, np.arange(len(starts))))
+        keep = (np.arange(len(starts)) - run_start) % 2 == 0
+        starts, middles = starts[keep], middles[keep]
+        stops = end[middles]
+        part_id[starts], end[starts], end[middles] = rank, stops, 0
+        pair_rank[middles] = -1  # a merged-away part holds no pair
+        has_next = stops < n
+        before[stops[has_next]] = starts[has_next]
+        prevs = before[starts]
+        # the new pairs: each merged part with the next, and with the one before unless that one
+        # was merged in this round too (then its pair with the next is this one)
+        left_new = prevs[(prevs >= 0) & ~np.append(False, prevs[1:] == starts[:-1])]
+        new = np.concatenate([starts[has_next], left_new])
+        def look_up(pick: np.ndarray, new: np.ndarray = new) -> list[int]:
+            spans = map(slice, new[pick].tolist(), end[end[new[pick]]].tolist())
+            return [ranks.get(piece[span], none) for span in spans]
+
+        new_ranks = _once_per_distinct(part_id[new] * none + part_id[end[new]], look_up)
+        if (new_ranks < rank).any():
+            return merge_by_rank_long(piece, ranks)  # a pair that should go first: not here
+        pair_rank[new] = new_ranks
+        for new_rank in _file(buckets, new, new_ranks, none):
+            heapq.heappush(pending, new_rank)
+    return part_id[end > 0].tolist()
+
+
+def _once_per_distinct(codes: np.ndarray, look_up: Callable[[np.ndarray], list[int]]) -> np.ndarray:
+    """``look_up(indices)`` asked only for one index of each distinct code, the answers spread to
+    all: the pairs of equal ids are equal byte strings, so one dictionary lookup does for them."""
+    order = np.argsort(codes)
+    firsts = np.flatnonzero(np.diff(codes[order], prepend=-1))
+    answers = np.repeat(look_up(order[firsts]), np.diff(np.append(firsts, len(codes))))
+    spread = np.empty(len(codes), dtype=np.int64)
+    spread[order] = answers
+    return spread
+
+
+def _file(
+    buckets: dict[int, list[np.ndarray]], starts: np.ndarray, ranks: np.ndarray, none: int
+) -> list[int]:
+    """Add each of ``starts`` to the bucket of its pair's rank; return the ranks new to buckets."""
+    is_token = ranks < none
+    starts, ranks = starts[is_token], ranks[is_token]
+    order = np.argsort(ranks, kind="stable")
+    starts, ranks = starts[order], ranks[order]
+    firsts = np.flatnonzero(np.diff(ranks, prepend=-1))
+    added = []
+    for rank, group in zip(ranks[firsts].tolist(), np.split(starts, firsts[1:]), strict=False):
+        if rank not in buckets:
+            buckets[rank] = []
+            added.append(rank)
+        buckets[rank].append(group)
+    return added
+
+
 # --- cutting long pieces where no merge can reach ----------------------------------------------
 
 
@@ -173,9 +278,10 @@ def encode_piece(
 
     A piece that is itself a token is that token (as in tiktoken; a trained vocabulary's merges
     reach it anyway); otherwise the ids of :func:`~.bpe.merge_by_rank_plain`, from
-    :func:`merge_by_rank` below :data:`LONG_PIECE` bytes and :func:`merge_by_rank_long` above,
-    where a long piece is first cut by :func:`cut_where_no_token_spans` if ``joinable``
-    (:func:`joinable_pairs` of ``ranks``, ``(65536,)`` bool) is given.
+    :func:`merge_by_rank` below :data:`LONG_PIECE` bytes, :func:`merge_by_rank_long` below
+    :data:`HUGE_PIECE` and :func:`merge_by_rank_rounds` above, where a long piece is first cut
+    by :func:`cut_where_no_token_spans` if ``joinable`` (:func:`joinable_pairs` of ``ranks``,
+    ``(65536,)`` bool) is given.
 
     Examples
     --------
@@ -189,7 +295,8 @@ def encode_piece(
     if len(piece) < LONG_PIECE:
         return merge_by_rank(piece, ranks)
     if joinable is None:
-        return merge_by_rank_long(piece, ranks)
+        long = merge_by_rank_long if len(piece) < HUGE_PIECE else merge_by_rank_rounds
+        return long(piece, ranks)
     ids: list[int] = []
     for chunk in cut_where_no_token_spans(piece, joinable):
         ids += encode_piece(chunk, ranks)
@@ -249,10 +356,14 @@ def merge_by_rank_batch(
     pair_rank = np.append(pair_table[codes[:-1] * 256 + codes[1:]], edge)  # (n_parts,)
     pair_rank[first[1:] - 1] = edge
 
-    def ranks_of(left: np.ndarray, right: np.ndarray) -> list[int]:
-        """The rank of ``data[starts[l]:starts[r]]`` for each l, r (``none`` if not a token)."""
-        spans = map(slice, starts[left].tolist(), starts[right].tolist())
-        return list(map(ranks.get, map(data.__getitem__, spans), repeat(none)))
+    def ranks_of(left: np.ndarray) -> np.ndarray:
+        """The rank of parts ``l`` and ``l + 1`` joined, for each l (``none`` if not a token)."""
+
+        def look_up(pick: np.ndarray) -> list[int]:
+            spans = map(slice, starts[left[pick]].tolist(), starts[left[pick] + 2].tolist())
+            return list(map(ranks.get, map(data.__getitem__, spans), repeat(none)))
+
+        return _once_per_distinct(part_id[left] * none + part_id[left + 1], look_up)
 
     while True:
         count = len(pair_rank)
@@ -268,9 +379,9 @@ def merge_by_rank_batch(
         first -= np.cumsum(merging) - merging  # parts deleted in the pieces before
         k -= np.arange(len(k))  # part indices after the deletions
         left = k[k > first[merging]]  # merged parts with a part on their left in the piece
-        pair_rank[left - 1] = ranks_of(left - 1, left + 1)
+        pair_rank[left - 1] = ranks_of(left - 1)
         right = k[pair_rank[k] != edge]  # ... and with a part on their right
-        pair_rank[right] = ranks_of(right, right + 2)
+        pair_rank[right] = ranks_of(right)
     ids = part_id.tolist()
     cuts = [*first.tolist(), len(ids)]
     return [ids[start:stop] for start, stop in pairwise(cuts)]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+import regex
+
 from minimal_embed.tokenizer import checks
 
 # GPT-2's split (Radford et al. 2019; openai/gpt-2 encoder.py). Same pieces as the original
@@ -49,6 +51,13 @@ _ASCII_TWINS = {
 # match before a letter, so both sides split as they would together.
 _CUT_AFTER = re.compile(r"[A-Za-z](?= )")
 _ASCII_CHUNK = 256
+# Where a long text may be cut into parts for separate workers (Splitter.cut_after): after an
+# ASCII letter followed by a space, as above, or after a newline between two characters that are
+# not whitespace. That newline is a piece of its own in both patterns, together or alone at the
+# end of the left part (GPT-2: `\s` before a non-space, `\s++$` at the end; GPT-4: `\s*[\r\n]`,
+# or the end of a punctuation run's `[\r\n]*`), the piece before it ends before it, and the right
+# part starts where the whole text's next piece starts. `regex`, for the patterns' own `\s`.
+_PART_CUT = regex.compile(r"[A-Za-z](?= )|(?<=\S)\n(?=\S)")
 
 
 # Any other pattern may come from a file, and a regular expression can backtrack for hours on a
@@ -91,6 +100,7 @@ class Splitter:
         if self.bounded:
             checks.check_pattern_speed(self.regex)
         self.ascii_regex = _ascii_twin(pattern)
+        self.cuttable = pattern in _ASCII_TWINS  # the rule of _PART_CUT is proved for these
 
     def split(self, text: str, chunk: int = _ASCII_CHUNK) -> list[str]:
         """The pieces of ``text``, in order; ``chunk`` is the stretch length tried on ``re``."""
@@ -109,6 +119,20 @@ class Splitter:
             pieces += (self.ascii_regex if stretch.isascii() else self.regex).findall(stretch)
             start = stop
         return pieces
+
+    def cut_after(self, text: str, start: int) -> int | None:
+        """The first place at or after ``start`` where ``text`` can be cut into two parts whose
+        pieces are those of the whole; None if there is none, or the pattern is not one of ours.
+
+        Examples
+        --------
+        >>> text = "one two\\nthree"
+        >>> cut = Splitter(GPT2_PATTERN).cut_after(text, 4)   # after the newline
+        >>> text[:cut], text[cut:]
+        ('one two\\n', 'three')
+        """
+        found = _PART_CUT.search(text, start) if self.cuttable else None
+        return found.end() if found else None
 
     def _split_in_time(self, text: str) -> list[str]:
         """``self.regex.findall(text)`` within the time bound, else ValueError."""

@@ -11,7 +11,6 @@ does (:func:`~.checks.repair_surrogates`): a pair becomes its character, a lone 
 from __future__ import annotations
 
 import os
-import sys
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
@@ -20,7 +19,15 @@ import numpy as np
 
 from minimal_embed import data
 from minimal_embed._checks import check_bool, check_choice, check_integer
-from minimal_embed.tokenizer import bpe, bpe_train, checks, file_format, rankfiles
+from minimal_embed.tokenizer import (
+    bpe,
+    bpe_train,
+    checks,
+    counting,
+    file_format,
+    parallel,
+    rankfiles,
+)
 from minimal_embed.tokenizer.batches import checked_texts, pad_batch
 from minimal_embed.tokenizer.patterns import GPT2_PATTERN, GPT4_PATTERN, Splitter
 from minimal_embed.tokenizer.piece_cache import PieceCache
@@ -84,53 +91,84 @@ class Tokenizer:
     @classmethod
     def train(
         cls,
-        text_or_texts: str | Iterable[str],
+        text_or_texts: str | os.PathLike | Iterable[str | os.PathLike],
+        vocab_size: int,
+        *,
+        pattern: str = GPT2_PATTERN,
+        special_tokens: Iterable[str] | None = None,
+        progress: bool | Callable[[int, int], None] = False,
+        workers: int | None = None,
+    ) -> Tokenizer:
+        """Train a vocabulary of ``vocab_size`` ids (special tokens included) on some text.
+
+        The distinct pieces of the text with their counts (:func:`count_pieces`, in worker
+        processes: :func:`~.counting.count_corpus`) go to :meth:`train_from_counts`.
+
+        Parameters
+        ----------
+        text_or_texts : str, path, or iterable of str and paths
+            One text or many (a file object streams line by line); a path (``pathlib.Path``)
+            is a UTF-8 file, read in shards. No piece crosses two items.
+        vocab_size : int
+            At least ``256 + len(special_tokens)``; fewer ids when no adjacent pair is left.
+        progress : bool or callable
+            True prints MB counted, then merges done / total, with rates, to stderr; a callable
+            gets ``(merges done, total)``.
+        workers : int, optional
+            Processes that split and count (default: one per core, at most 8); 1 counts here.
+            The merges are the same for any number.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``vocab_size`` is not an integer large enough, an item is not a str or path, or
+            a file is not UTF-8.
+        """
+        specials = checks.special_token_list(special_tokens)
+        _num_merges(vocab_size, specials)  # refuse bad arguments before counting
+        report = _merge_report(progress)
+        line = report if isinstance(report, counting.ProgressLine) else None
+        piece_counts = counting.count_corpus(
+            text_or_texts, pattern=pattern, special_tokens=specials, workers=workers,
+            progress=line.counted if line else None,
+        )
+        return cls.train_from_counts(piece_counts, vocab_size, pattern=pattern,
+                                     special_tokens=specials, progress=report or False)
+
+    @classmethod
+    def train_from_counts(
+        cls,
+        piece_counts: Mapping[bytes, int],
         vocab_size: int,
         *,
         pattern: str = GPT2_PATTERN,
         special_tokens: Iterable[str] | None = None,
         progress: bool | Callable[[int, int], None] = False,
     ) -> Tokenizer:
-        """Train a vocabulary of ``vocab_size`` ids (special tokens included) on some text.
+        """Train on counted pieces (:func:`count_pieces`, summed over shards however counted).
 
-        The distinct pieces of the text with their counts (:func:`count_pieces`) go to
-        :func:`~.bpe_train.train`. Single bytes get ids 0..255, merges the next ids, special
-        tokens (in the order given) the highest ones.
-
-        Parameters
-        ----------
-        text_or_texts : str or iterable of str
-            One text or many (a file streams line by line); no piece crosses two items.
-        vocab_size : int
-            At least ``256 + len(special_tokens)``; fewer ids when no adjacent pair is left.
-        progress : bool or callable
-            True prints merges done / total to stderr; a callable gets ``(done, total)``.
+        Single bytes get ids 0..255, the merges of :func:`~.bpe_train.train` the next ids,
+        special tokens (in the order given) the highest ones. ``pattern`` should be the one the
+        pieces were split with; the other arguments are those of :meth:`train`.
 
         Raises
         ------
         TypeError, ValueError
-            If ``vocab_size`` is not an integer large enough, or an item is not a str.
+            If ``vocab_size`` is not an integer large enough, or the counts are not
+            ``bytes -> integer >= 1``.
+
+        Examples
+        --------
+        >>> counts = count_pieces("low lower") | {b" lowest": 2}
+        >>> Tokenizer.train_from_counts(counts, 258).token_bytes(257)
+        b'low'
         """
         specials = checks.special_token_list(special_tokens)
-        vocab_size = check_integer("vocab_size", vocab_size)
-        if vocab_size < 256 + len(specials):
-            raise ValueError(
-                f"vocab_size={vocab_size} is too small: the 256 single bytes and "
-                f"{len(specials)} special token(s) need {256 + len(specials)} ids"
-            )
-        piece_counts = count_pieces(text_or_texts, pattern=pattern, special_tokens=specials)
-        report: Callable[[int, int], None] | None
-        if isinstance(progress, (bool, np.bool_)):
-            report = _print_progress if progress else None
-        elif callable(progress):
-            report = progress
-        else:
-            raise TypeError(f"progress must be True, False or a function (done, total), got "
-                            f"{progress!r}")
-        wanted = vocab_size - 256 - len(specials)
-        merges = bpe_train.train(piece_counts, wanted, report)
-        if report is _print_progress and len(merges) < wanted:
-            print(file=sys.stderr)  # no pair was left: end the progress line
+        num_merges = _num_merges(vocab_size, specials)
+        report = _merge_report(progress)
+        merges = bpe_train.train(piece_counts, num_merges, report)
+        if isinstance(report, counting.ProgressLine):
+            report.finish()  # ends the line, also when no pair was left before num_merges
         return cls(bpe.merges_to_ranks(merges), pattern=pattern, special_tokens=specials)
 
     @property
@@ -218,6 +256,22 @@ class Tokenizer:
         """The ids of ``text``, whose lone surrogates are already repaired."""
         return self._pieces.encode(self._splitter.split(text))
 
+    def encode_file(self, path: PathLike, *, workers: int | None = None) -> np.ndarray:
+        """The ids of a UTF-8 file as :meth:`encode_ordinary` gives them, for training data.
+
+        The file is read in byte ranges by up to ``workers`` processes (default: one per core,
+        at most 8), cut where the split allows so that the ids are those of the whole text
+        (:func:`~.parallel.encode_file`). Returns int32 ids, shape ``(n_tokens,)``.
+
+        Raises
+        ------
+        ValueError
+            If the file is not UTF-8 (the message names it and the byte).
+        OSError
+            If the file cannot be read.
+        """
+        return parallel.encode_file(self, path, workers)
+
     def encode(
         self,
         text: str,
@@ -259,8 +313,14 @@ class Tokenizer:
                 ids.append(self._special_tokens[special])
         return ids
 
-    def encode_ordinary_batch(self, texts: Iterable[str]) -> list[list[int]]:
+    def encode_ordinary_batch(
+        self, texts: Iterable[str], *, workers: int | None = None
+    ) -> list[list[int]]:
         """``[encode_ordinary(text) for text in texts]``: tiktoken's batch call, as lists.
+
+        The texts are shared among up to ``workers`` processes (default: one per core, at most
+        8); a batch of less than a few MB is encoded in this process
+        (:func:`~.parallel.map_in_workers`). The ids are the same either way.
 
         Raises
         ------
@@ -272,7 +332,7 @@ class Tokenizer:
         >>> Tokenizer.train("ab ab ab", 258).encode_ordinary_batch(["ab ab", "b"])
         [[256, 257], [98]]
         """
-        return [self.encode_ordinary(text) for text in checked_texts(texts)]
+        return parallel.encode_texts(self, checked_texts(texts), workers)
 
     def encode_batch(
         self,
@@ -680,6 +740,21 @@ def _code_point_of_character(text: str) -> np.ndarray:
     return np.append(np.flatnonzero(~joined), len(units))
 
 
-def _print_progress(done: int, total: int) -> None:
-    """Print merges done / total on one stderr line."""
-    print(f"\rmerges {done}/{total}", end="\n" if done == total else "", file=sys.stderr)
+def _merge_report(progress: bool | Callable[[int, int], None]) -> Callable[[int, int], None] | None:
+    """What the trainer calls with ``(merges done, total)``: a progress line for True."""
+    if isinstance(progress, (bool, np.bool_)):
+        return counting.ProgressLine() if progress else None
+    if callable(progress):
+        return progress
+    raise TypeError(f"progress must be True, False or a function (done, total), got {progress!r}")
+
+
+def _num_merges(vocab_size: int, specials: list[str]) -> int:
+    """The merges that make ``vocab_size`` ids with ``specials``; refuses a size too small."""
+    vocab_size = check_integer("vocab_size", vocab_size)
+    if vocab_size < 256 + len(specials):
+        raise ValueError(
+            f"vocab_size={vocab_size} is too small: the 256 single bytes and "
+            f"{len(specials)} special token(s) need {256 + len(specials)} ids"
+        )
+    return vocab_size - 256 - len(specials)

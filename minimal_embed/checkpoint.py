@@ -187,7 +187,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
-        # NumPy's own message would suggest allow_pickle=True: never pass that advice on
+        # NumPy's own message would advise enabling pickles: never pass that advice on
         reason = ("it holds pickled (object) data, which is never loaded"
                   if "pickle" in str(error) else f"{type(error).__name__}: "
                   f"{str(error).splitlines()[0] if str(error) else 'unreadable'}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -432,9 +433,10 @@ def _id_lines(ids: np.ndarray, mask: np.ndarray, batch_first: bool) -> list[str]
 
 
 def _row_labels(ids: np.ndarray, mask: np.ndarray, tokenizer) -> list[str]:
-    """Row labels in index order: ``[pos,text] 'token'`` (``[text,pos]`` when batch first)."""
+    """Labels of the printed rows, in index order: ``[pos,text] 'token'`` (``[text,pos]``
+    when batch first); only the first MAX_PRINTED_ROWS, however long the text."""
     labels = []
-    for index in np.ndindex(ids.shape):
+    for index in islice(np.ndindex(ids.shape), MAX_PRINTED_ROWS):
         token = show_token(tokenizer.token_bytes(int(ids[index]))) if mask[index] else "(padding)"
         labels.append(f"[{index[0]},{index[1]}] {token}")
     return labels

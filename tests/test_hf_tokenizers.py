@@ -554,3 +554,12 @@ def test_a_t5_style_file_with_precompiled_rules_gives_hfs_ids(files, tmp_path_fa
     theirs, ours = _pairs["t5-precompiled"]
     assert ours.encode(text + " ``x''  ", add_special_tokens=True) == \
         theirs.encode(text + " ``x''  ").ids
+
+
+@pytest.mark.parametrize("content", ["[" * 100_000 + "]" * 100_000,
+                                     '{"model": ' + "9" * 5000 + "}"])
+def test_json_nested_too_deeply_or_with_huge_numbers_names_the_file(tmp_path, content):
+    path = tmp_path / "tokenizer.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match="tokenizer.json: not valid JSON"):
+        load_hf_tokenizer(path)

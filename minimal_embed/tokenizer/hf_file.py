@@ -183,8 +183,8 @@ def _read(path: PathLike) -> tuple[dict, str]:
         spec = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as error:
         raise ValueError(f"{name}: not UTF-8 text ({error})") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{name}: not valid JSON: {error}") from None
+    except (ValueError, RecursionError) as error:  # bad JSON, nested too deeply, 5000 digits
+        raise ValueError(f"{name}: not valid JSON: {str(error)[:200]}") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("model"), dict):
         raise ValueError(f"{name}: expected a JSON object with a 'model' object, as "
                          "tokenizers' Tokenizer.save writes")

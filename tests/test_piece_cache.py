@@ -8,6 +8,7 @@ import sys
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 
 from minimal_embed import Tokenizer, load_tokenizer
@@ -133,3 +134,21 @@ def test_max_bytes_is_checked():
     with pytest.raises(ValueError, match="max_bytes must be an integer >= 0"):
         PieceCache(ranks, max_bytes=-1)
     assert PieceCache(ranks, max_bytes=0).encode(["ab", "ab"]) == [97, 98, 97, 98]
+
+
+def test_an_id_cache_of_any_encoder_turning_generations_under_threads_stays_correct():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from minimal_embed.tokenizer.piece_cache import IdCache
+
+    cache = IdCache(lambda words: [[len(word), ord(word[0])] for word in words], max_bytes=4096)
+    rng = np.random.default_rng(0)
+    texts = [[f"w{n}" for n in rng.integers(0, 5000, size=300)] for _ in range(40)]
+
+    def expected(words):
+        return [i for word in words for i in (len(word), ord(word[0]))]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(cache.encode, texts))
+    assert results == [expected(words) for words in texts]
+    assert cache.nbytes <= 4096

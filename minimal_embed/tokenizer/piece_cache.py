@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from minimal_embed._checks import check_integer
 from minimal_embed.tokenizer import bpe_encode
@@ -37,8 +37,9 @@ def entry_bytes(pieces: list[str], encoded: list[list[int]]) -> int:
     return sum(map(sys.getsizeof, pieces)) + _ENTRY_BYTES * len(pieces) + _ID_BYTES * ids
 
 
-class PieceCache:
-    """Encodes lists of pieces with ``ranks`` (checked), remembering their ids in ``max_bytes``.
+class IdCache:
+    """Encodes lists of pieces with ``encode_new`` (a list of new pieces -> their id lists),
+    remembering the ids in ``max_bytes``; the BPE tokenizer and the word models share it.
 
     The entries live in two generations, ``recent`` and ``older``, each at most half of
     ``max_bytes`` (counted by :func:`entry_bytes`). New pieces go into ``recent``; when it is
@@ -53,16 +54,15 @@ class PieceCache:
 
     Examples
     --------
-    >>> cache = PieceCache({bytes([b]): b for b in range(256)} | {b"ab": 256})
+    >>> cache = IdCache(lambda words: [[len(word)] for word in words])
     >>> cache.encode(["ab", "cab", "ab"])
-    [256, 99, 256, 256]
+    [2, 3, 2]
     """
 
-    def __init__(self, ranks: Mapping[bytes, int], max_bytes: int = CACHE_BYTES) -> None:
-        self.ranks = ranks
+    def __init__(self, encode_new: Callable[[list[str]], list[list[int]]],
+                 max_bytes: int = CACHE_BYTES) -> None:
+        self._encode_new = encode_new
         self.max_bytes = check_integer("max_bytes", max_bytes)
-        self.joinable = bpe_encode.joinable_pairs(ranks)  # where long pieces can be cut
-        self.pair_table = bpe_encode.byte_pair_ranks(ranks)  # the first merges of many pieces
         self._lock = threading.Lock()
         self._recent: dict[str, list[int]] = {}
         self._older: dict[str, list[int]] = {}
@@ -92,9 +92,7 @@ class PieceCache:
         older = self._older
         found = {piece: older[piece] for piece in pieces if piece in older}
         fresh = [piece for piece in pieces if piece not in found]
-        utf8 = [piece.encode("utf-8") for piece in fresh]
-        encoded = bpe_encode.encode_pieces(utf8, self.ranks, self.joinable, self.pair_table)
-        found.update(zip(fresh, encoded, strict=True))
+        found.update(zip(fresh, self._encode_new(fresh), strict=True))
         self._remember(found)
         return found
 
@@ -117,3 +115,25 @@ class PieceCache:
                     self._recent, self._recent_bytes = {}, 0
                 self._recent[piece] = ids
                 self._recent_bytes += size
+
+
+class PieceCache(IdCache):
+    """An :class:`IdCache` of BPE pieces encoded with ``ranks`` (tiktoken's rule).
+
+    Examples
+    --------
+    >>> cache = PieceCache({bytes([b]): b for b in range(256)} | {b"ab": 256})
+    >>> cache.encode(["ab", "cab", "ab"])
+    [256, 99, 256, 256]
+    """
+
+    def __init__(self, ranks: Mapping[bytes, int], max_bytes: int = CACHE_BYTES) -> None:
+        super().__init__(self._encode_utf8, max_bytes)
+        self.ranks = ranks
+        self.joinable = bpe_encode.joinable_pairs(ranks)  # where long pieces can be cut
+        self.pair_table = bpe_encode.byte_pair_ranks(ranks)  # the first merges of many pieces
+
+    def _encode_utf8(self, pieces: list[str]) -> list[list[int]]:
+        """The ids of new pieces, merged many at a time from their UTF-8 bytes."""
+        utf8 = [piece.encode("utf-8") for piece in pieces]
+        return bpe_encode.encode_pieces(utf8, self.ranks, self.joinable, self.pair_table)

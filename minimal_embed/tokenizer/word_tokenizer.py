@@ -19,9 +19,8 @@ import numpy as np
 from minimal_embed._checks import check_integer
 from minimal_embed.tokenizer import checks
 from minimal_embed.tokenizer.batches import checked_texts, pad_batch
+from minimal_embed.tokenizer.piece_cache import IdCache
 from minimal_embed.tokenizer.special_text import Names, SpecialText
-
-WORD_CACHE_SIZE = 100_000  # distinct words kept between calls; the cache is emptied beyond this
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,8 @@ class WordTokenizer:
                 raise ValueError(f"the template names {what!r}, which is not a special token")
         self._template = template
         self._specials = SpecialText(self._special_tokens)
-        self._cache: dict[str, list[int]] = {}
+        # bounded in bytes and safe to share across threads, as the BPE tokenizer's
+        self._cache = IdCache(self._encode_words)
 
     @property
     def vocab_size(self) -> int:
@@ -255,14 +255,7 @@ class WordTokenizer:
         ids: list[int] = []
         for number, (ordinary, special) in enumerate(
                 self._cut(text, allowed_special, disallowed_special)):
-            words = self._words_of(ordinary, number == 0)
-            if len(self._cache) > WORD_CACHE_SIZE:
-                self._cache.clear()
-            new = list(set(words).difference(self._cache))
-            if new:
-                self._cache.update(zip(new, self._encode_words(new), strict=True))
-            for word_ids in map(self._cache.__getitem__, words):
-                ids += word_ids
+            ids += self._cache.encode(self._words_of(ordinary, number == 0))
             if special is not None:
                 ids.append(self._special_tokens[special])
         return ids

@@ -95,11 +95,15 @@ def checked_ranks(ranks: Mapping[bytes, int]) -> dict[bytes, int]:
     """
     if not isinstance(ranks, Mapping):
         raise TypeError(f"ranks must be a mapping of bytes -> int, got {type(ranks).__name__}")
-    checked = {}
-    for token, rank in ranks.items():
-        if not isinstance(token, bytes) or not token:
-            raise TypeError(f"every token must be non-empty bytes, got {token!r}")
-        checked[token] = check_integer(f"the rank of {token!r}", rank)
+    checked = dict(ranks)
+    plain = (b"" not in checked and all(type(token) is bytes for token in checked)
+             and all(type(rank) is int for rank in checked.values()))
+    if not (plain and min(checked.values(), default=0) >= 0):  # the message names the culprit
+        checked = {}
+        for token, rank in ranks.items():
+            if not isinstance(token, bytes) or not token:
+                raise TypeError(f"every token must be non-empty bytes, got {token!r}")
+            checked[token] = check_integer(f"the rank of {token!r}", rank)
     check_ranks(checked)
     return checked
 

@@ -45,6 +45,7 @@ from corpus import long_piece_text, python_sources, read_corpus  # noqa: E402
 from minimal_embed import GPT2_PATTERN, GPT4_PATTERN, Tokenizer  # noqa: E402
 from minimal_embed.tokenizer import bpe_encode  # noqa: E402
 from minimal_embed.tokenizer.patterns import Splitter  # noqa: E402
+from minimal_embed.tokenizer.token_pairs import token_pairs  # noqa: E402
 
 EOT = "<|endoftext|>"
 
@@ -177,14 +178,14 @@ def merge_method_section(tok: Tokenizer, text: str) -> None:
 # corpus took 25 ms together, 39 ms one by one.
 def batch_section(tok: Tokenizer, text: str) -> None:
     ranks = tok.ranks
-    pair_table = bpe_encode.byte_pair_ranks(ranks)
+    pairs = token_pairs(ranks)
     words = sorted({piece.encode("utf-8") for piece in tok.split(text)})
     short = [word for word in words
              if word not in ranks and 2 <= len(word) <= bpe_encode.SHORT_PIECE]
     print(f"{'short new pieces':>16} {'together (ms)':>14} {'one by one (ms)':>16}")
     for count in [64, bpe_encode.BATCH_MIN, 1024, len(short)]:
         pieces = short[:count]
-        together = best_time(lambda p=pieces: bpe_encode.merge_by_rank_batch(p, ranks, pair_table))
+        together = best_time(lambda p=pieces: bpe_encode.merge_by_rank_batch(p, ranks, pairs))
         each = best_time(lambda p=pieces: [bpe_encode.merge_by_rank(x, ranks) for x in p])
         print(f"{len(pieces):>16} {together * 1e3:>14.2f} {each * 1e3:>16.2f}")
     print(f"(encode_pieces merges together from BATCH_MIN = {bpe_encode.BATCH_MIN} pieces of at "

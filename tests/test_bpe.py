@@ -13,6 +13,7 @@ from references import byte_merges, merges_in_order
 
 from minimal_embed import data
 from minimal_embed.tokenizer import GPT2_PATTERN, bpe, bpe_encode, bpe_train
+from minimal_embed.tokenizer.token_pairs import token_pairs
 
 # --- the reference trainer --------------------------------------------------------------------
 
@@ -287,13 +288,13 @@ abc_pieces = st.lists(
 
 @given(arbitrary_ranks(), abc_pieces)
 def test_batch_merger_equals_the_plain_merger_for_any_ranks(ranks, pieces):
-    merged = bpe_encode.merge_by_rank_batch(pieces, ranks, bpe_encode.byte_pair_ranks(ranks))
+    merged = bpe_encode.merge_by_rank_batch(pieces, ranks, token_pairs(ranks))
     assert merged == [bpe.merge_by_rank_plain(piece, ranks) for piece in pieces]
 
 
 @given(arbitrary_ranks(), abc_pieces)
 def test_encoding_many_pieces_equals_encoding_each(ranks, pieces):
-    tables = bpe_encode.joinable_pairs(ranks), bpe_encode.byte_pair_ranks(ranks)
+    tables = bpe_encode.joinable_pairs(ranks), token_pairs(ranks)
     expected = [bpe_encode.encode_piece(piece, ranks) for piece in pieces]
     assert bpe_encode.encode_pieces(pieces, ranks, *tables) == expected
     copies = bpe_encode.BATCH_MIN // max(len(pieces), 1) + 1  # enough pieces to batch them
@@ -304,5 +305,5 @@ def test_batch_merger_equals_the_plain_merger_on_a_corpus():
     pieces = sorted({piece.encode() for piece in regex.findall(GPT2_PATTERN, data.corpus_text())})
     ranks = bpe.merges_to_ranks(bpe_train.train(dict.fromkeys(pieces, 1), 500))
     short = [piece for piece in pieces if len(piece) <= bpe_encode.SHORT_PIECE]
-    merged = bpe_encode.merge_by_rank_batch(short, ranks, bpe_encode.byte_pair_ranks(ranks))
+    merged = bpe_encode.merge_by_rank_batch(short, ranks, token_pairs(ranks))
     assert merged == [bpe.merge_by_rank_plain(piece, ranks) for piece in short]

@@ -18,11 +18,12 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from itertools import pairwise, repeat
+from itertools import pairwise
 
 import numpy as np
 
 from minimal_embed.tokenizer.bpe import NOT_A_TOKEN
+from minimal_embed.tokenizer.token_pairs import TokenPairs
 
 # Where one method overtakes another (benchmarks/bpe_encode.py has the measurements): pieces of
 # at least LONG_PIECE bytes go to merge_by_rank_long, of at least HUGE_PIECE merge_by_rank_rounds;
@@ -65,10 +66,11 @@ def merge_by_rank_long(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
 
     Candidate pairs wait in buckets by rank; the loop sweeps the lowest rank's bucket left to
     right, the rule's order. Subtle: a merge makes two new pairs with longer bytes, so of a
-    different rank. In a trained vocabulary it is higher (the argument of
-    :func:`~.bpe.merges_to_ranks`), so each bucket is swept once and sorting the nearly sorted
-    buckets is the only cost beyond linear. If one ranks lower (possible in hand-made
-    vocabularies), the sweep stops, puts its remaining starts back and the lower rank goes first.
+    different rank. In a trained vocabulary it is nearly always higher (the token of the new
+    pair was made by a later merge), so each bucket is swept once and sorting the nearly sorted
+    buckets is the only cost beyond linear. If one ranks lower (hand-made vocabularies, or rare
+    pairs that are not the ones the trainer joined), the sweep stops, puts its remaining starts
+    back and the lower rank goes first.
 
     Examples
     --------
@@ -133,8 +135,10 @@ def merge_by_rank_rounds(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
     lookups. For the longest pieces (``"a" * 1_000_000``), where NumPy's fixed cost per round is
     small beside the work. Subtle: all merges of rank ``r`` at once equal them one by one, left to
     right, as long as none of them makes a pair of a rank below ``r`` (one that would have to go
-    first). In a trained vocabulary none does (see :func:`merge_by_rank_long`); if one does, the
-    piece is merged again by :func:`merge_by_rank_long`.
+    first), counting the pairs that exist only in between: in ``"bbbb"`` with ``bb`` before
+    ``bbb``, the first ``bb`` meets a lone ``b`` before that one is merged too. In a trained
+    vocabulary such a pair is rare (see :func:`merge_by_rank_long`); if one appears, the piece
+    is merged again by :func:`merge_by_rank_long`.
 
     Examples
     --------
@@ -175,6 +179,8 @@ def merge_by_rank_rounds(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
         keep = (np.arange(len(starts)) - run_start) % 2 == 0
         starts, middles = starts[keep], middles[keep]
         stops = end[middles]
+        if _meets_a_lower_rank_between(piece, ranks, rank, starts, middles, stops, part_id):
+            return merge_by_rank_long(piece, ranks)
         part_id[starts], end[starts], end[middles] = rank, stops, 0
         pair_rank[middles] = -1  # a merged-away part holds no pair
         has_next = stops < n
@@ -195,6 +201,27 @@ def merge_by_rank_rounds(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
         for new_rank in _file(buckets, new, new_ranks, none):
             heapq.heappush(pending, new_rank)
     return part_id[end > 0].tolist()
+
+
+def _meets_a_lower_rank_between(
+    piece: bytes, ranks: Mapping[bytes, int], rank: int, starts: np.ndarray, middles: np.ndarray,
+    stops: np.ndarray, part_id: np.ndarray,
+) -> bool:
+    """Would merging the pairs ``starts -> middles -> stops`` one by one, left to right, make a
+    pair ranked below ``rank`` that exists only in between? A merged part first meets the next
+    part as it was; when that part is merged in this round too, their pair is gone by the end."""
+    follows = np.flatnonzero(stops[:-1] == starts[1:])  # pair i + 1 starts where pair i stops
+    if not len(follows):
+        return False
+    none = len(ranks)
+
+    def look_up(pick: np.ndarray) -> list[int]:
+        spans = map(slice, starts[follows[pick]].tolist(), middles[follows[pick] + 1].tolist())
+        return [ranks.get(piece[span], none) for span in spans]
+
+    # the merged part is the token `rank`, so equal ids of the next part give equal bytes
+    between = _once_per_distinct(part_id[starts[follows + 1]], look_up)
+    return bool((between < rank).any())
 
 
 def _once_per_distinct(codes: np.ndarray, look_up: Callable[[np.ndarray], list[int]]) -> np.ndarray:
@@ -306,40 +333,22 @@ def encode_piece(
 # --- many pieces at once -----------------------------------------------------------------------
 
 
-def byte_pair_ranks(ranks: Mapping[bytes, int]) -> np.ndarray:
-    """The rank of every two-byte token: ``(65536,)`` int64, at ``256 * a + b``.
-
-    The pairs that are not tokens get ``len(ranks)``, above every rank, so it reads "no token" in
-    a minimum over ranks.
-
-    Examples
-    --------
-    >>> table = byte_pair_ranks({bytes([b]): b for b in range(256)} | {b"ab": 256})
-    >>> int(table[256 * ord("a") + ord("b")]), int(table[256 * ord("b") + ord("a")])
-    (256, 257)
-    """
-    table = np.full(65536, len(ranks), dtype=np.int64)
-    for token, rank in ranks.items():
-        if len(token) == 2:
-            table[256 * token[0] + token[1]] = rank
-    return table
-
-
 def merge_by_rank_batch(
-    pieces: list[bytes], ranks: Mapping[bytes, int], pair_table: np.ndarray
+    pieces: list[bytes], ranks: Mapping[bytes, int], pairs: TokenPairs
 ) -> list[list[int]]:
     """``[merge_by_rank(piece, ranks) for piece in pieces]``, with all pieces advancing together.
 
     In a round every piece merges its lowest, leftmost pair, found for all pieces at once by a
     segmented minimum of ``pair_rank * count + j`` over their parts ``j``; NumPy deletes the
-    merged boundaries, and only the ranks of the two new pairs per merge are dictionary lookups.
-    There are as many rounds as the most merges one piece needs, so give it short pieces (not
-    empty ones). ``pair_table`` is :func:`byte_pair_ranks` of ``ranks``.
+    merged boundaries, and the ranks of the two new pairs per merge come from ``pairs``
+    (:func:`~.token_pairs.token_pairs` of ``ranks``), so a round is whole-array steps only. There
+    are as many rounds as the most merges one piece needs, so give it short pieces (not empty).
 
     Examples
     --------
+    >>> from minimal_embed.tokenizer.token_pairs import token_pairs
     >>> ranks = {bytes([b]): b for b in range(256)} | {b"aa": 256}
-    >>> merge_by_rank_batch([b"aaa", b"ba"], ranks, byte_pair_ranks(ranks))
+    >>> merge_by_rank_batch([b"aaa", b"ba"], ranks, token_pairs(ranks))
     [[256, 97], [98, 97]]
     """
     if not pieces:
@@ -347,24 +356,12 @@ def merge_by_rank_batch(
     # The pieces laid end to end, every byte a part at first. pair_rank[j] is the rank of part j
     # joined to part j + 1: `none` when that is not a token, `edge` after a piece's last part.
     none, edge = len(ranks), len(ranks) + 1  # both above every rank; edge is never merged
-    data = b"".join(pieces)
-    codes = np.frombuffer(data, dtype=np.uint8).astype(np.int64)  # (n_bytes,)
+    codes = np.frombuffer(b"".join(pieces), dtype=np.uint8)  # (n_bytes,)
     first = np.cumsum([0] + [len(piece) for piece in pieces[:-1]])  # (n_pieces,) first parts
-    starts = np.arange(len(data) + 1)  # (n_parts + 1,) where each part begins, then the end
     byte_ids = np.array([ranks[bytes([b])] for b in range(256)], dtype=np.int64)  # (256,)
     part_id = byte_ids[codes]  # (n_parts,) the token id of each part
-    pair_rank = np.append(pair_table[codes[:-1] * 256 + codes[1:]], edge)  # (n_parts,)
+    pair_rank = np.append(pairs.joined(part_id[:-1], part_id[1:], none), edge)  # (n_parts,)
     pair_rank[first[1:] - 1] = edge
-
-    def ranks_of(left: np.ndarray) -> np.ndarray:
-        """The rank of parts ``l`` and ``l + 1`` joined, for each l (``none`` if not a token)."""
-
-        def look_up(pick: np.ndarray) -> list[int]:
-            spans = map(slice, starts[left[pick]].tolist(), starts[left[pick] + 2].tolist())
-            return list(map(ranks.get, map(data.__getitem__, spans), repeat(none)))
-
-        return _once_per_distinct(part_id[left] * none + part_id[left + 1], look_up)
-
     while True:
         count = len(pair_rank)
         lowest = np.minimum.reduceat(pair_rank * count + np.arange(count), first)  # (n_pieces,)
@@ -374,14 +371,13 @@ def merge_by_rank_batch(
         k = lowest[merging] % count  # part k of each merging piece absorbs part k + 1
         part_id[k] = lowest[merging] // count  # the merged part is the token of that rank
         part_id = np.delete(part_id, k + 1)
-        starts = np.delete(starts, k + 1)
         pair_rank = np.delete(pair_rank, k)
         first -= np.cumsum(merging) - merging  # parts deleted in the pieces before
         k -= np.arange(len(k))  # part indices after the deletions
         left = k[k > first[merging]]  # merged parts with a part on their left in the piece
-        pair_rank[left - 1] = ranks_of(left - 1)
+        pair_rank[left - 1] = pairs.joined(part_id[left - 1], part_id[left], none)
         right = k[pair_rank[k] != edge]  # ... and with a part on their right
-        pair_rank[right] = ranks_of(right)
+        pair_rank[right] = pairs.joined(part_id[right], part_id[right + 1], none)
     ids = part_id.tolist()
     cuts = [*first.tolist(), len(ids)]
     return [ids[start:stop] for start, stop in pairwise(cuts)]
@@ -391,13 +387,13 @@ def encode_pieces(
     pieces: list[bytes],
     ranks: Mapping[bytes, int],
     joinable: np.ndarray | None = None,
-    pair_table: np.ndarray | None = None,
+    pairs: TokenPairs | None = None,
 ) -> list[list[int]]:
     """``[encode_piece(piece, ranks, joinable) for piece in pieces]``, faster for many pieces.
 
-    Given ``pair_table`` (``byte_pair_ranks(ranks)``) and at least :data:`BATCH_MIN` pieces of 2
-    to :data:`SHORT_PIECE` bytes that are not tokens, those are merged together by
-    :func:`merge_by_rank_batch`. ``joinable`` is as in :func:`encode_piece`.
+    Given ``pairs`` (:func:`~.token_pairs.token_pairs` of ``ranks``) and at least
+    :data:`BATCH_MIN` pieces of 2 to :data:`SHORT_PIECE` bytes that are not tokens, those are
+    merged together by :func:`merge_by_rank_batch`. ``joinable`` is as in :func:`encode_piece`.
 
     Examples
     --------
@@ -405,20 +401,16 @@ def encode_pieces(
     >>> encode_pieces([b"lowly", b"low"], merges_to_ranks([(108, 111), (256, 119)]))
     [[257, 108, 121], [257]]
     """
-    encoded: list[list[int]] = [[] for _ in pieces]
-    short = []  # the short pieces that are not tokens: merged below, all together if many
-    for i, piece in enumerate(pieces):
-        rank = ranks.get(piece)
-        if rank is not None:
-            encoded[i] = [rank]
-        elif 2 <= len(piece) <= SHORT_PIECE:
-            short.append(i)
-        else:
-            encoded[i] = encode_piece(piece, ranks, joinable)
-    if pair_table is not None and len(short) >= BATCH_MIN:
-        merged = merge_by_rank_batch([pieces[i] for i in short], ranks, pair_table)
+    found = list(map(ranks.get, pieces))
+    encoded = [None if rank is None else [rank] for rank in found]
+    # the short pieces that are not tokens: merged below, all together if many
+    short = [i for i, rank in enumerate(found)
+             if rank is None and 2 <= len(pieces[i]) <= SHORT_PIECE]
+    if pairs is not None and len(short) >= BATCH_MIN:
+        merged = merge_by_rank_batch([pieces[i] for i in short], ranks, pairs)
     else:
         merged = [merge_by_rank(pieces[i], ranks) for i in short]
     for i, ids in zip(short, merged, strict=True):
         encoded[i] = ids
-    return encoded
+    return [ids if ids is not None else encode_piece(piece, ranks, joinable)
+            for piece, ids in zip(pieces, encoded, strict=True)]

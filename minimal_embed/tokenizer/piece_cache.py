@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 
 from minimal_embed._checks import check_integer
 from minimal_embed.tokenizer import bpe_encode
+from minimal_embed.tokenizer.token_pairs import token_pairs
 
 CACHE_BYTES = 64 * 2**20  # what one tokenizer's cache may hold: about 250,000 typical words
 # What CPython allocates for one entry beyond the piece's str (sys.getsizeof): the list header
@@ -23,6 +24,7 @@ CACHE_BYTES = 64 * 2**20  # what one tokenizer's cache may hold: about 250,000 t
 # object (the batch merger makes new ones). The tests measure that these are upper bounds.
 _ENTRY_BYTES = 160
 _ID_BYTES = 48
+_ASCII_STR_BYTES = sys.getsizeof("")  # an ASCII str of n characters takes this + n bytes
 
 
 def entry_bytes(pieces: list[str], encoded: list[list[int]]) -> int:
@@ -34,7 +36,12 @@ def entry_bytes(pieces: list[str], encoded: list[list[int]]) -> int:
     True
     """
     ids = sum(map(len, encoded))
-    return sum(map(sys.getsizeof, pieces)) + _ENTRY_BYTES * len(pieces) + _ID_BYTES * ids
+    characters = "".join(pieces)
+    if characters.isascii():  # then each str is one byte a character beyond a fixed header
+        strings = _ASCII_STR_BYTES * len(pieces) + len(characters)
+    else:
+        strings = sum(map(sys.getsizeof, pieces))
+    return strings + _ENTRY_BYTES * len(pieces) + _ID_BYTES * ids
 
 
 class IdCache:
@@ -131,9 +138,9 @@ class PieceCache(IdCache):
         super().__init__(self._encode_utf8, max_bytes)
         self.ranks = ranks
         self.joinable = bpe_encode.joinable_pairs(ranks)  # where long pieces can be cut
-        self.pair_table = bpe_encode.byte_pair_ranks(ranks)  # the first merges of many pieces
+        self.pairs = token_pairs(ranks)  # which two tokens join: for merging many pieces at once
 
     def _encode_utf8(self, pieces: list[str]) -> list[list[int]]:
         """The ids of new pieces, merged many at a time from their UTF-8 bytes."""
         utf8 = [piece.encode("utf-8") for piece in pieces]
-        return bpe_encode.encode_pieces(utf8, self.ranks, self.joinable, self.pair_table)
+        return bpe_encode.encode_pieces(utf8, self.ranks, self.joinable, self.pairs)

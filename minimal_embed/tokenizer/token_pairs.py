@@ -1,0 +1,220 @@
+"""Which two tokens join into a token: the table that lets many pieces merge in NumPy alone.
+
+When two neighbouring parts ``a`` and ``b`` of a piece are compared for merging, tiktoken's rule
+asks for the rank of their joined bytes ``a + b``. Every pair that has one splits some token
+``t`` in two tokens, ``t[:k]`` and ``t[k:]``, so one pass over the vocabulary finds them all:
+GPT-2's 50,257 tokens have 108,299 such splits. With the pairs in a table keyed by the two ids,
+the rank of a joined pair is one array lookup instead of a slice and a dictionary lookup each.
+
+:func:`token_pairs_plain` looks up both halves of every split in ``ranks``. :func:`token_pairs`
+does the same in whole-array steps: each byte span gets a polynomial hash, the tokens' hashes go
+into an :class:`IntTable` (a hash table in NumPy arrays), and the bytes of every hit are compared,
+so a collision of hashes can only cost time, never give a wrong pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+# Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4): multiply by 2**64 / golden ratio, keep the top bits.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+# The base of the span hashes: odd, so it has an inverse modulo 2**64 (what span_hashes needs).
+HASH_BASE = 0x100000001B3
+
+
+def token_pairs_plain(ranks: Mapping[bytes, int]) -> dict[tuple[int, int], int]:
+    """Every pair of tokens that joins into a token: ``(rank(t[:k]), rank(t[k:])) -> rank(t)``.
+
+    Examples
+    --------
+    >>> ranks = {bytes([b]): b for b in range(256)} | {b"ab": 256, b"abc": 257}
+    >>> token_pairs_plain(ranks)
+    {(97, 98): 256, (256, 99): 257}
+    """
+    pairs = {}
+    for token, rank in ranks.items():
+        for k in range(1, len(token)):
+            left, right = ranks.get(token[:k]), ranks.get(token[k:])
+            if left is not None and right is not None:
+                pairs[left, right] = rank
+    return pairs
+
+
+class IntTable:
+    """Distinct int64 ``keys`` -> int64 ``values``, built and queried a whole array at a time.
+
+    Open addressing with linear probing in a power-of-two array at most a quarter full: a key's
+    first slot is the top bits of the key times :data:`_GOLDEN`; while another key holds that
+    slot, it tries the next one. Building and lookup go in rounds, every key still looking moving
+    on one slot per round, so there are as many rounds as the longest probe (a handful).
+
+    Raises
+    ------
+    ValueError
+        If a key is given twice.
+
+    Examples
+    --------
+    >>> table = IntTable(np.array([7, -3, 2**40]), np.array([70, 30, 40]))
+    >>> table.get(np.array([2**40, 5, 7]), default=-1)
+    array([40, -1, 70])
+    """
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
+        keys = np.asarray(keys, dtype=np.int64)  # (n,)
+        bits = max(3, (4 * len(keys) - 1).bit_length())
+        self._shift = np.uint64(64 - bits)
+        self._mask = (1 << bits) - 1
+        holder = np.full(1 << bits, -1, dtype=np.intp)  # slot -> the index of its key, or -1
+        waiting = np.arange(len(keys))
+        slots = self._first_slots(keys)
+        while len(waiting):
+            free = holder[slots] == -1
+            holder[slots[free]] = waiting[free]  # of the keys after one free slot, one gets it
+            placed = holder[slots] == waiting
+            twice = keys[holder[slots[~placed]]] == keys[waiting[~placed]]
+            if twice.any():
+                repeated = int(keys[waiting[~placed]][twice][0])
+                raise ValueError(f"IntTable keys must be distinct; {repeated} is given twice")
+            waiting, slots = waiting[~placed], (slots[~placed] + 1) & self._mask
+        self._used = holder >= 0  # (slots,) keys and values stored in place: one lookup each
+        self._keys = np.where(self._used, keys[holder] if len(keys) else 0, 0)
+        self._values = np.where(self._used, np.asarray(values, np.int64)[holder]
+                                if len(keys) else 0, 0)
+
+    def get(self, queries: np.ndarray, default: int) -> np.ndarray:
+        """The value of each of ``queries`` (``(m,)`` int64), ``default`` where it is no key."""
+        queries = np.asarray(queries, dtype=np.int64)
+        found = np.full(len(queries), default, dtype=np.int64)  # (m,)
+        waiting = np.arange(len(queries))
+        slots = self._first_slots(queries)
+        while len(waiting):
+            used = self._used[slots]
+            match = used & (self._keys[slots] == queries[waiting])
+            found[waiting[match]] = self._values[slots[match]]
+            going = used & ~match  # an empty slot ends the search: not a key
+            waiting, slots = waiting[going], (slots[going] + 1) & self._mask
+        return found
+
+    def _first_slots(self, keys: np.ndarray) -> np.ndarray:
+        """Where each key's probe starts: the top bits of ``key * _GOLDEN`` (wrapping)."""
+        return ((keys.view(np.uint64) * _GOLDEN) >> self._shift).astype(np.intp)
+
+
+class TokenPairs:
+    """The rank of two tokens joined, for whole arrays of pairs.
+
+    Built from the pairs ``(left[i], right[i]) -> joined[i]`` (``(p,)`` integer arrays of ids),
+    as :func:`token_pairs` does for a vocabulary.
+
+    Examples
+    --------
+    >>> pairs = TokenPairs(np.array([97]), np.array([98]), np.array([256]))
+    >>> pairs.joined(np.array([97, 98]), np.array([98, 97]), default=-1)
+    array([256,  -1])
+    """
+
+    def __init__(self, left: np.ndarray, right: np.ndarray, joined: np.ndarray) -> None:
+        left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+        self.width = 1 + int(max(left.max(initial=0), right.max(initial=0)))  # above every id
+        self._table = IntTable(left * self.width + right, joined)
+
+    @classmethod
+    def from_dict(cls, pairs: Mapping[tuple[int, int], int]) -> TokenPairs:
+        """The pairs of :func:`token_pairs_plain`'s dict."""
+        left, right = (np.array([pair[side] for pair in pairs], dtype=np.int64) for side in (0, 1))
+        return cls(left, right, np.fromiter(pairs.values(), dtype=np.int64, count=len(pairs)))
+
+    def joined(self, left: np.ndarray, right: np.ndarray, default: int) -> np.ndarray:
+        """The rank of token ``left[i]`` followed by ``right[i]``, ``default`` if no token."""
+        known = (left < self.width) & (right < self.width)  # ids above every pair's: no token
+        found = self._table.get(np.where(known, left * self.width + right, -1), default)
+        return np.where(known, found, default)
+
+
+def span_hashes(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix sums from which :func:`span_hash` gets any span's hash in O(1).
+
+    ``summed[j] = sum_{i<j} (data[i] + 1) * B**i`` and ``inverse[j] = B**-j`` modulo ``2**64``,
+    for ``B =`` :data:`HASH_BASE`; both ``(n + 1,)`` uint64, wrapping as uint64 does.
+    """
+    base = np.uint64(HASH_BASE)
+    inverse_base = np.uint64(pow(HASH_BASE, -1, 2**64))
+    powers = np.ones(len(data) + 1, dtype=np.uint64)
+    inverse = np.ones(len(data) + 1, dtype=np.uint64)
+    np.cumprod(np.full(len(data), base), out=powers[1:])
+    np.cumprod(np.full(len(data), inverse_base), out=inverse[1:])
+    summed = np.zeros(len(data) + 1, dtype=np.uint64)
+    np.cumsum((data.astype(np.uint64) + np.uint64(1)) * powers[:-1], out=summed[1:])
+    return summed, inverse
+
+
+def span_hash(tables: tuple[np.ndarray, np.ndarray], lo: np.ndarray, hi: np.ndarray
+              ) -> np.ndarray:
+    """The hash of each ``data[lo[i]:hi[i]]``, ``sum_i (byte_i + 1) * B**i`` over the span's own
+    positions, mixed with its length; ``(m,)`` int64 (``tables`` from :func:`span_hashes`)."""
+    summed, inverse = tables
+    hashes = (summed[hi] - summed[lo]) * inverse[lo]
+    return (hashes ^ ((hi - lo).astype(np.uint64) * _GOLDEN)).view(np.int64)
+
+
+def token_pairs(ranks: Mapping[bytes, int]) -> TokenPairs:
+    """:func:`token_pairs_plain` of ``ranks``, found in whole-array steps, as :class:`TokenPairs`.
+
+    Every split ``(t, k)`` of every token looks up the hashes of ``t[:k]`` and ``t[k:]`` among
+    the tokens' hashes; then every split found is checked byte by byte, so only true splits are
+    kept. (Should two tokens share a hash, the plain version builds the table.)
+
+    Examples
+    --------
+    >>> pairs = token_pairs({bytes([b]): b for b in range(256)} | {b"ab": 256, b"abc": 257})
+    >>> pairs.joined(np.array([97, 256, 256]), np.array([98, 99, 98]), default=-1)
+    array([256, 257,  -1])
+    """
+    tokens = list(ranks)
+    ids = np.fromiter(ranks.values(), dtype=np.int64, count=len(tokens))  # (V,)
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))  # (V,)
+    data = np.frombuffer(b"".join(tokens), dtype=np.uint8)  # every token's bytes, end to end
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    tables = span_hashes(data)
+    try:
+        token_of_hash = IntTable(span_hash(tables, starts, ends), np.arange(len(tokens)))
+    except ValueError:  # two tokens with one hash: not worth a cleverer table
+        return TokenPairs.from_dict(token_pairs_plain(ranks))
+    # every split (owner, k) of a token of two bytes or more, k = 1 .. length - 1
+    splits = np.maximum(lengths - 1, 0)
+    owner = np.repeat(np.arange(len(tokens)), splits)  # (S,)
+    k = np.arange(len(owner)) - np.repeat(np.cumsum(splits) - splits, splits) + 1  # (S,)
+    middle = starts[owner] + k
+    left = token_of_hash.get(span_hash(tables, starts[owner], middle), -1)
+    owner, middle, left = owner[left >= 0], middle[left >= 0], left[left >= 0]
+    right = token_of_hash.get(span_hash(tables, middle, ends[owner]), -1)
+    found = right >= 0
+    owner, middle, left, right = owner[found], middle[found], left[found], right[found]
+    true = _halves_match(data, starts, lengths, owner, middle - starts[owner], left, right)
+    owner, left, right = owner[true], left[true], right[true]
+    return TokenPairs(ids[left], ids[right], ids[owner])
+
+
+def _halves_match(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, owner: np.ndarray,
+                  k: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """For each split found by hash: are tokens ``left`` and ``right`` really the bytes of token
+    ``owner`` before and after ``k``? (all token indices into ``starts`` and ``lengths``)"""
+    size = lengths[owner]
+    fits = (lengths[left] == k) & (lengths[right] == size - k)
+    checked = np.flatnonzero(fits)
+    if not len(checked):
+        return fits
+    owner, k, left, right = owner[checked], k[checked], left[checked], right[checked]
+    size = size[checked]
+    first = np.cumsum(size) - size  # where each split's bytes begin in the flat comparison
+    at = np.arange(int(size.sum())) - np.repeat(first, size)  # the offset inside the owner
+    cut = np.repeat(k, size)
+    halves = np.where(at < cut, np.repeat(starts[left], size) + at,
+                      np.repeat(starts[right], size) + at - cut)
+    differ = data[np.repeat(starts[owner], size) + at] != data[halves]
+    fits[checked] = np.add.reduceat(differ, first) == 0
+    return fits

@@ -1,14 +1,15 @@
 """Which two tokens join into a token (token_pairs.py): the NumPy table against the plain loop over
-every split, and the NumPy hash table against a dict."""
+every split; the NumPy hash table and grouping (hashing.py) against a dict."""
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minimal_embed.tokenizer import bpe_encode, token_pairs
+from minimal_embed.tokenizer import bpe_encode, hashing, token_pairs
+from minimal_embed.tokenizer.hashing import IntTable, group_equal
 from minimal_embed.tokenizer.rankfiles import read_tiktoken
-from minimal_embed.tokenizer.token_pairs import IntTable, TokenPairs
+from minimal_embed.tokenizer.token_pairs import TokenPairs
 from minimal_embed.tokenizer.tokenizer import load_tokenizer
 
 int64s = st.integers(-(2**63), 2**63 - 1)
@@ -63,18 +64,17 @@ def test_gpt2s_table_has_its_108299_splits_and_nothing_else(gpt2_ranks_path):
 
 
 def test_a_hash_collision_costs_time_never_a_wrong_pair(monkeypatch):
-    # With base 1 a span's hash is the sum of its bytes (plus one each), mixed with its length:
-    # "ba" hashes as the token "ab", so the split "ba" + "c" of "bac" is a hit of the hashes
-    # that the byte comparison must throw out.
-    monkeypatch.setattr(token_pairs, "HASH_BASE", 1)
-    ranks = {bytes([b]): b for b in range(256)} | {b"ab": 256, b"bac": 257, b"ac": 258}
+    # With base 1 a span's hash is the sum of its bytes (plus one each): "cba" hashes as the
+    # token "abc" and "cb" as the single byte 198, so two splits of "cbaabc" are hits of the
+    # hashes that the length and byte comparisons must throw out (no two tokens share a hash).
+    monkeypatch.setattr(hashing, "HASH_BASE", 1)
+    ranks = {bytes([b]): b for b in range(256)} | {b"abc": 256, b"cbaabc": 257}
     fast = token_pairs.token_pairs(ranks)
-    assert every_pair_answer(fast, ranks) == token_pairs.token_pairs_plain(ranks)
-    assert fast.joined(np.array([ord("b")]), np.array([ord("a")]), default=-1).tolist() == [-1]
+    assert every_pair_answer(fast, ranks) == token_pairs.token_pairs_plain(ranks) == {}
 
 
 def test_tokens_sharing_a_hash_fall_back_to_the_plain_table(monkeypatch):
-    monkeypatch.setattr(token_pairs, "HASH_BASE", 1)  # "ab" and "ba" now share a hash
+    monkeypatch.setattr(hashing, "HASH_BASE", 1)  # "ab" and "ba" now share a hash
     ranks = {bytes([b]): b for b in range(256)} | {b"ab": 256, b"ba": 257, b"aba": 258}
     fast = token_pairs.token_pairs(ranks)
     assert every_pair_answer(fast, ranks) == token_pairs.token_pairs_plain(ranks)
@@ -108,3 +108,20 @@ def test_round_merger_sees_the_pair_that_exists_only_between_two_merges_of_a_rou
     ranks = {bytes([b]): b for b in range(256)} | {b"bbb": 256, b"bb": 257}
     assert bpe_encode.merge_by_rank_rounds(b"b" * 24, ranks) == [256] * 8
     assert bpe_encode.merge_by_rank_rounds(b"b" * 25, ranks) == [256] * 8 + [ord("b")]
+
+
+@given(st.lists(st.integers(-3, 3) | int64s, max_size=300))
+def test_group_equal_groups_exactly_the_equal_keys(keys):
+    group = group_equal(np.array(keys, dtype=np.int64)).tolist()
+    assert all(keys[g] == key for g, key in zip(group, keys, strict=True))
+    first_group = {}
+    for key, g in zip(keys, group, strict=True):
+        assert first_group.setdefault(key, g) == g
+
+
+@given(st.lists(st.binary(max_size=hashing.EXACT_SPAN), min_size=2, max_size=2, unique=True))
+def test_spans_of_up_to_seven_bytes_have_distinct_hashes(two):
+    data = np.frombuffer(b"".join(two), np.uint8)
+    lo, hi = np.array([0, len(two[0])]), np.array([len(two[0]), len(data)])
+    first, second = hashing.span_hash(hashing.span_hashes(data), lo, hi).tolist()
+    assert first != second

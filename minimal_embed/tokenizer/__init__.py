@@ -3,10 +3,13 @@
 The modules in reading order; each docstring says what it adds:
 
 - ``patterns``: text -> pieces, GPT-2's and GPT-4's split patterns (``Splitter``);
+- ``array_split``: GPT-2's split of long ASCII text as array rules (where pieces start);
 - ``bpe``: the plain definitions, pair counting and merging, ``train_plain``,
   ``merge_by_rank_plain``, ``merges_to_ranks``;
 - ``bpe_train``: ``train``, the incremental trainer (``train_plain``'s merges, fast, whatever
   the pieces' length);
+- ``hashing``: byte spans as int64 keys, a hash table and grouping in NumPy;
+- ``token_pairs``: which two tokens join into a token, for merging in NumPy alone;
 - ``bpe_encode``: the fast rank mergers and ``encode_piece`` / ``encode_pieces``;
 - ``piece_cache``: each distinct piece of a text encoded once and remembered;
 - ``checks``: the rules the arguments follow, with their errors;
@@ -23,6 +26,7 @@ The modules in reading order; each docstring says what it adds:
 """
 
 from minimal_embed.tokenizer import (
+    array_split,
     batches,
     bpe,
     bpe_encode,
@@ -30,6 +34,7 @@ from minimal_embed.tokenizer import (
     checks,
     counting,
     file_format,
+    hashing,
     hf_file,
     normalizers,
     parallel,
@@ -37,6 +42,7 @@ from minimal_embed.tokenizer import (
     piece_cache,
     rankfiles,
     special_text,
+    token_pairs,
     tokenizer,
     unigram,
     word_tokenizer,
@@ -50,6 +56,7 @@ from minimal_embed.tokenizer.wordpiece import WordPieceTokenizer
 
 __all__ = ["Tokenizer", "WordPieceTokenizer", "UnigramTokenizer", "GPT2_PATTERN", "GPT4_PATTERN",
            "load_tokenizer", "load_hf_tokenizer", "count_pieces",
-           "patterns", "bpe", "bpe_train", "bpe_encode", "piece_cache", "checks", "rankfiles",
+           "patterns", "array_split", "bpe", "bpe_train", "hashing", "token_pairs",
+           "bpe_encode", "piece_cache", "checks", "rankfiles",
            "file_format", "special_text", "batches", "parallel", "counting", "tokenizer",
            "normalizers", "word_tokenizer", "wordpiece", "unigram", "hf_file"]

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import regex
 
-from minimal_embed.tokenizer import checks
+from minimal_embed.tokenizer import array_split, checks
 
 # GPT-2's split (Radford et al. 2019; openai/gpt-2 encoder.py). Same pieces as the original
 # "'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", rewritten so that no
@@ -60,6 +61,10 @@ _ASCII_CHUNK = 256
 _PART_CUT = regex.compile(r"[A-Za-z](?= )|(?<=\S)\n(?=\S)")
 
 
+# From this many characters, an ASCII text is split by array_split's rules instead (the pieces of
+# piece_starts): below it NumPy's cost per call outweighs what it saves (benchmarks/bpe_encode.py).
+ARRAY_SPLIT_MIN = 16384
+
 # Any other pattern may come from a file, and a regular expression can backtrack for hours on a
 # short text. So such a pattern must pass checks.check_pattern_speed when it is given, and each
 # split gets SPLIT_SECONDS plus SPLIT_SECONDS_PER_CHAR per character (regex's timeout=, which
@@ -101,6 +106,7 @@ class Splitter:
             checks.check_pattern_speed(self.regex)
         self.ascii_regex = _ascii_twin(pattern)
         self.cuttable = pattern in _ASCII_TWINS  # the rule of _PART_CUT is proved for these
+        self.array_split = pattern == GPT2_PATTERN  # array_split.py has its rules for ASCII
 
     def split(self, text: str, chunk: int = _ASCII_CHUNK) -> list[str]:
         """The pieces of ``text``, in order; ``chunk`` is the stretch length tried on ``re``."""
@@ -119,6 +125,16 @@ class Splitter:
             pieces += (self.ascii_regex if stretch.isascii() else self.regex).findall(stretch)
             start = stop
         return pieces
+
+    def piece_starts(self, text: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(codes, starts)`` of :func:`~.array_split.gpt2_ascii_piece_starts` for ``text``
+        (its ``(n,)`` uint8 codes and where its pieces start), when that is the faster way:
+        ``text`` is ASCII, of at least :data:`ARRAY_SPLIT_MIN` characters, and the pattern is
+        :data:`GPT2_PATTERN`; else None."""
+        if not self.array_split or len(text) < ARRAY_SPLIT_MIN or not text.isascii():
+            return None
+        codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        return codes, array_split.gpt2_ascii_piece_starts(codes)
 
     def cut_after(self, text: str, start: int) -> int | None:
         """The first place at or after ``start`` where ``text`` can be cut into two parts whose

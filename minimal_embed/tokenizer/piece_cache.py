@@ -13,9 +13,12 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from itertools import chain
+
+import numpy as np
 
 from minimal_embed._checks import check_integer
-from minimal_embed.tokenizer import bpe_encode
+from minimal_embed.tokenizer import bpe_encode, hashing
 from minimal_embed.tokenizer.token_pairs import token_pairs
 
 CACHE_BYTES = 64 * 2**20  # what one tokenizer's cache may hold: about 250,000 typical words
@@ -82,17 +85,52 @@ class IdCache:
 
     def encode(self, pieces: list[str]) -> list[int]:
         """The ids of ``pieces``, one piece after the other."""
+        table = self._table_for(set(pieces))
+        ids: list[int] = []
+        for piece_ids in map(table.__getitem__, pieces):
+            ids += piece_ids  # extending one list beats chain() over many short lists
+        return ids
+
+    def encode_spans(self, text: str, codes: np.ndarray, starts: np.ndarray) -> list[int]:
+        """:meth:`encode` of the pieces ``text[starts[j]:starts[j + 1]]`` (the last to the end),
+        without making a string of each: only of each distinct piece.
+
+        ``codes`` is ``(n,)`` uint8, the text's bytes, one per character (ASCII text), and
+        ``starts`` ``(pieces,)`` increasing from 0. Equal pieces are grouped by
+        :func:`~.hashing.span_hash` (exact up to :data:`~.hashing.EXACT_SPAN` bytes; longer ones
+        are compared byte by byte), and the ids are gathered in NumPy.
+        """
+        if not len(starts):
+            return []
+        ends = np.append(starts[1:], len(codes))  # (pieces,)
+        group = hashing.group_equal(hashing.span_hash(hashing.span_hashes(codes), starts, ends))
+        if not _groups_are_equal_spans(codes, starts, ends, group):  # a collision: no shortcut
+            return self.encode([text[a:b] for a, b in zip(starts.tolist(), ends.tolist(),
+                                                          strict=True)])
+        firsts = np.flatnonzero(group == np.arange(len(group)))  # one of each distinct piece
+        distinct = list(map(text.__getitem__, map(slice, starts[firsts].tolist(),
+                                                  ends[firsts].tolist())))
+        table = self._table_for(set(distinct))
+        encoded = list(map(table.__getitem__, distinct))
+        sizes = np.fromiter(map(len, encoded), dtype=np.intp, count=len(encoded))
+        flat = np.fromiter(chain.from_iterable(encoded), dtype=np.int64, count=int(sizes.sum()))
+        which = np.empty(len(group), dtype=np.intp)
+        which[firsts] = np.arange(len(firsts))
+        which = which[group]  # (pieces,) the distinct piece of each
+        counts = sizes[which]
+        sources = np.repeat(np.cumsum(sizes)[which] - counts - (np.cumsum(counts) - counts),
+                            counts)
+        return flat[sources + np.arange(len(sources))].tolist()
+
+    def _table_for(self, distinct: set[str]) -> dict[str, list[int]]:
+        """A dict with the ids of every piece in ``distinct``: ``recent`` if it has them all."""
         table = self._recent  # it only grows (see the class docstring), so no piece found leaves
-        distinct = set(pieces)
         new = distinct.difference(table)
         if new:
             known = table
             table = self._look_up_or_encode(new)
             table.update((piece, known[piece]) for piece in distinct.difference(new))
-        ids: list[int] = []
-        for piece_ids in map(table.__getitem__, pieces):
-            ids += piece_ids  # extending one list beats chain() over many short lists
-        return ids
+        return table
 
     def _look_up_or_encode(self, pieces: set[str]) -> dict[str, list[int]]:
         """The ids of ``pieces`` (not in ``recent``): from ``older``, or encoded and remembered."""
@@ -144,3 +182,20 @@ class PieceCache(IdCache):
         """The ids of new pieces, merged many at a time from their UTF-8 bytes."""
         utf8 = [piece.encode("utf-8") for piece in pieces]
         return bpe_encode.encode_pieces(utf8, self.ranks, self.joinable, self.pairs)
+
+
+def _groups_are_equal_spans(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                            group: np.ndarray) -> bool:
+    """Is every span ``codes[starts[j]:ends[j]]`` equal to that of ``group[j]``? (Only spans
+    longer than :data:`~.hashing.EXACT_SPAN` can differ; their bytes are compared.)"""
+    sizes = ends - starts
+    if (sizes[group] != sizes).any():
+        return False
+    long = np.flatnonzero(sizes > hashing.EXACT_SPAN)
+    if not len(long):
+        return True
+    counts = sizes[long]
+    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    mine = np.repeat(starts[long], counts) + offsets
+    theirs = np.repeat(starts[group[long]], counts) + offsets
+    return bool((codes[mine] == codes[theirs]).all())

@@ -8,8 +8,8 @@ the rank of a joined pair is one array lookup instead of a slice and a dictionar
 
 :func:`token_pairs_plain` looks up both halves of every split in ``ranks``. :func:`token_pairs`
 does the same in whole-array steps: each byte span gets a polynomial hash, the tokens' hashes go
-into an :class:`IntTable` (a hash table in NumPy arrays), and the bytes of every hit are compared,
-so a collision of hashes can only cost time, never give a wrong pair.
+into an :class:`~.hashing.IntTable` (a hash table in NumPy arrays), and the bytes of every hit
+are compared, so a collision of hashes can only cost time, never give a wrong pair.
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-# Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4): multiply by 2**64 / golden ratio, keep the top bits.
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-# The base of the span hashes: odd, so it has an inverse modulo 2**64 (what span_hashes needs).
-HASH_BASE = 0x100000001B3
+from minimal_embed.tokenizer import hashing
+from minimal_embed.tokenizer.hashing import IntTable
 
 
 def token_pairs_plain(ranks: Mapping[bytes, int]) -> dict[tuple[int, int], int]:
@@ -40,67 +38,6 @@ def token_pairs_plain(ranks: Mapping[bytes, int]) -> dict[tuple[int, int], int]:
             if left is not None and right is not None:
                 pairs[left, right] = rank
     return pairs
-
-
-class IntTable:
-    """Distinct int64 ``keys`` -> int64 ``values``, built and queried a whole array at a time.
-
-    Open addressing with linear probing in a power-of-two array at most a quarter full: a key's
-    first slot is the top bits of the key times :data:`_GOLDEN`; while another key holds that
-    slot, it tries the next one. Building and lookup go in rounds, every key still looking moving
-    on one slot per round, so there are as many rounds as the longest probe (a handful).
-
-    Raises
-    ------
-    ValueError
-        If a key is given twice.
-
-    Examples
-    --------
-    >>> table = IntTable(np.array([7, -3, 2**40]), np.array([70, 30, 40]))
-    >>> table.get(np.array([2**40, 5, 7]), default=-1)
-    array([40, -1, 70])
-    """
-
-    def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
-        keys = np.asarray(keys, dtype=np.int64)  # (n,)
-        bits = max(3, (4 * len(keys) - 1).bit_length())
-        self._shift = np.uint64(64 - bits)
-        self._mask = (1 << bits) - 1
-        holder = np.full(1 << bits, -1, dtype=np.intp)  # slot -> the index of its key, or -1
-        waiting = np.arange(len(keys))
-        slots = self._first_slots(keys)
-        while len(waiting):
-            free = holder[slots] == -1
-            holder[slots[free]] = waiting[free]  # of the keys after one free slot, one gets it
-            placed = holder[slots] == waiting
-            twice = keys[holder[slots[~placed]]] == keys[waiting[~placed]]
-            if twice.any():
-                repeated = int(keys[waiting[~placed]][twice][0])
-                raise ValueError(f"IntTable keys must be distinct; {repeated} is given twice")
-            waiting, slots = waiting[~placed], (slots[~placed] + 1) & self._mask
-        self._used = holder >= 0  # (slots,) keys and values stored in place: one lookup each
-        self._keys = np.where(self._used, keys[holder] if len(keys) else 0, 0)
-        self._values = np.where(self._used, np.asarray(values, np.int64)[holder]
-                                if len(keys) else 0, 0)
-
-    def get(self, queries: np.ndarray, default: int) -> np.ndarray:
-        """The value of each of ``queries`` (``(m,)`` int64), ``default`` where it is no key."""
-        queries = np.asarray(queries, dtype=np.int64)
-        found = np.full(len(queries), default, dtype=np.int64)  # (m,)
-        waiting = np.arange(len(queries))
-        slots = self._first_slots(queries)
-        while len(waiting):
-            used = self._used[slots]
-            match = used & (self._keys[slots] == queries[waiting])
-            found[waiting[match]] = self._values[slots[match]]
-            going = used & ~match  # an empty slot ends the search: not a key
-            waiting, slots = waiting[going], (slots[going] + 1) & self._mask
-        return found
-
-    def _first_slots(self, keys: np.ndarray) -> np.ndarray:
-        """Where each key's probe starts: the top bits of ``key * _GOLDEN`` (wrapping)."""
-        return ((keys.view(np.uint64) * _GOLDEN) >> self._shift).astype(np.intp)
 
 
 class TokenPairs:
@@ -134,32 +71,6 @@ class TokenPairs:
         return np.where(known, found, default)
 
 
-def span_hashes(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Prefix sums from which :func:`span_hash` gets any span's hash in O(1).
-
-    ``summed[j] = sum_{i<j} (data[i] + 1) * B**i`` and ``inverse[j] = B**-j`` modulo ``2**64``,
-    for ``B =`` :data:`HASH_BASE`; both ``(n + 1,)`` uint64, wrapping as uint64 does.
-    """
-    base = np.uint64(HASH_BASE)
-    inverse_base = np.uint64(pow(HASH_BASE, -1, 2**64))
-    powers = np.ones(len(data) + 1, dtype=np.uint64)
-    inverse = np.ones(len(data) + 1, dtype=np.uint64)
-    np.cumprod(np.full(len(data), base), out=powers[1:])
-    np.cumprod(np.full(len(data), inverse_base), out=inverse[1:])
-    summed = np.zeros(len(data) + 1, dtype=np.uint64)
-    np.cumsum((data.astype(np.uint64) + np.uint64(1)) * powers[:-1], out=summed[1:])
-    return summed, inverse
-
-
-def span_hash(tables: tuple[np.ndarray, np.ndarray], lo: np.ndarray, hi: np.ndarray
-              ) -> np.ndarray:
-    """The hash of each ``data[lo[i]:hi[i]]``, ``sum_i (byte_i + 1) * B**i`` over the span's own
-    positions, mixed with its length; ``(m,)`` int64 (``tables`` from :func:`span_hashes`)."""
-    summed, inverse = tables
-    hashes = (summed[hi] - summed[lo]) * inverse[lo]
-    return (hashes ^ ((hi - lo).astype(np.uint64) * _GOLDEN)).view(np.int64)
-
-
 def token_pairs(ranks: Mapping[bytes, int]) -> TokenPairs:
     """:func:`token_pairs_plain` of ``ranks``, found in whole-array steps, as :class:`TokenPairs`.
 
@@ -179,9 +90,9 @@ def token_pairs(ranks: Mapping[bytes, int]) -> TokenPairs:
     data = np.frombuffer(b"".join(tokens), dtype=np.uint8)  # every token's bytes, end to end
     ends = np.cumsum(lengths)
     starts = ends - lengths
-    tables = span_hashes(data)
+    tables = hashing.span_hashes(data)
     try:
-        token_of_hash = IntTable(span_hash(tables, starts, ends), np.arange(len(tokens)))
+        token_of_hash = IntTable(hashing.span_hash(tables, starts, ends), np.arange(len(tokens)))
     except ValueError:  # two tokens with one hash: not worth a cleverer table
         return TokenPairs.from_dict(token_pairs_plain(ranks))
     # every split (owner, k) of a token of two bytes or more, k = 1 .. length - 1
@@ -189,9 +100,9 @@ def token_pairs(ranks: Mapping[bytes, int]) -> TokenPairs:
     owner = np.repeat(np.arange(len(tokens)), splits)  # (S,)
     k = np.arange(len(owner)) - np.repeat(np.cumsum(splits) - splits, splits) + 1  # (S,)
     middle = starts[owner] + k
-    left = token_of_hash.get(span_hash(tables, starts[owner], middle), -1)
+    left = token_of_hash.get(hashing.span_hash(tables, starts[owner], middle), -1)
     owner, middle, left = owner[left >= 0], middle[left >= 0], left[left >= 0]
-    right = token_of_hash.get(span_hash(tables, middle, ends[owner]), -1)
+    right = token_of_hash.get(hashing.span_hash(tables, middle, ends[owner]), -1)
     found = right >= 0
     owner, middle, left, right = owner[found], middle[found], left[found], right[found]
     true = _halves_match(data, starts, lengths, owner, middle - starts[owner], left, right)

@@ -254,7 +254,10 @@ class Tokenizer:
 
     def _encode_repaired(self, text: str) -> list[int]:
         """The ids of ``text``, whose lone surrogates are already repaired."""
-        return self._pieces.encode(self._splitter.split(text))
+        found = self._splitter.piece_starts(text)
+        if found is None:
+            return self._pieces.encode(self._splitter.split(text))
+        return self._pieces.encode_spans(text, *found)
 
     def encode_file(self, path: PathLike, *, workers: int | None = None) -> np.ndarray:
         """The ids of a UTF-8 file as :meth:`encode_ordinary` gives them, for training data.

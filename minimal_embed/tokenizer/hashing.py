@@ -1,0 +1,152 @@
+"""Byte spans as int64 keys, and a hash table over int64 keys, in whole-array NumPy steps.
+
+Two fast paths need to find equal byte strings among many without making a Python object of
+each: the pairs of tokens (:mod:`~.token_pairs`) and the pieces of a text
+(:meth:`~.piece_cache.IdCache.encode_spans`). Both give every span a polynomial hash computed
+from prefix sums (:func:`span_hashes`, :func:`span_hash`) and then look the hashes up in, or
+group them with, an open-addressing table held in NumPy arrays (:class:`IntTable`,
+:func:`group_equal`).
+
+Subtle: with the base 257 and the byte values counted from 1, the hash of a span of at most
+:data:`EXACT_SPAN` bytes is its bytes written as a number in base 257, which stays below
+``2**64``, so such spans have equal hashes only if they are equal. Longer spans can collide;
+the callers compare their bytes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4): multiply by 2**64 / golden ratio, keep the top bits.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+# The base of the span hashes: odd, so that it has an inverse modulo 2**64 (span_hash needs it).
+HASH_BASE = 257
+EXACT_SPAN = 7  # 256 * (1 + 257 + ... + 257**6) < 2**64: spans this short never collide
+
+
+def span_hashes(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix sums from which :func:`span_hash` gets any span's hash in O(1).
+
+    ``summed[j] = sum_{i<j} (data[i] + 1) * B**i`` and ``inverse[j] = B**-j`` modulo ``2**64``,
+    for ``B =`` :data:`HASH_BASE`; both ``(n + 1,)`` uint64 for ``data`` of ``(n,)`` uint8,
+    wrapping as uint64 arithmetic does.
+    """
+    base = np.uint64(HASH_BASE)
+    inverse_base = np.uint64(pow(HASH_BASE, -1, 2**64))
+    powers = np.ones(len(data) + 1, dtype=np.uint64)
+    inverse = np.ones(len(data) + 1, dtype=np.uint64)
+    np.cumprod(np.full(len(data), base), out=powers[1:])
+    np.cumprod(np.full(len(data), inverse_base), out=inverse[1:])
+    summed = np.zeros(len(data) + 1, dtype=np.uint64)
+    np.cumsum((data.astype(np.uint64) + np.uint64(1)) * powers[:-1], out=summed[1:])
+    return summed, inverse
+
+
+def span_hash(tables: tuple[np.ndarray, np.ndarray], lo: np.ndarray, hi: np.ndarray
+              ) -> np.ndarray:
+    """The hash of each ``data[lo[i]:hi[i]]``: ``sum_k (data[lo + k] + 1) * B**k`` modulo
+    ``2**64``, as ``(m,)`` int64 (``tables`` from :func:`span_hashes` of ``data``).
+
+    Examples
+    --------
+    >>> data = np.frombuffer(b"abab", np.uint8)
+    >>> hashes = span_hash(span_hashes(data), np.array([0, 2, 1]), np.array([2, 4, 3]))
+    >>> hashes.tolist() == [98 + 99 * 257] * 2 + [99 + 98 * 257]
+    True
+    """
+    summed, inverse = tables
+    return ((summed[hi] - summed[lo]) * inverse[lo]).view(np.int64)
+
+
+def _first_slots(keys: np.ndarray, bits: int) -> np.ndarray:
+    """Where each key's probe starts in a table of ``2**bits`` slots: the top bits of
+    ``key * _GOLDEN`` (wrapping)."""
+    return ((keys.view(np.uint64) * _GOLDEN) >> np.uint64(64 - bits)).astype(np.intp)
+
+
+class IntTable:
+    """Distinct int64 ``keys`` -> int64 ``values``, built and queried a whole array at a time.
+
+    Open addressing with linear probing in a power-of-two array at most a quarter full: a key's
+    first slot is the top bits of the key times :data:`_GOLDEN`; while another key holds that
+    slot, it tries the next one. Building and lookup go in rounds, every key still looking moving
+    on one slot per round, so there are as many rounds as the longest probe (a handful).
+
+    Raises
+    ------
+    ValueError
+        If a key is given twice.
+
+    Examples
+    --------
+    >>> table = IntTable(np.array([7, -3, 2**40]), np.array([70, 30, 40]))
+    >>> table.get(np.array([2**40, 5, 7]), default=-1)
+    array([40, -1, 70])
+    """
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
+        keys = np.asarray(keys, dtype=np.int64)  # (n,)
+        bits = max(3, (4 * len(keys) - 1).bit_length())
+        self._bits = bits
+        self._mask = (1 << bits) - 1
+        holder = np.full(1 << bits, -1, dtype=np.intp)  # slot -> the index of its key, or -1
+        waiting = np.arange(len(keys))
+        slots = _first_slots(keys, bits)
+        while len(waiting):
+            free = holder[slots] == -1
+            holder[slots[free]] = waiting[free]  # of the keys after one free slot, one gets it
+            placed = holder[slots] == waiting
+            twice = keys[holder[slots[~placed]]] == keys[waiting[~placed]]
+            if twice.any():
+                repeated = int(keys[waiting[~placed]][twice][0])
+                raise ValueError(f"IntTable keys must be distinct; {repeated} is given twice")
+            waiting, slots = waiting[~placed], (slots[~placed] + 1) & self._mask
+        self._used = holder >= 0  # (slots,) keys and values stored in place: one lookup each
+        self._keys = np.where(self._used, keys[holder] if len(keys) else 0, 0)
+        self._values = np.where(self._used, np.asarray(values, np.int64)[holder]
+                                if len(keys) else 0, 0)
+
+    def get(self, queries: np.ndarray, default: int) -> np.ndarray:
+        """The value of each of ``queries`` (``(m,)`` int64), ``default`` where it is no key."""
+        queries = np.asarray(queries, dtype=np.int64)
+        found = np.full(len(queries), default, dtype=np.int64)  # (m,)
+        waiting = np.arange(len(queries))
+        slots = _first_slots(queries, self._bits)
+        while len(waiting):
+            used = self._used[slots]
+            match = used & (self._keys[slots] == queries[waiting])
+            found[waiting[match]] = self._values[slots[match]]
+            going = used & ~match  # an empty slot ends the search: not a key
+            waiting, slots = waiting[going], (slots[going] + 1) & self._mask
+        return found
+
+
+def group_equal(keys: np.ndarray) -> np.ndarray:
+    """For each key, the index of one key equal to it, the same for all equal keys.
+
+    ``keys`` is ``(n,)`` int64; the answer ``(n,)`` intp. It is :class:`IntTable`'s probing
+    with claiming: in each round, every key still looking claims its slot if that is empty
+    (one of the keys claiming one slot gets it), joins the key that holds it if equal, and
+    otherwise moves on one slot.
+
+    Examples
+    --------
+    >>> keys = np.array([5, 9, 5, 5, 9])
+    >>> group = group_equal(keys)
+    >>> bool((keys[group] == keys).all()), len(set(group.tolist()))
+    (True, 2)
+    """
+    keys = np.asarray(keys, dtype=np.int64)
+    bits = max(3, (2 * len(keys) - 1).bit_length())  # at most half full
+    holder = np.full(1 << bits, -1, dtype=np.intp)
+    group = np.empty(len(keys), dtype=np.intp)
+    waiting = np.arange(len(keys))
+    slots = _first_slots(keys, bits)
+    while len(waiting):
+        free = holder[slots] == -1
+        holder[slots[free]] = waiting[free]
+        held = holder[slots]
+        same = keys[held] == keys[waiting]
+        group[waiting[same]] = held[same]
+        waiting, slots = waiting[~same], (slots[~same] + 1) & ((1 << bits) - 1)
+    return group

@@ -1,0 +1,95 @@
+"""GPT-2's split as array rules (array_split.py) against the original pattern run by `regex`, and
+the encoding of a text by its piece spans (IdCache.encode_spans) against encoding its pieces."""
+
+import itertools
+
+import numpy as np
+import pytest
+import regex
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minimal_embed import GPT2_PATTERN, Tokenizer, data
+from minimal_embed.tokenizer import hashing, patterns
+from minimal_embed.tokenizer.array_split import gpt2_ascii_piece_starts
+from minimal_embed.tokenizer.piece_cache import PieceCache
+
+# GPT-2's pattern as published (openai/gpt-2 encoder.py), not our rewritten one
+GPT2_ORIGINAL = regex.compile(
+    r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
+# every kind of character the rules tell apart: the contraction letters, other letters, a digit,
+# the apostrophe, other punctuation, a control character, the space and other whitespace
+KINDS = "'sdmtlvreS7!\x00 \n\t"
+ascii_text = st.text(alphabet=st.one_of(st.characters(max_codepoint=127),
+                                        st.sampled_from(list(KINDS + "\x0b\x0c\r\x1c"))))
+
+
+def array_pieces(text: str) -> list[str]:
+    starts = gpt2_ascii_piece_starts(np.frombuffer(text.encode("ascii"), np.uint8)).tolist()
+    ends = [*starts[1:], len(text)] if starts else []
+    return [text[a:b] for a, b in zip(starts, ends, strict=True)]
+
+
+def test_the_array_rules_split_every_short_string_as_the_pattern_does():
+    texts = ["".join(chars) for size in range(5) for chars in itertools.product(KINDS, repeat=size)]
+    wrong = [text for text in texts if array_pieces(text) != GPT2_ORIGINAL.findall(text)]
+    assert wrong == []
+
+
+@given(ascii_text)
+def test_the_array_rules_split_any_ascii_text_as_the_pattern_does(text):
+    assert array_pieces(text) == GPT2_ORIGINAL.findall(text)
+
+
+def test_the_array_rules_split_the_corpus_as_the_pattern_does():
+    text = data.corpus_text().encode("ascii", "ignore").decode()
+    assert array_pieces(text) == GPT2_ORIGINAL.findall(text)
+
+
+def test_only_long_ascii_text_under_gpt2s_pattern_takes_the_array_split():
+    splitter = patterns.Splitter(GPT2_PATTERN)
+    long = "word " * patterns.ARRAY_SPLIT_MIN
+    assert splitter.piece_starts(long) is not None
+    assert splitter.piece_starts(long[: patterns.ARRAY_SPLIT_MIN - 1]) is None
+    assert splitter.piece_starts(long + "é") is None
+    assert patterns.Splitter(patterns.GPT4_PATTERN).piece_starts(long) is None
+
+
+# --- encoding by spans ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained() -> Tokenizer:
+    return Tokenizer.train(data.corpus_text(), 600)
+
+
+def by_spans(cache: PieceCache, text: str) -> list[int]:
+    codes = np.frombuffer(text.encode("ascii"), np.uint8)
+    return cache.encode_spans(text, codes, gpt2_ascii_piece_starts(codes))
+
+
+@given(st.lists(ascii_text, max_size=4))
+def test_encoding_by_spans_equals_encoding_the_pieces(trained, texts):
+    # one cache across the texts and small enough that its generations turn: the spans meet
+    # pieces in `recent`, in `older` and new ones
+    cache = PieceCache(trained.ranks, max_bytes=4_000)
+    for text in texts:
+        text = text * 3 + " the the words words"
+        assert by_spans(cache, text) == cache.encode(GPT2_ORIGINAL.findall(text))
+
+
+def test_long_pieces_with_one_hash_are_told_apart_by_their_bytes(trained, monkeypatch):
+    # With base 1 a hash is the sum of the bytes, so anagrams collide; with no span taken as
+    # exact, the byte comparison must find it and encode the pieces one by one instead.
+    monkeypatch.setattr(hashing, "HASH_BASE", 1)
+    monkeypatch.setattr(hashing, "EXACT_SPAN", 0)
+    text = " listening silent enlist tinsel listen inlets" * 50
+    cache = PieceCache(trained.ranks)
+    assert by_spans(cache, text) == PieceCache(trained.ranks).encode(GPT2_ORIGINAL.findall(text))
+
+
+def test_a_long_text_encodes_as_its_pieces_do(trained):
+    text = data.corpus_text().encode("ascii", "ignore").decode()
+    assert trained._splitter.piece_starts(text) is not None  # the array path is taken
+    assert trained.encode_ordinary(text) == PieceCache(trained.ranks).encode(
+        GPT2_ORIGINAL.findall(text))

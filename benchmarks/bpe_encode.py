@@ -10,23 +10,26 @@ CORPUS defaults to $MINIMAL_EMBED_CORPUS when set, else the bundled corpus. A vo
 2. single long pieces (one letter repeated, random letters, spaces) at 100 kB and 1 MB: the time
    should grow like n log n, so 10x the input at most ~12x the time;
 3. the split alone on long runs of one character (spaces, newlines, "!", ...) at 100 kB and
-   1 MB, with ``regex`` and with the ``re`` twin: a pattern that backtracked over a run would
+   1 MB, with ``regex``, the ``re`` twin and the array rules (``array_split.py``): a pattern
+   that backtracked over a run would
    show 10x the text taking far more than 10x the time (the tests check only the pieces);
 4. the piece-merging methods by piece length (why ``bpe_encode.LONG_PIECE`` is what it is), and
    many short pieces merged together or one by one (``SHORT_PIECE``, ``BATCH_MIN``);
 5. GPT-2's vocabulary next to tiktoken's own GPT-2 encoding, when $MINIMAL_EMBED_GPT2_RANKS
    names ``gpt2.tiktoken``: the corpus as it is, with some curly apostrophes, and split by
-   ``regex`` alone; then long pieces;
+   ``regex`` alone; what building each encoder costs (the cold rows leave it out); then long
+   pieces;
 6. at scale, with GPT-2's vocabulary: the standard library's ``.py`` files (about 30 MB, found
    through ``sysconfig``) as a batch with 1 and 2 worker processes and as one file
    (``encode_file``), next to tiktoken's ``encode_ordinary_batch`` with 1 and 2 threads; and the
    3 MB long-piece corpus of ``corpus.long_piece_text``.
 
-Every "cold" time builds its tokenizer before the clock starts. Targets on the 1.1 MB corpus: at
-least 4 MB/s with a cold cache on our 4096-token vocabulary; a 1 MB piece under 3 s, and 10x the
-input at most 12x the time (compare the reference row, which shows what strictly linear Python
-work costs at these sizes on the machine at hand); with GPT-2's vocabulary, a cold cache at
-least 0.8x tiktoken's single-thread speed, and ``"a" * 1_000_000`` at most 3x tiktoken's time.
+Every "cold" time builds its tokenizer before the clock starts (section 5 times the building).
+Targets on the 1.1 MB corpus: at least 4 MB/s with a cold cache on our 4096-token vocabulary;
+a 1 MB piece under 3 s, and 10x the input at most 12x the time (compare the reference row, which
+shows what strictly linear Python work costs at these sizes on the machine at hand); with
+GPT-2's vocabulary, a cold cache at least 0.8x tiktoken's single-thread speed, and
+``"a" * 1_000_000`` at most 3x tiktoken's time.
 """
 
 from __future__ import annotations
@@ -87,11 +90,13 @@ def throughput_section(tok: Tokenizer, text: str) -> None:
     tok.encode_ordinary(text)
     warm = best_time(lambda: tok.encode_ordinary(text))
     split = best_time(lambda: tok.split(text))
+    positions = best_time(lambda: tok._splitter.piece_starts(text))
     ours = tok.encode_ordinary(text)
     rows = [
         ("minimal_embed, cold cache", cold),
         ("minimal_embed, warm cache", warm),
-        ("  (of which the split alone)", split),
+        ("  split into strings (Tokenizer.split)", split),
+        ("  split into positions (array rules)", positions),
     ]
     encoding = tiktoken_encoding(tok, "ours")
     equal = "tiktoken not installed"
@@ -144,6 +149,7 @@ def split_linearity_section() -> None:
         twin = Splitter(pattern).ascii_regex
         if twin is not None:  # Python 3.11+ (`++` in `re`)
             engines[f"{name} re twin"] = twin.findall
+    engines["GPT-2 array"] = Splitter(GPT2_PATTERN).piece_starts  # array_split.py's rules
     print(f"{'split of one long run':<24} {'engine':<14} {'100 kB (s)':>10} {'1 MB (s)':>9} "
           f"{'ratio':>6}")
     for run in [" ", "\n", " \n", "!", "a"]:
@@ -210,11 +216,10 @@ def gpt2_section(text: str) -> tuple[Tokenizer | None, object]:
     megabytes = len(text.encode("utf-8")) / 1e6
     gpt2.encode_ordinary(text)  # warms gpt2's piece cache for the warm row
     # Most real text is not all ASCII. "mixed": every 20th apostrophe made curly (U+2019), so the
-    # split mixes `re` stretches and `regex` ones; "regex only": the same pattern wrapped in (?:),
-    # which has no `re` twin, so `regex` splits everything. When the split was tuned (regex
-    # 2026.5, the 1.1 MB corpus): `re` split it in 43 ms, `regex` in 83 (94 before GPT2_PATTERN's
-    # runs lost their possessive `++`); with 310 curly apostrophes, stretches of 256 characters
-    # (patterns._ASCII_CHUNK) split it in 52 ms instead of 92 for `regex` alone.
+    # array split (array_split.py) works on the text's code points instead of its bytes;
+    # "regex only": the same pattern wrapped in (?:), which is not GPT2_PATTERN, so it has
+    # neither the array split nor the `re` twin: `regex` splits everything, under the time bound
+    # that any pattern from a file gets (patterns.SPLIT_SECONDS).
     parts = text.split("'")
     mixed = "".join(part + ("\u2019" if i % 20 == 0 else "'") for i, part in enumerate(parts[:-1]))
     mixed += parts[-1]
@@ -251,11 +256,32 @@ def gpt2_section(text: str) -> tuple[Tokenizer | None, object]:
         print(f"(cold cache at {ratio:.2f}x tiktoken's speed, target >= 0.8x; "
               f"{len(gpt2.encode_ordinary(text))} tokens; ids of all three texts "
               f"{'equal to' if same else 'DIFFER from'} tiktoken's)")
-    print(f"* mixed: every 20th apostrophe curly ({mixed.count(chr(0x2019))} of them), split in "
-          "ASCII stretches by `re` and the rest by `regex`; regex only: no `re` twin at all")
+    print(f"* mixed: every 20th apostrophe curly ({mixed.count(chr(0x2019))} of them), so the "
+          "array split reads code points, not bytes; regex only: a pattern that is not "
+          "GPT2_PATTERN, split by `regex` under its time bound")
+    build_section(gpt2)
     print()
     gpt2_long_pieces(gpt2, peer)
     return gpt2, peer
+
+
+def build_section(gpt2: Tokenizer) -> None:
+    """What the cold rows leave out: building each encoder from ranks already in memory (ours
+    makes its tables of token pairs and joinable bytes here, tiktoken its hash map)."""
+    ranks = gpt2.ranks
+    ours = min(timed(lambda: fresh(gpt2)) for _ in range(3))
+    line = f"building the encoder from the ranks in memory: ours {ours * 1e3:.0f} ms"
+    try:
+        import tiktoken
+        from tiktoken_ext.openai_public import r50k_pat_str
+    except ImportError:
+        print(line + ", tiktoken not installed")
+        return
+    theirs = min(timed(lambda: tiktoken.Encoding("gpt2", pat_str=r50k_pat_str,
+                                                 mergeable_ranks=ranks,
+                                                 special_tokens={EOT: 50256}))
+                 for _ in range(3))
+    print(line + f", tiktoken {theirs * 1e3:.0f} ms ({theirs / ours:.2f}x our speed)")
 
 
 def tiktoken_gpt2(path: str):

@@ -3,7 +3,7 @@
 The modules in reading order; each docstring says what it adds:
 
 - ``patterns``: text -> pieces, GPT-2's and GPT-4's split patterns (``Splitter``);
-- ``array_split``: GPT-2's split of long ASCII text as array rules (where pieces start);
+- ``array_split``: GPT-2's split of long texts as array rules (where the pieces start);
 - ``bpe``: the plain definitions, pair counting and merging, ``train_plain``,
   ``merge_by_rank_plain``, ``merges_to_ranks``;
 - ``bpe_train``: ``train``, the incremental trainer (``train_plain``'s merges, fast, whatever

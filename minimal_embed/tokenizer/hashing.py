@@ -28,8 +28,8 @@ def span_hashes(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Prefix sums from which :func:`span_hash` gets any span's hash in O(1).
 
     ``summed[j] = sum_{i<j} (data[i] + 1) * B**i`` and ``inverse[j] = B**-j`` modulo ``2**64``,
-    for ``B =`` :data:`HASH_BASE`; both ``(n + 1,)`` uint64 for ``data`` of ``(n,)`` uint8,
-    wrapping as uint64 arithmetic does.
+    for ``B =`` :data:`HASH_BASE`; both ``(n + 1,)`` uint64 for ``data`` of ``(n,)`` bytes or
+    code points (unsigned integers), wrapping as uint64 arithmetic does.
     """
     base = np.uint64(HASH_BASE)
     inverse_base = np.uint64(pow(HASH_BASE, -1, 2**64))

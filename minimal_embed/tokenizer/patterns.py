@@ -61,7 +61,7 @@ _ASCII_CHUNK = 256
 _PART_CUT = regex.compile(r"[A-Za-z](?= )|(?<=\S)\n(?=\S)")
 
 
-# From this many characters, an ASCII text is split by array_split's rules instead (the pieces of
+# From this many characters, a text is split by array_split's rules instead (the pieces of
 # piece_starts): below it NumPy's cost per call outweighs what it saves (benchmarks/bpe_encode.py).
 ARRAY_SPLIT_MIN = 16384
 
@@ -127,14 +127,18 @@ class Splitter:
         return pieces
 
     def piece_starts(self, text: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """``(codes, starts)`` of :func:`~.array_split.gpt2_ascii_piece_starts` for ``text``
-        (its ``(n,)`` uint8 codes and where its pieces start), when that is the faster way:
-        ``text`` is ASCII, of at least :data:`ARRAY_SPLIT_MIN` characters, and the pattern is
-        :data:`GPT2_PATTERN`; else None."""
-        if not self.array_split or len(text) < ARRAY_SPLIT_MIN or not text.isascii():
+        """``(codes, starts)`` for :meth:`~.piece_cache.IdCache.encode_spans`: the text's code
+        points (``(n,)`` uint8 if it is ASCII, else uint32) and where its pieces start
+        (:func:`~.array_split.gpt2_piece_starts`), when that is the faster way: the pattern is
+        :data:`GPT2_PATTERN` and ``text`` has at least :data:`ARRAY_SPLIT_MIN` characters;
+        else None. ``text`` must hold no lone surrogates."""
+        if not self.array_split or len(text) < ARRAY_SPLIT_MIN:
             return None
-        codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
-        return codes, array_split.gpt2_ascii_piece_starts(codes)
+        if text.isascii():
+            codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        else:
+            codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        return codes, array_split.gpt2_piece_starts(codes)
 
     def cut_after(self, text: str, start: int) -> int | None:
         """The first place at or after ``start`` where ``text`` can be cut into two parts whose

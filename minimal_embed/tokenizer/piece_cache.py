@@ -95,13 +95,12 @@ class IdCache:
         """:meth:`encode` of the pieces ``text[starts[j]:starts[j + 1]]`` (the last to the end),
         without making a string of each: only of each distinct piece.
 
-        ``codes`` is ``(n,)`` uint8, the text's bytes, one per character (ASCII text), and
+        ``codes`` is ``(n,)``, the text's code points (uint8 for ASCII text, else uint32), and
         ``starts`` ``(pieces,)`` increasing from 0. Equal pieces are grouped by
-        :func:`~.hashing.span_hash` (exact up to :data:`~.hashing.EXACT_SPAN` bytes; longer ones
-        are compared byte by byte), and the ids are gathered in NumPy.
+        :func:`~.hashing.span_hash`, which is exact for ASCII pieces of up to
+        :data:`~.hashing.EXACT_SPAN` characters; all others are compared code by code with the
+        piece they are grouped with. The ids are gathered in NumPy.
         """
-        if not len(starts):
-            return []
         ends = np.append(starts[1:], len(codes))  # (pieces,)
         group = hashing.group_equal(hashing.span_hash(hashing.span_hashes(codes), starts, ends))
         if not _groups_are_equal_spans(codes, starts, ends, group):  # a collision: no shortcut
@@ -187,15 +186,16 @@ class PieceCache(IdCache):
 def _groups_are_equal_spans(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                             group: np.ndarray) -> bool:
     """Is every span ``codes[starts[j]:ends[j]]`` equal to that of ``group[j]``? (Only spans
-    longer than :data:`~.hashing.EXACT_SPAN` can differ; their bytes are compared.)"""
+    longer than :data:`~.hashing.EXACT_SPAN` bytes can differ; others are compared.)"""
     sizes = ends - starts
     if (sizes[group] != sizes).any():
         return False
-    long = np.flatnonzero(sizes > hashing.EXACT_SPAN)
-    if not len(long):
+    exact = hashing.EXACT_SPAN if codes.dtype == np.uint8 else 0  # bytes, or code points
+    checked = np.flatnonzero(sizes > exact)
+    if not len(checked):
         return True
-    counts = sizes[long]
+    counts = sizes[checked]
     offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    mine = np.repeat(starts[long], counts) + offsets
-    theirs = np.repeat(starts[group[long]], counts) + offsets
+    mine = np.repeat(starts[checked], counts) + offsets
+    theirs = np.repeat(starts[group[checked]], counts) + offsets
     return bool((codes[mine] == codes[theirs]).all())

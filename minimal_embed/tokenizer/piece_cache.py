@@ -2,7 +2,9 @@
 
 Text repeats its words, so the Tokenizer keeps the ids of the pieces it has encoded. The pieces
 of a text not seen before are encoded together by :func:`~.bpe_encode.encode_pieces` (the short
-ones in one NumPy batch), with the two lookup tables it needs built once per vocabulary.
+ones in one NumPy batch), with the two lookup tables it needs built once per vocabulary. A long
+text can come as the positions of its pieces (:meth:`IdCache.encode_spans`), which are grouped
+into the distinct pieces without making a string of each.
 
 The cache is bounded by the bytes it holds, not by its number of pieces (a few long pieces can
 weigh more than many words), and one cache may serve many threads at once.
@@ -101,6 +103,8 @@ class IdCache:
         :data:`~.hashing.EXACT_SPAN` characters; all others are compared code by code with the
         piece they are grouped with. The ids are gathered in NumPy.
         """
+        if not len(starts):
+            return []
         ends = np.append(starts[1:], len(codes))  # (pieces,)
         group = hashing.group_equal(hashing.span_hash(hashing.span_hashes(codes), starts, ends))
         if not _groups_are_equal_spans(codes, starts, ends, group):  # a collision: no shortcut
@@ -110,16 +114,9 @@ class IdCache:
         distinct = list(map(text.__getitem__, map(slice, starts[firsts].tolist(),
                                                   ends[firsts].tolist())))
         table = self._table_for(set(distinct))
-        encoded = list(map(table.__getitem__, distinct))
-        sizes = np.fromiter(map(len, encoded), dtype=np.intp, count=len(encoded))
-        flat = np.fromiter(chain.from_iterable(encoded), dtype=np.int64, count=int(sizes.sum()))
         which = np.empty(len(group), dtype=np.intp)
         which[firsts] = np.arange(len(firsts))
-        which = which[group]  # (pieces,) the distinct piece of each
-        counts = sizes[which]
-        sources = np.repeat(np.cumsum(sizes)[which] - counts - (np.cumsum(counts) - counts),
-                            counts)
-        return flat[sources + np.arange(len(sources))].tolist()
+        return _laid_end_to_end(list(map(table.__getitem__, distinct)), which[group])
 
     def _table_for(self, distinct: set[str]) -> dict[str, list[int]]:
         """A dict with the ids of every piece in ``distinct``: ``recent`` if it has them all."""
@@ -199,3 +196,13 @@ def _groups_are_equal_spans(codes: np.ndarray, starts: np.ndarray, ends: np.ndar
     mine = np.repeat(starts[checked], counts) + offsets
     theirs = np.repeat(starts[group[checked]], counts) + offsets
     return bool((codes[mine] == codes[theirs]).all())
+
+
+def _laid_end_to_end(encoded: list[list[int]], which: np.ndarray) -> list[int]:
+    """``encoded[which[0]] + encoded[which[1]] + ...``, gathered in NumPy."""
+    sizes = np.fromiter(map(len, encoded), dtype=np.intp, count=len(encoded))
+    flat = np.fromiter(chain.from_iterable(encoded), dtype=np.int64, count=int(sizes.sum()))
+    counts = sizes[which]  # (pieces,) the ids each piece takes
+    # the k-th id of piece j is flat[first id of encoded[which[j]] + k]
+    shift = np.cumsum(sizes)[which] - counts - (np.cumsum(counts) - counts)
+    return flat[np.repeat(shift, counts) + np.arange(int(counts.sum()))].tolist()

@@ -59,6 +59,19 @@ def test_a_small_cache_turning_generations_under_threads_gives_the_single_thread
     assert cache.nbytes <= 60_000
 
 
+def test_long_texts_encoded_by_spans_under_threads_give_the_single_thread_ids(
+        fast_thread_switches):
+    # texts long enough for the array split (IdCache.encode_spans), a cache that turns
+    rng = random.Random(2)
+    tok = load_tokenizer()
+    texts = [random_words(rng, 4000) for _ in range(16)]
+    assert all(tok._splitter.piece_starts(text) is not None for text in texts)
+    expected = [Tokenizer(tok.ranks).encode(text) for text in texts]
+    shared = Tokenizer(tok.ranks)
+    shared._pieces = PieceCache(tok.ranks, max_bytes=60_000)
+    assert encode_in_threads(shared.encode, texts * 2) == expected * 2
+
+
 def test_the_cache_holds_at_most_its_byte_budget_measured_by_tracemalloc(monkeypatch):
     # 3,000 distinct 10 KB pieces once kept 200 MB. Here 300 of them may keep 1 MB; the encoder is
     # a stand-in making one new int object per 3 bytes, as long pieces of real text have.

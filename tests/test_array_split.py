@@ -2,6 +2,8 @@
 the encoding of a text by its piece spans (IdCache.encode_spans) against encoding its pieces."""
 
 import itertools
+from collections import Counter
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ import regex
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minimal_embed import GPT2_PATTERN, Tokenizer, data
+from minimal_embed import GPT2_PATTERN, Tokenizer, count_pieces, data
 from minimal_embed.tokenizer import hashing, patterns
 from minimal_embed.tokenizer.array_split import (
     DIGIT,
@@ -141,3 +143,10 @@ def test_a_long_text_encodes_as_its_pieces_do(trained, ascii_only):
     assert trained._splitter.piece_starts(text) is not None  # the array path is taken
     assert trained.encode_ordinary(text) == PieceCache(trained.ranks).encode(
         GPT2_ORIGINAL.findall(text))
+
+
+@given(st.lists(ascii_text | any_text, max_size=3))
+def test_counting_by_spans_equals_counting_the_pieces(texts):
+    expected = Counter(piece.encode() for text in texts for piece in GPT2_ORIGINAL.findall(text))
+    with mock.patch.object(patterns, "ARRAY_SPLIT_MIN", 0):  # every text takes the array split
+        assert count_pieces(texts) == dict(expected)

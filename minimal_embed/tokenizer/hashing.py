@@ -2,10 +2,10 @@
 
 Two fast paths need to find equal byte strings among many without making a Python object of
 each: the pairs of tokens (:mod:`~.token_pairs`) and the pieces of a text
-(:meth:`~.piece_cache.IdCache.encode_spans`). Both give every span a polynomial hash computed
-from prefix sums (:func:`span_hashes`, :func:`span_hash`) and then look the hashes up in, or
-group them with, an open-addressing table held in NumPy arrays (:class:`IntTable`,
-:func:`group_equal`).
+(:func:`distinct_spans`, for :meth:`~.piece_cache.IdCache.encode_spans` and
+:func:`~.tokenizer.count_pieces`). Both give every span a polynomial hash computed from prefix
+sums (:func:`span_hashes`, :func:`span_hash`) and then look the hashes up in, or group them
+with, an open-addressing table held in NumPy arrays (:class:`IntTable`, :func:`group_equal`).
 
 Subtle: with the base 257 and the byte values counted from 1, the hash of a span of at most
 :data:`EXACT_SPAN` bytes is its bytes written as a number in base 257, which stays below
@@ -150,3 +150,52 @@ def group_equal(keys: np.ndarray) -> np.ndarray:
         group[waiting[same]] = held[same]
         waiting, slots = waiting[~same], (slots[~same] + 1) & ((1 << bits) - 1)
     return group
+
+
+def distinct_spans(text: str, codes: np.ndarray, starts: np.ndarray
+                   ) -> tuple[list[str], np.ndarray] | None:
+    """The distinct pieces ``text[starts[j]:starts[j + 1]]`` (the last to the end) and which of
+    them each piece is, grouped by :func:`span_hash` without making a string of each piece.
+
+    ``codes`` is ``(n,)``, the text's code points (uint8 for ASCII text, else uint32), and
+    ``starts`` ``(pieces,)`` increasing from 0. Returns ``(distinct, which)`` with
+    ``text``'s j-th piece ``== distinct[which[j]]`` (``which`` is ``(pieces,)`` intp), or None
+    if two different pieces share a hash: the hash is exact for ASCII pieces of up to
+    :data:`EXACT_SPAN` characters, and every other piece is compared with its group's.
+
+    Examples
+    --------
+    >>> text = "ab ab c"
+    >>> distinct_spans(text, np.frombuffer(text.encode(), np.uint8), np.array([0, 2, 5]))
+    (['ab', ' ab', ' c'], array([0, 1, 2]))
+    """
+    if not len(starts):
+        return [], np.zeros(0, dtype=np.intp)
+    ends = np.append(starts[1:], len(codes))  # (pieces,)
+    group = group_equal(span_hash(span_hashes(codes), starts, ends))
+    if not _groups_are_equal_spans(codes, starts, ends, group):
+        return None
+    firsts = np.flatnonzero(group == np.arange(len(group)))  # one of each distinct piece
+    distinct = list(map(text.__getitem__, map(slice, starts[firsts].tolist(),
+                                              ends[firsts].tolist())))
+    which = np.empty(len(group), dtype=np.intp)
+    which[firsts] = np.arange(len(firsts))
+    return distinct, which[group]
+
+
+def _groups_are_equal_spans(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                            group: np.ndarray) -> bool:
+    """Is every span ``codes[starts[j]:ends[j]]`` equal to that of ``group[j]``? (Only spans
+    longer than :data:`EXACT_SPAN` bytes can differ; others are compared.)"""
+    sizes = ends - starts
+    if (sizes[group] != sizes).any():
+        return False
+    exact = EXACT_SPAN if codes.dtype == np.uint8 else 0  # bytes, or code points
+    checked = np.flatnonzero(sizes > exact)
+    if not len(checked):
+        return True
+    counts = sizes[checked]
+    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    mine = np.repeat(starts[checked], counts) + offsets
+    theirs = np.repeat(starts[group[checked]], counts) + offsets
+    return bool((codes[mine] == codes[theirs]).all())

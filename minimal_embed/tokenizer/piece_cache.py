@@ -97,26 +97,17 @@ class IdCache:
         """:meth:`encode` of the pieces ``text[starts[j]:starts[j + 1]]`` (the last to the end),
         without making a string of each: only of each distinct piece.
 
-        ``codes`` is ``(n,)``, the text's code points (uint8 for ASCII text, else uint32), and
-        ``starts`` ``(pieces,)`` increasing from 0. Equal pieces are grouped by
-        :func:`~.hashing.span_hash`, which is exact for ASCII pieces of up to
-        :data:`~.hashing.EXACT_SPAN` characters; all others are compared code by code with the
-        piece they are grouped with. The ids are gathered in NumPy.
+        ``codes`` (``(n,)``, the text's code points) and ``starts`` (``(pieces,)``) are as in
+        :func:`~.hashing.distinct_spans`, which groups the pieces; their ids are gathered in
+        NumPy.
         """
-        if not len(starts):
-            return []
-        ends = np.append(starts[1:], len(codes))  # (pieces,)
-        group = hashing.group_equal(hashing.span_hash(hashing.span_hashes(codes), starts, ends))
-        if not _groups_are_equal_spans(codes, starts, ends, group):  # a collision: no shortcut
-            return self.encode([text[a:b] for a, b in zip(starts.tolist(), ends.tolist(),
-                                                          strict=True)])
-        firsts = np.flatnonzero(group == np.arange(len(group)))  # one of each distinct piece
-        distinct = list(map(text.__getitem__, map(slice, starts[firsts].tolist(),
-                                                  ends[firsts].tolist())))
+        found = hashing.distinct_spans(text, codes, starts)
+        if found is None:  # two different pieces with one hash: no shortcut
+            ends = [*starts[1:].tolist(), len(text)]
+            return self.encode(list(map(text.__getitem__, map(slice, starts.tolist(), ends))))
+        distinct, which = found
         table = self._table_for(set(distinct))
-        which = np.empty(len(group), dtype=np.intp)
-        which[firsts] = np.arange(len(firsts))
-        return _laid_end_to_end(list(map(table.__getitem__, distinct)), which[group])
+        return _laid_end_to_end(list(map(table.__getitem__, distinct)), which)
 
     def _table_for(self, distinct: set[str]) -> dict[str, list[int]]:
         """A dict with the ids of every piece in ``distinct``: ``recent`` if it has them all."""
@@ -178,24 +169,6 @@ class PieceCache(IdCache):
         """The ids of new pieces, merged many at a time from their UTF-8 bytes."""
         utf8 = [piece.encode("utf-8") for piece in pieces]
         return bpe_encode.encode_pieces(utf8, self.ranks, self.joinable, self.pairs)
-
-
-def _groups_are_equal_spans(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-                            group: np.ndarray) -> bool:
-    """Is every span ``codes[starts[j]:ends[j]]`` equal to that of ``group[j]``? (Only spans
-    longer than :data:`~.hashing.EXACT_SPAN` bytes can differ; others are compared.)"""
-    sizes = ends - starts
-    if (sizes[group] != sizes).any():
-        return False
-    exact = hashing.EXACT_SPAN if codes.dtype == np.uint8 else 0  # bytes, or code points
-    checked = np.flatnonzero(sizes > exact)
-    if not len(checked):
-        return True
-    counts = sizes[checked]
-    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    mine = np.repeat(starts[checked], counts) + offsets
-    theirs = np.repeat(starts[group[checked]], counts) + offsets
-    return bool((codes[mine] == codes[theirs]).all())
 
 
 def _laid_end_to_end(encoded: list[list[int]], which: np.ndarray) -> list[int]:

@@ -25,6 +25,7 @@ from minimal_embed.tokenizer import (
     checks,
     counting,
     file_format,
+    hashing,
     parallel,
     rankfiles,
 )
@@ -714,8 +715,19 @@ def count_pieces(
             raise TypeError(f"item {number} of the training texts is a {kind}, not a str")
         text = checks.repair_surrogates(text)
         for part in special_regex.split(text) if special_regex else [text]:
-            counts.update(splitter.split(part))
+            counts.update(_piece_counts(splitter, part))
     return {piece.encode("utf-8"): count for piece, count in counts.items() if piece}
+
+
+def _piece_counts(splitter: Splitter, text: str) -> Mapping[str, int] | list[str]:
+    """The pieces of ``text`` for a Counter: counted by hash in NumPy if the text is long enough
+    for the array split (:func:`~.hashing.distinct_spans`), else as the list of pieces."""
+    found = splitter.piece_starts(text)
+    grouped = hashing.distinct_spans(text, *found) if found is not None else None
+    if grouped is None:
+        return splitter.split(text)
+    distinct, which = grouped
+    return dict(zip(distinct, np.bincount(which, minlength=len(distinct)).tolist(), strict=True))
 
 
 def load_tokenizer() -> Tokenizer:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from minimal_embed import GPT2_PATTERN, Tokenizer, count_pieces, data
 from minimal_embed.tokenizer import hashing, patterns
+from minimal_embed.tokenizer import tokenizer as tokenizer_module
 from minimal_embed.tokenizer.array_split import (
     DIGIT,
     LETTER,
@@ -150,3 +151,10 @@ def test_counting_by_spans_equals_counting_the_pieces(texts):
     expected = Counter(piece.encode() for text in texts for piece in GPT2_ORIGINAL.findall(text))
     with mock.patch.object(patterns, "ARRAY_SPLIT_MIN", 0):  # every text takes the array split
         assert count_pieces(texts) == dict(expected)
+
+
+def test_a_text_encoded_in_parts_gives_the_ids_of_the_whole(trained, monkeypatch):
+    monkeypatch.setattr(tokenizer_module, "ENCODE_PART", 5_000)  # the corpus in about 40 parts
+    text = data.corpus_text()
+    assert trained.encode_ordinary(text) == PieceCache(trained.ranks).encode(
+        GPT2_ORIGINAL.findall(text))

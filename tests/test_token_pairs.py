@@ -125,3 +125,17 @@ def test_spans_of_up_to_seven_bytes_have_distinct_hashes(two):
     lo, hi = np.array([0, len(two[0])]), np.array([len(two[0]), len(data)])
     first, second = hashing.span_hash(hashing.span_hashes(data), lo, hi).tolist()
     assert first != second
+
+
+@pytest.mark.parametrize("kept", [0, 10, 2**20 + 1])
+def test_span_hashes_are_the_formula_whatever_powers_are_kept(monkeypatch, kept):
+    monkeypatch.setattr(hashing, "_POWERS_KEPT", kept)
+    rng = np.random.default_rng(kept)
+    for size in (1, 5, 40, 300):  # growing, so the kept powers are reused and extended
+        data = rng.integers(0, 2**20, size).astype(np.uint32)
+        lo = rng.integers(0, size, 20)
+        hi = np.minimum(lo + rng.integers(0, 12, 20), size)
+        got = hashing.span_hash(hashing.span_hashes(data), lo, hi).tolist()
+        formula = [sum((int(data[i]) + 1) * 257 ** (i - a) for i in range(a, b)) % 2**64
+                   for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]
+        assert [value % 2**64 for value in got] == formula

@@ -31,15 +31,31 @@ def span_hashes(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for ``B =`` :data:`HASH_BASE`; both ``(n + 1,)`` uint64 for ``data`` of ``(n,)`` bytes or
     code points (unsigned integers), wrapping as uint64 arithmetic does.
     """
-    base = np.uint64(HASH_BASE)
-    inverse_base = np.uint64(pow(HASH_BASE, -1, 2**64))
-    powers = np.ones(len(data) + 1, dtype=np.uint64)
-    inverse = np.ones(len(data) + 1, dtype=np.uint64)
-    np.cumprod(np.full(len(data), base), out=powers[1:])
-    np.cumprod(np.full(len(data), inverse_base), out=inverse[1:])
+    powers, inverse = _powers(len(data) + 1)
     summed = np.zeros(len(data) + 1, dtype=np.uint64)
     np.cumsum((data.astype(np.uint64) + np.uint64(1)) * powers[:-1], out=summed[1:])
     return summed, inverse
+
+
+# The powers B**j and B**-j for j < len, kept for the next text: they are the same for every text
+# (at most _POWERS_KEPT of them, 16 MB; a longer text gets its own).
+_POWERS_KEPT = 2**20 + 1
+_kept_powers: tuple[int, np.ndarray, np.ndarray] = (0, np.ones(0, np.uint64), np.ones(0, np.uint64))
+
+
+def _powers(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(B**j, B**-j)`` for ``j < count`` modulo ``2**64``, two ``(count,)`` uint64 arrays."""
+    global _kept_powers
+    base, powers, inverse = _kept_powers  # one read: another thread may replace the tuple
+    if base == HASH_BASE and len(powers) >= count:
+        return powers[:count], inverse[:count]
+    size = min(max(count, 2 * len(powers)), _POWERS_KEPT) if count <= _POWERS_KEPT else count
+    powers, inverse = np.ones(size, dtype=np.uint64), np.ones(size, dtype=np.uint64)
+    np.cumprod(np.full(size - 1, np.uint64(HASH_BASE)), out=powers[1:])
+    np.cumprod(np.full(size - 1, np.uint64(pow(HASH_BASE, -1, 2**64))), out=inverse[1:])
+    if size <= _POWERS_KEPT:
+        _kept_powers = (HASH_BASE, powers, inverse)
+    return powers[:count], inverse[:count]
 
 
 def span_hash(tables: tuple[np.ndarray, np.ndarray], lo: np.ndarray, hi: np.ndarray

@@ -41,6 +41,12 @@ _DECODE_ERRORS = ("replace", "strict", "ignore", "backslashreplace", "surrogatee
 __all__ = ["Tokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "count_pieces", "load_tokenizer"]
 
 
+# A longer text is encoded in parts of about this many characters, cut where the split allows
+# (Splitter.cut_after), so that the memory an encode takes does not grow with the text: the array
+# split holds a few arrays as long as its text, the regex split one str per piece.
+ENCODE_PART = 2**20
+
+
 class Tokenizer:
     """A byte-level BPE tokenizer: ranked byte strings, a split pattern and special tokens.
 
@@ -255,6 +261,15 @@ class Tokenizer:
 
     def _encode_repaired(self, text: str) -> list[int]:
         """The ids of ``text``, whose lone surrogates are already repaired."""
+        if len(text) <= ENCODE_PART:
+            return self._encode_part(text)
+        ids: list[int] = []
+        for part in parallel.text_parts(text, ENCODE_PART, self._splitter):
+            ids += self._encode_part(part)
+        return ids
+
+    def _encode_part(self, text: str) -> list[int]:
+        """:meth:`_encode_repaired` of at most about :data:`ENCODE_PART` characters."""
         found = self._splitter.piece_starts(text)
         if found is None:
             return self._pieces.encode(self._splitter.split(text))

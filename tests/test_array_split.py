@@ -123,18 +123,21 @@ def test_long_pieces_with_one_hash_are_told_apart_by_their_bytes(trained, monkey
         assert by_spans(PieceCache(trained.ranks), text) == expected
 
 
-def test_pieces_of_code_points_with_one_hash_are_told_apart(trained):
-    # Above 256 a code point carries into the next power of 257: "\u0162b" (Ţb) and "ac" are
+@pytest.mark.parametrize("text", [" \u0162b ac" * 20_000, " ac \u0162b" * 20_000,
+                                  " ac" * 20_000 + " \u0162b", " \u0162b" + " ac" * 20_000])
+def test_pieces_of_code_points_with_one_hash_are_told_apart(trained, text):
+    # Above 255 a code point carries into the next power of 257: "\u0162b" (Ţb) and "ac" are
     # 354 + 98 * 257 and 97 + 99 * 257 written in base 257, one number. So the real hash groups
-    # " Ţb" with " ac", and the comparison of code points must find it.
-    text = " \u0162b ac" * 20_000
+    # " Ţb" with " ac", whichever of them the group is named after, and the comparison of code
+    # points must find it.
     codes = codes_of(text)
     starts = gpt2_piece_starts(codes)
     ends = np.append(starts[1:], len(codes))
     keys = hashing.span_hash(hashing.span_hashes(codes), starts, ends)
-    assert keys[0] == keys[1]  # the collision is real
+    assert len(set(keys.tolist())) == 1  # the collision is real
     expected = PieceCache(trained.ranks).encode(GPT2_ORIGINAL.findall(text))
-    assert by_spans(PieceCache(trained.ranks), text) == expected
+    same = by_spans(PieceCache(trained.ranks), text) == expected  # (a diff of 60,000 ids is slow)
+    assert same
 
 
 @pytest.mark.parametrize("ascii_only", [True, False])

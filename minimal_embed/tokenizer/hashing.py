@@ -9,8 +9,8 @@ with, an open-addressing table held in NumPy arrays (:class:`IntTable`, :func:`g
 
 Subtle: with the base 257 and the byte values counted from 1, the hash of a span of at most
 :data:`EXACT_SPAN` bytes is its bytes written as a number in base 257, which stays below
-``2**64``, so such spans have equal hashes only if they are equal. Longer spans can collide;
-the callers compare their bytes.
+``2**64``, so such spans have equal hashes only if they are equal. Longer spans, and spans of
+code points above 255 (a digit of more than 257), can collide; the callers compare them.
 """
 
 from __future__ import annotations
@@ -176,8 +176,9 @@ def distinct_spans(text: str, codes: np.ndarray, starts: np.ndarray
     ``codes`` is ``(n,)``, the text's code points (uint8 for ASCII text, else uint32), and
     ``starts`` ``(pieces,)`` increasing from 0. Returns ``(distinct, which)`` with
     ``text``'s j-th piece ``== distinct[which[j]]`` (``which`` is ``(pieces,)`` intp), or None
-    if two different pieces share a hash: the hash is exact for ASCII pieces of up to
-    :data:`EXACT_SPAN` characters, and every other piece is compared with its group's.
+    if two different pieces share a hash: the hash is exact for pieces of up to
+    :data:`EXACT_SPAN` characters below 256, and every other piece is compared with its
+    group's.
 
     Examples
     --------
@@ -201,13 +202,18 @@ def distinct_spans(text: str, codes: np.ndarray, starts: np.ndarray
 
 def _groups_are_equal_spans(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                             group: np.ndarray) -> bool:
-    """Is every span ``codes[starts[j]:ends[j]]`` equal to that of ``group[j]``? (Only spans
-    longer than :data:`EXACT_SPAN` bytes can differ; others are compared.)"""
+    """Is every span ``codes[starts[j]:ends[j]]`` equal to that of ``group[j]``? (Only spans of
+    more than :data:`EXACT_SPAN` codes, or with a code above 255, can differ: those are compared.)
+    """
     sizes = ends - starts
     if (sizes[group] != sizes).any():
         return False
-    exact = EXACT_SPAN if codes.dtype == np.uint8 else 0  # bytes, or code points
-    checked = np.flatnonzero(sizes > exact)
+    maybe = sizes > EXACT_SPAN
+    if codes.dtype != np.uint8:
+        wide = np.zeros(len(codes) + 1, dtype=np.intp)  # wide[i]: codes above 255 before i
+        np.cumsum(codes > 255, out=wide[1:])
+        maybe |= wide[ends] > wide[starts]
+    checked = np.flatnonzero(maybe | maybe[group])  # a short narrow piece in a wide one's group
     if not len(checked):
         return True
     counts = sizes[checked]

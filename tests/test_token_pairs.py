@@ -68,6 +68,7 @@ def test_a_hash_collision_costs_time_never_a_wrong_pair(monkeypatch):
     # token "abc" and "cb" as the single byte 198, so two splits of "cbaabc" are hits of the
     # hashes that the length and byte comparisons must throw out (no two tokens share a hash).
     monkeypatch.setattr(hashing, "HASH_BASE", 1)
+    monkeypatch.setattr(hashing, "EXACT_SPAN", 0)  # base 1 is exact for no span
     ranks = {bytes([b]): b for b in range(256)} | {b"abc": 256, b"cbaabc": 257}
     fast = token_pairs.token_pairs(ranks)
     assert every_pair_answer(fast, ranks) == token_pairs.token_pairs_plain(ranks) == {}

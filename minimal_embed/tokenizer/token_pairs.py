@@ -113,10 +113,13 @@ def token_pairs(ranks: Mapping[bytes, int]) -> TokenPairs:
 def _halves_match(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, owner: np.ndarray,
                   k: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """For each split found by hash: are tokens ``left`` and ``right`` really the bytes of token
-    ``owner`` before and after ``k``? (all token indices into ``starts`` and ``lengths``)"""
+    ``owner`` before and after ``k``? (all token indices into ``starts`` and ``lengths``) Halves
+    of at most :data:`~.hashing.EXACT_SPAN` bytes are equal if their hashes are; a split with a
+    longer half is compared byte by byte."""
     size = lengths[owner]
     fits = (lengths[left] == k) & (lengths[right] == size - k)
-    checked = np.flatnonzero(fits)
+    long_half = np.maximum(k, size - k) > hashing.EXACT_SPAN
+    checked = np.flatnonzero(fits & long_half)
     if not len(checked):
         return fits
     owner, k, left, right = owner[checked], k[checked], left[checked], right[checked]

@@ -4,7 +4,9 @@ Before any merging, a regular expression cuts text into pieces: words with their
 numbers, punctuation runs, whitespace. BPE never merges across pieces, so the split decides which
 tokens can exist at all. The patterns use ``regex`` for Unicode's letter and number classes
 (``\\p{L}``, ``\\p{N}``); all-ASCII stretches of text go through an exact twin of the pattern
-written for Python's own ``re``, which is faster.
+written for Python's own ``re``, which is faster. For encoding, a long text under GPT-2's pattern
+is split by :mod:`~.array_split`'s rules instead, into positions rather than strings
+(:meth:`Splitter.piece_starts`).
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ class Splitter:
             checks.check_pattern_speed(self.regex)
         self.ascii_regex = _ascii_twin(pattern)
         self.cuttable = pattern in _ASCII_TWINS  # the rule of _PART_CUT is proved for these
-        self.array_split = pattern == GPT2_PATTERN  # array_split.py has its rules for ASCII
+        self.array_split = pattern == GPT2_PATTERN  # array_split.py has this pattern's rules
 
     def split(self, text: str, chunk: int = _ASCII_CHUNK) -> list[str]:
         """The pieces of ``text``, in order; ``chunk`` is the stretch length tried on ``re``."""

@@ -140,3 +140,14 @@ def test_span_hashes_are_the_formula_whatever_powers_are_kept(monkeypatch, kept)
         formula = [sum((int(data[i]) + 1) * 257 ** (i - a) for i in range(a, b)) % 2**64
                    for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]
         assert [value % 2**64 for value in got] == formula
+
+
+@given(st.binary(min_size=1, max_size=60), st.lists(st.tuples(st.integers(0, 59),
+                                                              st.integers(0, 59),
+                                                              st.integers(0, 20)), max_size=30))
+def test_equal_spans_says_what_comparing_the_slices_says(data, spans):
+    spans = [(a % len(data), b % len(data), n) for a, b, n in spans]
+    spans = [(a, b, min(n, len(data) - a, len(data) - b)) for a, b, n in spans]
+    first, second, sizes = (np.array([span[i] for span in spans], dtype=np.intp) for i in range(3))
+    got = hashing.equal_spans(np.frombuffer(data, np.uint8), first, second, sizes).tolist()
+    assert got == [data[a : a + n] == data[b : b + n] for a, b, n in spans]

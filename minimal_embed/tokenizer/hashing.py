@@ -216,8 +216,24 @@ def _groups_are_equal_spans(codes: np.ndarray, starts: np.ndarray, ends: np.ndar
     checked = np.flatnonzero(maybe | maybe[group])  # a short narrow piece in a wide one's group
     if not len(checked):
         return True
-    counts = sizes[checked]
-    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    mine = np.repeat(starts[checked], counts) + offsets
-    theirs = np.repeat(starts[group[checked]], counts) + offsets
-    return bool((codes[mine] == codes[theirs]).all())
+    return bool(equal_spans(codes, starts[checked], starts[group[checked]], sizes[checked]).all())
+
+
+def equal_spans(data: np.ndarray, first: np.ndarray, second: np.ndarray, sizes: np.ndarray
+                ) -> np.ndarray:
+    """Is ``data[first[j]:first[j] + sizes[j]] == data[second[j]:second[j] + sizes[j]]``, for
+    each j? ``(m,)`` bool, every span compared element by element in one NumPy step.
+
+    Examples
+    --------
+    >>> data = np.frombuffer(b"abcabd", np.uint8)
+    >>> equal_spans(data, np.array([0, 0, 2]), np.array([3, 3, 2]), np.array([2, 3, 0])).tolist()
+    [True, False, True]
+    """
+    sizes = np.asarray(sizes, dtype=np.intp)
+    begins = np.cumsum(sizes) - sizes  # where each span's comparisons begin
+    offsets = np.arange(int(sizes.sum())) - np.repeat(begins, sizes)  # (total,) inside its span
+    differ = data[np.repeat(first, sizes) + offsets] != data[np.repeat(second, sizes) + offsets]
+    before = np.zeros(len(differ) + 1, dtype=np.intp)  # before[i]: differences in the first i
+    np.cumsum(differ, out=before[1:])
+    return before[begins + sizes] == before[begins]

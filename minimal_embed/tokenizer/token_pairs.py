@@ -123,12 +123,7 @@ def _halves_match(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, own
     if not len(checked):
         return fits
     owner, k, left, right = owner[checked], k[checked], left[checked], right[checked]
-    size = size[checked]
-    first = np.cumsum(size) - size  # where each split's bytes begin in the flat comparison
-    at = np.arange(int(size.sum())) - np.repeat(first, size)  # the offset inside the owner
-    cut = np.repeat(k, size)
-    halves = np.where(at < cut, np.repeat(starts[left], size) + at,
-                      np.repeat(starts[right], size) + at - cut)
-    differ = data[np.repeat(starts[owner], size) + at] != data[halves]
-    fits[checked] = np.add.reduceat(differ, first) == 0
+    rest = size[checked] - k
+    fits[checked] = (hashing.equal_spans(data, starts[owner], starts[left], k)
+                     & hashing.equal_spans(data, starts[owner] + k, starts[right], rest))
     return fits
